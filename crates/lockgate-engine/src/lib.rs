@@ -1,0 +1,15 @@
+//! Lockgate's execution engine: how pipeline executions run, stop at manual approvals, hand
+//! work to job workers, and resume; and `PipelineService`, the facade every front end calls.
+
+pub mod clock;
+pub mod decide;
+pub mod jobs;
+pub mod paging;
+pub mod service;
+pub mod state;
+pub mod users;
+pub mod views;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use decide::EngineConfig;
+pub use service::PipelineService;

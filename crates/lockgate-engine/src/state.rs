@@ -1,0 +1,271 @@
+//! The engine's working state: pipelines, their executions, stage and action executions, jobs.
+//!
+//! These types are what the store keeps (as JSON bodies) and what the in-memory view is made of.
+//! They use the service model's status enums so that what a client sees is exactly what is kept.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use lockgate_shapes::{
+    ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus, PipelineDeclaration,
+    PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus, TriggerType,
+};
+use serde::{Deserialize, Serialize};
+
+/// A pipeline as stored: its current declaration and what is kept about it besides.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PipelineEntry {
+    /// The current declaration, with `version` set.
+    pub declaration: PipelineDeclaration,
+    /// When the pipeline was created (ms since the epoch).
+    pub created: i64,
+    /// When the pipeline was last updated (ms since the epoch).
+    pub updated: i64,
+    /// Inbound transitions that have been disabled or re-enabled, by stage name.
+    #[serde(default)]
+    pub transitions: BTreeMap<String, Transition>,
+    /// The next execution sequence number; orders executions by start.
+    #[serde(default)]
+    pub next_seq: u64,
+}
+
+impl PipelineEntry {
+    /// The pipeline's current version.
+    pub fn version(&self) -> i32 {
+        self.declaration.version.unwrap_or(1)
+    }
+
+    /// The pipeline's execution mode (SUPERSEDED when the declaration names none).
+    pub fn execution_mode(&self) -> ExecutionMode {
+        self.declaration
+            .execution_mode
+            .unwrap_or(ExecutionMode::Superseded)
+    }
+
+    /// Whether the inbound transition of `stage` is enabled.
+    pub fn transition_enabled(&self, stage: &str) -> bool {
+        self.transitions.get(stage).is_none_or(|t| t.enabled)
+    }
+}
+
+/// The state of one stage's inbound transition.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Transition {
+    /// Whether executions may enter the stage.
+    pub enabled: bool,
+    /// ARN of who last changed it.
+    pub last_changed_by: String,
+    /// When it last changed (ms since the epoch).
+    pub last_changed_at: i64,
+    /// Why it was disabled.
+    pub disabled_reason: Option<String>,
+}
+
+/// Where an execution is in its pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Position {
+    /// Waiting at the inbound transition of the stage with this index.
+    Waiting(usize),
+    /// Inside the stage with this index.
+    Running(usize),
+    /// Finished (succeeded, failed, stopped, superseded); the index is the last stage it was in.
+    Done(Option<usize>),
+}
+
+/// One pipeline execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Execution {
+    /// The execution id (a lowercase UUID).
+    pub id: String,
+    /// Start order within the pipeline; larger is newer.
+    pub seq: u64,
+    /// The pipeline version this execution runs.
+    pub pipeline_version: i32,
+    /// Overall status.
+    pub status: PipelineExecutionStatus,
+    /// Why it ended the way it did, in words.
+    pub status_summary: Option<String>,
+    /// What started it.
+    pub trigger_type: TriggerType,
+    /// Who or what started it (the caller's ARN).
+    pub trigger_detail: String,
+    /// The execution mode it runs under.
+    pub mode: ExecutionMode,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When it last changed (ms since the epoch).
+    pub updated: i64,
+    /// Where it is.
+    pub position: Position,
+    /// The stage executions, by stage index; `None` for stages not entered yet.
+    pub stages: Vec<Option<StageRun>>,
+    /// The reason given when it was stopped.
+    pub stop_reason: Option<String>,
+    /// Whether a stop asked for in-progress actions to be abandoned.
+    pub stop_abandon: bool,
+    /// The idempotency token of the StartPipelineExecution call that started it.
+    pub client_request_token: Option<String>,
+    /// Pipeline variables given at start.
+    pub variables: BTreeMap<String, String>,
+    /// Source revision overrides given at start.
+    pub source_overrides: Vec<SourceRevisionOverride>,
+    /// Artifacts produced so far, by artifact name.
+    pub artifacts: BTreeMap<String, ArtifactRecord>,
+}
+
+impl Execution {
+    /// Whether the execution is still going (in progress or stopping).
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self.status,
+            PipelineExecutionStatus::InProgress | PipelineExecutionStatus::Stopping
+        )
+    }
+
+    /// Every action execution of this execution, current and replaced by retries.
+    pub fn action_runs(&self) -> impl Iterator<Item = (usize, &ActionRun)> {
+        self.stages.iter().enumerate().flat_map(|(i, s)| {
+            s.iter().flat_map(move |s| {
+                s.history
+                    .iter()
+                    .chain(s.actions.iter().flatten())
+                    .map(move |r| (i, r))
+            })
+        })
+    }
+}
+
+/// An artifact an action produced: where it lives and which revision it holds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ArtifactRecord {
+    /// Bucket (the pipeline's artifact store location).
+    pub bucket: String,
+    /// Object key within the bucket.
+    pub object_key: String,
+    /// The revision, once the producing action reported one.
+    pub revision: Option<String>,
+    /// The change identifier reported with the revision.
+    pub change_identifier: Option<String>,
+    /// The revision summary reported with the revision.
+    pub revision_summary: Option<String>,
+    /// When the revision was created (ms since the epoch).
+    pub created: Option<i64>,
+    /// The action that produces it.
+    pub producer: String,
+}
+
+/// One stage execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StageRun {
+    /// The stage's status.
+    pub status: StageExecutionStatus,
+    /// The current action executions, by action index in the stage declaration.
+    pub actions: Vec<Option<ActionRun>>,
+    /// Action executions replaced by a retry, oldest first.
+    pub history: Vec<ActionRun>,
+    /// How many times the stage was retried by hand.
+    pub manual_retries: u32,
+}
+
+/// What kind of work an action does, which decides how it is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionKind {
+    /// A manual approval: answered by PutApprovalResult.
+    Approval,
+    /// A custom action: answered by a job worker through PollForJobs and PutJob*Result.
+    Job,
+}
+
+/// One action execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ActionRun {
+    /// Index of the action in its stage declaration.
+    pub action_index: usize,
+    /// The action's name.
+    pub name: String,
+    /// How it is answered.
+    pub kind: ActionKind,
+    /// The action execution id (a lowercase UUID).
+    pub action_execution_id: String,
+    /// Status.
+    pub status: ActionExecutionStatus,
+    /// The summary given by the approver or job worker.
+    pub summary: Option<String>,
+    /// When it started (ms since the epoch).
+    pub started: i64,
+    /// When its status last changed (ms since the epoch).
+    pub last_change: i64,
+    /// The approval token (approvals only).
+    pub token: Option<String>,
+    /// ARN of who answered it.
+    pub last_updated_by: Option<String>,
+    /// External execution id (the token for approvals; the worker's id for jobs).
+    pub external_execution_id: Option<String>,
+    /// External execution URL reported by the worker.
+    pub external_execution_url: Option<String>,
+    /// Percent complete reported by the worker.
+    pub percent_complete: Option<i32>,
+    /// Error code and message when it failed.
+    pub error: Option<(String, String)>,
+    /// The current job (custom actions only).
+    pub job_id: Option<String>,
+    /// When it times out (ms since the epoch).
+    pub deadline: Option<i64>,
+    /// Output variables reported by the worker.
+    pub output_variables: BTreeMap<String, String>,
+    /// Whether an approver decided it (approved or rejected), as opposed to expiry or abandonment.
+    pub decided: bool,
+}
+
+/// A job handed to job workers for one custom action execution.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// The job id (a lowercase UUID).
+    pub id: String,
+    /// The nonce the worker must present to acknowledge it.
+    pub nonce: String,
+    /// Status.
+    pub status: JobStatus,
+    /// The action type it is for.
+    pub action_type_id: ActionTypeId,
+    /// The pipeline it belongs to.
+    pub pipeline_name: String,
+    /// The execution it belongs to.
+    pub execution_id: String,
+    /// The stage index within the execution's pipeline version.
+    pub stage_index: usize,
+    /// The action index within the stage.
+    pub action_index: usize,
+    /// The action execution it belongs to.
+    pub action_execution_id: String,
+    /// What the worker is given.
+    pub data: JobData,
+    /// When it was created (ms since the epoch).
+    pub created: i64,
+}
+
+/// A pipeline's in-memory state: its entry, the declarations its executions run, and executions.
+#[derive(Debug, Clone)]
+pub struct PipelineState {
+    /// The stored pipeline.
+    pub entry: PipelineEntry,
+    /// Declarations by version, for the versions executions run.
+    pub versions: BTreeMap<i32, Arc<PipelineDeclaration>>,
+    /// Executions in start order (oldest first).
+    pub executions: Vec<Arc<Execution>>,
+}
+
+impl PipelineState {
+    /// The declaration of `version`, falling back to the current one.
+    pub fn declaration(&self, version: i32) -> Arc<PipelineDeclaration> {
+        self.versions
+            .get(&version)
+            .cloned()
+            .unwrap_or_else(|| Arc::new(self.entry.declaration.clone()))
+    }
+
+    /// The execution with this id.
+    pub fn execution(&self, id: &str) -> Option<&Arc<Execution>> {
+        self.executions.iter().find(|e| e.id == id)
+    }
+}

@@ -1,0 +1,285 @@
+//! The catalogue of action types a pipeline may use: the built-in manual approval
+//! (`Approval/AWS/Manual/1`) plus the custom action types registered through
+//! `CreateCustomActionType`.
+//!
+//! The registry is plain data. It is the store's job to persist custom types and to rebuild a
+//! registry from them on start-up; the registry only answers "does this type exist and what does
+//! it accept", which is what pipeline validation and `ListActionTypes` need.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use lockgate_shapes::{
+    ActionCategory, ActionConfigurationProperty, ActionConfigurationPropertyType, ActionOwner,
+    ActionType, ActionTypeId, ActionTypeSettings, ArtifactDetails,
+};
+
+/// Category of the built-in manual approval action type.
+pub const MANUAL_APPROVAL_CATEGORY: &str = "Approval";
+/// Owner of the built-in manual approval action type.
+pub const MANUAL_APPROVAL_OWNER: &str = "AWS";
+/// Provider of the built-in manual approval action type.
+pub const MANUAL_APPROVAL_PROVIDER: &str = "Manual";
+/// Version of the built-in manual approval action type.
+pub const MANUAL_APPROVAL_VERSION: &str = "1";
+
+/// Configuration key of the manual approval: the SNS topic that is told about a pending approval.
+pub const NOTIFICATION_ARN: &str = "NotificationArn";
+/// Configuration key of the manual approval: text shown to the reviewer (at most 500 characters).
+pub const CUSTOM_DATA: &str = "CustomData";
+/// Configuration key of the manual approval: the URL of what is to be reviewed.
+pub const EXTERNAL_ENTITY_LINK: &str = "ExternalEntityLink";
+
+/// Longest `CustomData` a manual approval accepts, in characters.
+pub const CUSTOM_DATA_MAX_CHARS: usize = 500;
+
+/// The owner string that marks an action type as registered through `CreateCustomActionType`.
+const CUSTOM_OWNER: &str = "Custom";
+
+/// An action type's identity in string form (`Category/Owner/Provider/Version`), usable as a map
+/// key: it is `Ord` and `Hash`, which the generated `ActionTypeId` need not be.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ActionTypeKey {
+    /// The action category as CodePipeline spells it, e.g. `Source` or `Approval`.
+    pub category: String,
+    /// The owner: `AWS`, `ThirdParty` or `Custom`.
+    pub owner: String,
+    /// The provider name, e.g. `Manual` or a custom provider's name.
+    pub provider: String,
+    /// The action type's version string, e.g. `1`.
+    pub version: String,
+}
+
+impl ActionTypeKey {
+    /// A key from its four parts, taken as given.
+    pub fn new(
+        category: impl Into<String>,
+        owner: impl Into<String>,
+        provider: impl Into<String>,
+        version: impl Into<String>,
+    ) -> Self {
+        ActionTypeKey {
+            category: category.into(),
+            owner: owner.into(),
+            provider: provider.into(),
+            version: version.into(),
+        }
+    }
+
+    /// The key of an action type id as it appears in a request or a pipeline declaration.
+    pub fn from_id(id: &ActionTypeId) -> Self {
+        ActionTypeKey::new(
+            id.category.as_str(),
+            id.owner.as_str(),
+            id.provider.as_str(),
+            id.version.as_str(),
+        )
+    }
+
+    /// The key of the built-in manual approval, `Approval/AWS/Manual/1`.
+    pub fn manual_approval() -> Self {
+        ActionTypeKey::new(
+            MANUAL_APPROVAL_CATEGORY,
+            MANUAL_APPROVAL_OWNER,
+            MANUAL_APPROVAL_PROVIDER,
+            MANUAL_APPROVAL_VERSION,
+        )
+    }
+
+    /// Whether this is the key of the built-in manual approval.
+    pub fn is_manual_approval(&self) -> bool {
+        self.category == MANUAL_APPROVAL_CATEGORY
+            && self.owner == MANUAL_APPROVAL_OWNER
+            && self.provider == MANUAL_APPROVAL_PROVIDER
+            && self.version == MANUAL_APPROVAL_VERSION
+    }
+}
+
+impl From<&ActionTypeId> for ActionTypeKey {
+    fn from(id: &ActionTypeId) -> Self {
+        ActionTypeKey::from_id(id)
+    }
+}
+
+impl fmt::Display for ActionTypeKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.category, self.owner, self.provider, self.version
+        )
+    }
+}
+
+/// Why a string is not an [`ActionTypeKey`]: it must have exactly four non-empty parts
+/// separated by `/`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not an action type key of the form Category/Owner/Provider/Version")]
+pub struct ParseActionTypeKeyError(pub String);
+
+impl FromStr for ActionTypeKey {
+    type Err = ParseActionTypeKeyError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let parts: Vec<&str> = s.split('/').collect();
+        match parts.as_slice() {
+            [category, owner, provider, version]
+                if parts.iter().all(|part| !part.is_empty()) =>
+            {
+                Ok(ActionTypeKey::new(*category, *owner, *provider, *version))
+            }
+            _ => Err(ParseActionTypeKeyError(s.to_owned())),
+        }
+    }
+}
+
+/// The action types a pipeline may use, keyed by [`ActionTypeKey`].
+///
+/// Invariant: the built-in manual approval is always present and unchanged;
+/// [`ActionTypeRegistry::insert`] does not replace it and [`ActionTypeRegistry::remove`] does not
+/// remove it.
+#[derive(Debug, Clone)]
+pub struct ActionTypeRegistry {
+    types: BTreeMap<ActionTypeKey, ActionType>,
+}
+
+impl Default for ActionTypeRegistry {
+    fn default() -> Self {
+        ActionTypeRegistry::new()
+    }
+}
+
+impl ActionTypeRegistry {
+    /// A registry holding only the built-in action types (the manual approval).
+    pub fn new() -> Self {
+        let mut types = BTreeMap::new();
+        types.insert(ActionTypeKey::manual_approval(), manual_approval_action_type());
+        ActionTypeRegistry { types }
+    }
+
+    /// Adds or replaces an action type, as `CreateCustomActionType` declares it, and returns the
+    /// one it replaced. Callers insert custom types (owner `Custom`); the built-in manual approval
+    /// is never replaced, because the approval flow relies on its fixed shape, so inserting a
+    /// type with its id changes nothing and returns `None`.
+    pub fn insert(&mut self, action_type: ActionType) -> Option<ActionType> {
+        let key = ActionTypeKey::from_id(&action_type.id);
+        if key.is_manual_approval() {
+            return None;
+        }
+        self.types.insert(key, action_type)
+    }
+
+    /// Removes a custom action type (`DeleteCustomActionType`). Returns whether a type was
+    /// removed; built-in types are never removed.
+    pub fn remove(&mut self, id: &ActionTypeId) -> bool {
+        let key = ActionTypeKey::from_id(id);
+        if key.owner != CUSTOM_OWNER {
+            return false;
+        }
+        self.types.remove(&key).is_some()
+    }
+
+    /// The action type with this id, if it is registered.
+    pub fn get(&self, id: &ActionTypeId) -> Option<&ActionType> {
+        self.types.get(&ActionTypeKey::from_id(id))
+    }
+
+    /// The action type with this key, if it is registered.
+    pub fn get_by_key(&self, key: &ActionTypeKey) -> Option<&ActionType> {
+        self.types.get(key)
+    }
+
+    /// Whether an action type with this id is registered.
+    pub fn contains(&self, id: &ActionTypeId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Every registered action type whose owner matches `owner_filter` (all when `None`), in
+    /// the stable order of their keys: category, owner, provider, version, compared as strings.
+    pub fn list(&self, owner_filter: Option<ActionOwner>) -> Vec<ActionType> {
+        let owner = owner_filter.as_ref().map(|owner| owner.as_str());
+        self.types
+            .iter()
+            .filter(|(key, _)| owner.is_none_or(|owner| key.owner == owner))
+            .map(|(_, action_type)| action_type.clone())
+            .collect()
+    }
+
+    /// How many action types are registered, built-ins included.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Always `false`: the built-in manual approval is always registered. Present because
+    /// clippy expects `is_empty` beside `len`.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// Whether `id` names the built-in manual approval, `Approval/AWS/Manual/1`.
+    pub fn is_manual_approval(&self, id: &ActionTypeId) -> bool {
+        is_manual_approval(id)
+    }
+}
+
+/// Whether `id` names the built-in manual approval, `Approval/AWS/Manual/1`.
+pub fn is_manual_approval(id: &ActionTypeId) -> bool {
+    id.category.as_str() == MANUAL_APPROVAL_CATEGORY
+        && id.owner.as_str() == MANUAL_APPROVAL_OWNER
+        && id.provider == MANUAL_APPROVAL_PROVIDER
+        && id.version == MANUAL_APPROVAL_VERSION
+}
+
+/// The id of the built-in manual approval, `Approval/AWS/Manual/1`.
+pub fn manual_approval_id() -> ActionTypeId {
+    ActionTypeId {
+        category: ActionCategory::Approval,
+        owner: ActionOwner::Aws,
+        provider: MANUAL_APPROVAL_PROVIDER.to_owned(),
+        version: MANUAL_APPROVAL_VERSION.to_owned(),
+    }
+}
+
+/// The built-in manual approval as `ListActionTypes` shows it: three optional, non-key,
+/// non-secret configuration properties and no input or output artifacts.
+pub fn manual_approval_action_type() -> ActionType {
+    let property = |name: &str, description: &str| ActionConfigurationProperty {
+        name: name.to_owned(),
+        required: false,
+        key: false,
+        secret: false,
+        queryable: Some(false),
+        description: Some(description.to_owned()),
+        r#type: Some(ActionConfigurationPropertyType::String),
+    };
+    let no_artifacts = || ArtifactDetails {
+        minimum_count: 0,
+        maximum_count: 0,
+    };
+    ActionType {
+        id: manual_approval_id(),
+        settings: Some(ActionTypeSettings {
+            third_party_configuration_url: None,
+            entity_url_template: None,
+            execution_url_template: None,
+            revision_url_template: None,
+        }),
+        action_configuration_properties: Some(vec![
+            property(
+                NOTIFICATION_ARN,
+                "The ARN of the Amazon SNS topic to notify when the approval is pending.",
+            ),
+            property(
+                CUSTOM_DATA,
+                "Comments for the reviewer, at most 500 characters.",
+            ),
+            property(
+                EXTERNAL_ENTITY_LINK,
+                "The URL of the resource to review.",
+            ),
+        ]),
+        input_artifact_details: no_artifacts(),
+        output_artifact_details: no_artifacts(),
+    }
+}

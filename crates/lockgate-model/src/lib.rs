@@ -1,0 +1,11 @@
+//! Lockgate's domain: identities, pipeline definitions and their validation, action types and
+//! status words. No I/O and nothing async lives here.
+
+pub mod action_types;
+pub mod caller;
+pub mod ids;
+pub mod validate;
+
+pub use action_types::{ActionTypeKey, ActionTypeRegistry};
+pub use caller::Caller;
+pub use validate::validate_pipeline;

@@ -1,0 +1,197 @@
+//! The SQLite backend of the Lockgate store: one database file, one writer thread doing group
+//! commit, and a small pool of read connections.
+//!
+//! # Layout
+//! `<data_dir>/lockgate.db` (plus SQLite's `-wal` and `-shm` files beside it), with one table per
+//! [`Collection`], created by the migrations in `migrations.rs`.
+//!
+//! # Durability and throughput
+//! [`Store::commit`] returns `Ok` only after the transaction holding its mutations has been
+//! committed with `synchronous=FULL` in WAL mode, i.e. after the write-ahead log was fsynced. To
+//! get many durable commits per second out of a disk that takes milliseconds per fsync, every
+//! commit goes to one writer thread, which applies all commits queued at that moment in one
+//! transaction (one fsync) and then answers all their callers ("group commit", see `writer.rs`).
+//!
+//! # Runtimes
+//! [`SqliteStore::open`], [`SqliteStore::close`] and [`SqliteStore::stats`] are plain blocking
+//! functions and work without any async runtime, so CLI commands can open the store directly.
+//! The [`Store`] methods must be awaited inside a Tokio runtime (a current-thread runtime is
+//! enough): reads run on Tokio's blocking pool. `commit` itself only waits on a channel, but
+//! callers should not rely on that.
+
+mod connection;
+mod migrations;
+mod reader;
+mod writer;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use rusqlite::Connection;
+
+use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+
+use crate::reader::ReadPool;
+use crate::writer::{Op, Writer};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "lockgate.db";
+
+/// A [`Store`] kept in a SQLite database.
+///
+/// Cloning is cheap and every clone shares the same writer thread and read connections. The
+/// writer finishes its queued work and stops when [`SqliteStore::close`] is called or the last
+/// clone is dropped.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Writer,
+    readers: Arc<ReadPool>,
+}
+
+/// Counters describing the writer's work since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CommitStats {
+    /// Commits acknowledged with `Ok` (empty commits, which never reach the writer, excluded).
+    pub commits: u64,
+    /// Commits answered with an error.
+    pub failed_commits: u64,
+    /// Write transactions committed; each is one fsync of the write-ahead log. `commits` divided
+    /// by this is the average group size.
+    pub transactions: u64,
+    /// Commits queued for the writer and not answered yet.
+    pub pending: u64,
+}
+
+impl SqliteStore {
+    /// Opens the store in `data_dir`, creating the directory and the database if needed and
+    /// bringing the schema up to date, and starts the writer thread.
+    ///
+    /// Blocking; needs no async runtime. Fails with [`StoreError::Backend`] if the directory or
+    /// database cannot be created or opened, if SQLite refuses WAL mode, or if the database was
+    /// written by a newer release with a schema this one does not know.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| {
+            StoreError::Backend(format!("creating data directory {}: {e}", data_dir.display()))
+        })?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let mut conn = connection::open_writer(&path)?;
+        migrations::migrate(&mut conn)?;
+        connection::sync_dir(data_dir)?;
+        let writer = Writer::start(conn)?;
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                readers: Arc::new(ReadPool::new(path.clone())),
+                path,
+                writer,
+            }),
+        })
+    }
+
+    /// The path of the database file.
+    pub fn db_path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Stops taking commits: commits already queued are applied and answered, later ones (from
+    /// any clone) fail with [`StoreError::Closed`]. Blocks until the writer thread has finished,
+    /// which takes at most one group commit. Reads keep working. Calling it again does nothing.
+    ///
+    /// Fails only if the writer thread panicked.
+    pub fn close(&self) -> Result<(), StoreError> {
+        self.inner.writer.close()
+    }
+
+    /// Whether [`SqliteStore::close`] has been called on this store or any clone of it; from then
+    /// on commits fail with [`StoreError::Closed`].
+    pub fn is_closed(&self) -> bool {
+        self.inner.writer.is_closed()
+    }
+
+    /// A snapshot of the writer's counters.
+    pub fn stats(&self) -> CommitStats {
+        let counters = self.inner.writer.counters();
+        CommitStats {
+            commits: counters.commits.load(Ordering::Relaxed),
+            failed_commits: counters.failed_commits.load(Ordering::Relaxed),
+            transactions: counters.transactions.load(Ordering::Relaxed),
+            pending: counters.pending.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Runs a read on a pooled connection on Tokio's blocking pool.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Backend("SqliteStore reads must run inside a Tokio runtime".into())
+        })?;
+        let readers = Arc::clone(&self.inner.readers);
+        runtime
+            .spawn_blocking(move || readers.with(f))
+            .await
+            .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
+    }
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StoreError> {
+        if mutations.is_empty() {
+            // Nothing to make durable; do not make other callers wait for it.
+            return Ok(());
+        }
+        let ops = mutations
+            .into_iter()
+            .map(Op::from_mutation)
+            .collect::<Result<Vec<_>, _>>()?;
+        self.inner.writer.commit(ops).await
+    }
+
+    async fn load(&self, collection: Collection) -> Result<Vec<Record>, StoreError> {
+        self.read(move |conn| reader::load(conn, collection)).await
+    }
+
+    async fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| reader::get(conn, collection, &key))
+            .await
+    }
+
+    async fn list_children(
+        &self,
+        collection: Collection,
+        parent: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        let parent = parent.to_owned();
+        self.read(move |conn| reader::list_children(conn, collection, &parent))
+            .await
+    }
+
+    async fn due_timers(&self, due_at: i64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.read(move |conn| reader::due_timers(conn, due_at, limit))
+            .await
+    }
+}
+
+/// Wraps a driver error with what was being done; the driver's types never leave this crate.
+pub(crate) fn backend_error(context: &str, error: impl fmt::Display) -> StoreError {
+    StoreError::Backend(format!("{context}: {error}"))
+}

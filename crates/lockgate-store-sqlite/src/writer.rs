@@ -1,0 +1,324 @@
+//! The group-commit writer: one thread owns the write connection and turns many callers' commits
+//! into one transaction and one fsync.
+//!
+//! A caller serialises its mutations into [`Op`]s (so JSON encoding happens on the caller's
+//! thread, not the writer's), sends them with a oneshot reply sender, and waits. The writer thread
+//! blocks for the first queued request, then takes whatever else is already queued (up to
+//! [`MAX_GROUP`]), and applies the whole group in one `BEGIN IMMEDIATE … COMMIT`. While that
+//! transaction's fsync runs, new requests queue up and form the next group, so the number of
+//! fsyncs per second stays bounded by the disk while the number of commits per second grows with
+//! the number of concurrent callers.
+//!
+//! Invariants:
+//! - A caller is answered only after the `COMMIT` containing its mutations has returned, so an
+//!   `Ok` always means "fsynced".
+//! - Each caller's mutations run inside their own `SAVEPOINT`: if one caller's commit fails, its
+//!   savepoint is rolled back and released, and the other callers in the group still commit.
+//! - If anything fails at the group level (`BEGIN`, a savepoint, `COMMIT`), the transaction is
+//!   rolled back and every caller in the group gets the error; nobody is told `Ok` for work that
+//!   might not be on disk.
+//! - Callers' commits apply in the order they reached the queue, and each caller's mutations in
+//!   the order given.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+
+use rusqlite::Connection;
+use tokio::sync::oneshot;
+
+use lockgate_store::{Collection, Mutation, StoreError};
+
+use crate::backend_error;
+
+/// The most commits applied in one transaction. Large enough that a burst of callers shares one
+/// fsync; small enough that one transaction never holds the write lock (and the callers at the
+/// front of the queue) for long.
+pub(crate) const MAX_GROUP: usize = 1024;
+
+/// One mutation, ready for SQL: the body is already JSON text.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Insert or replace a row.
+    Put {
+        collection: Collection,
+        key: String,
+        parent: Option<String>,
+        due_at: Option<i64>,
+        body: String,
+    },
+    /// Delete one row by key.
+    Delete { collection: Collection, key: String },
+    /// Delete every row with this parent.
+    DeleteChildren {
+        collection: Collection,
+        parent: String,
+    },
+}
+
+impl Op {
+    /// Serialises a mutation's body; the only failure is a body serde_json cannot print.
+    pub(crate) fn from_mutation(mutation: Mutation) -> Result<Op, StoreError> {
+        Ok(match mutation {
+            Mutation::Put(record) => {
+                let body = serde_json::to_string(&record.body).map_err(|e| {
+                    StoreError::Backend(format!(
+                        "encoding {}/{}: {e}",
+                        record.collection, record.key
+                    ))
+                })?;
+                Op::Put {
+                    collection: record.collection,
+                    key: record.key,
+                    parent: record.parent,
+                    due_at: record.due_at,
+                    body,
+                }
+            }
+            Mutation::Delete { collection, key } => Op::Delete { collection, key },
+            Mutation::DeleteChildren { collection, parent } => {
+                Op::DeleteChildren { collection, parent }
+            }
+        })
+    }
+
+    fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
+        match self {
+            Op::Put {
+                collection,
+                key,
+                parent,
+                due_at,
+                body,
+            } => {
+                let sql = format!(
+                    "INSERT INTO {} (key, parent, due_at, body) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (key) DO UPDATE SET \
+                     parent = excluded.parent, due_at = excluded.due_at, body = excluded.body",
+                    collection.as_str()
+                );
+                conn.prepare_cached(&sql)?
+                    .execute((key, parent, due_at, body))?;
+            }
+            Op::Delete { collection, key } => {
+                let sql = format!("DELETE FROM {} WHERE key = ?1", collection.as_str());
+                conn.prepare_cached(&sql)?.execute([key])?;
+            }
+            Op::DeleteChildren { collection, parent } => {
+                let sql = format!("DELETE FROM {} WHERE parent = ?1", collection.as_str());
+                conn.prepare_cached(&sql)?.execute([parent])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One caller's commit waiting for the writer.
+struct Request {
+    ops: Vec<Op>,
+    reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// Counters the writer keeps, read by [`crate::SqliteStore::stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    /// Commits acknowledged with `Ok`.
+    pub(crate) commits: AtomicU64,
+    /// Commits answered with an error.
+    pub(crate) failed_commits: AtomicU64,
+    /// Transactions committed, i.e. WAL fsyncs.
+    pub(crate) transactions: AtomicU64,
+    /// Commits sent to the writer and not answered yet.
+    pub(crate) pending: AtomicU64,
+}
+
+/// The handle callers use to reach the writer thread.
+pub(crate) struct Writer {
+    /// `None` once closed; taking it disconnects the channel, which tells the thread to finish.
+    sender: RwLock<Option<mpsc::Sender<Request>>>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    /// Starts the writer thread, which takes ownership of the (already migrated) connection.
+    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+        let (sender, receiver) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let thread_counters = Arc::clone(&counters);
+        let thread = std::thread::Builder::new()
+            .name("lockgate-sqlite-writer".into())
+            .spawn(move || run(conn, receiver, &thread_counters))
+            .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
+        Ok(Writer {
+            sender: RwLock::new(Some(sender)),
+            thread: Mutex::new(Some(thread)),
+            counters,
+        })
+    }
+
+    /// Queues a commit and waits until it is durable (or has failed).
+    pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            // The guard is dropped before the await below, so the future stays `Send`.
+            let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(sender) = sender.as_ref() else {
+                return Err(StoreError::Closed);
+            };
+            self.counters.pending.fetch_add(1, Ordering::Relaxed);
+            if sender.send(Request { ops, reply }).is_err() {
+                // The thread is gone (it only exits when the channel is closed, or by a bug).
+                self.counters.pending.fetch_sub(1, Ordering::Relaxed);
+                return Err(StoreError::Closed);
+            }
+        }
+        // Dropping this future does not withdraw the commit: it is already queued and will be
+        // applied; only the answer is lost.
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the store's writer thread stopped without answering".into(),
+            ))
+        })
+    }
+
+    /// Whether [`Writer::close`] has been called (the thread may still be finishing).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.sender
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_none()
+    }
+
+    /// The writer's counters.
+    pub(crate) fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Stops taking commits, lets the thread finish everything already queued, and waits for it.
+    pub(crate) fn close(&self) -> Result<(), StoreError> {
+        drop(
+            self.sender
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take(),
+        );
+        let thread = self
+            .thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        match thread {
+            Some(thread) => thread
+                .join()
+                .map_err(|_| StoreError::Backend("the store's writer thread panicked".into())),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        if let Err(e) = self.close() {
+            tracing::error!(error = %e, "closing the SQLite store");
+        }
+    }
+}
+
+/// The writer thread's loop: runs until every sender is gone and the queue is empty.
+fn run(conn: Connection, receiver: mpsc::Receiver<Request>, counters: &Counters) {
+    // `recv` keeps returning queued requests after the channel is disconnected and only fails once
+    // the queue is empty, so closing never drops a commit that was already sent.
+    while let Ok(first) = receiver.recv() {
+        let mut group = Vec::with_capacity(16);
+        group.push(first);
+        while group.len() < MAX_GROUP {
+            match receiver.try_recv() {
+                Ok(request) => group.push(request),
+                Err(_) => break,
+            }
+        }
+        let results = write_group(&conn, &group, counters);
+        for (request, result) in group.into_iter().zip(results) {
+            let counter = if result.is_ok() {
+                &counters.commits
+            } else {
+                &counters.failed_commits
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+            counters.pending.fetch_sub(1, Ordering::Relaxed);
+            // The caller may have stopped waiting; its commit is applied all the same.
+            let _ = request.reply.send(result);
+        }
+    }
+    if let Err((_, e)) = conn.close() {
+        tracing::error!(error = %e, "closing the SQLite write connection");
+    }
+}
+
+/// Applies a group of commits in one transaction and returns each caller's outcome, in order.
+fn write_group(
+    conn: &Connection,
+    group: &[Request],
+    counters: &Counters,
+) -> Vec<Result<(), StoreError>> {
+    match try_write_group(conn, group) {
+        Ok(results) => {
+            counters.transactions.fetch_add(1, Ordering::Relaxed);
+            results
+        }
+        Err(error) => {
+            if !conn.is_autocommit() {
+                if let Err(e) = conn.execute_batch("ROLLBACK") {
+                    tracing::error!(error = %e, "rolling back a failed group commit");
+                }
+            }
+            tracing::error!(%error, commits = group.len(), "group commit failed");
+            group
+                .iter()
+                .map(|_| Err(StoreError::Backend(error.clone())))
+                .collect()
+        }
+    }
+}
+
+/// The body of [`write_group`]; an `Err` is a group-level failure that fails every caller.
+fn try_write_group(
+    conn: &Connection,
+    group: &[Request],
+) -> Result<Vec<Result<(), StoreError>>, String> {
+    let step = |sql: &str, what: &str| {
+        conn.prepare_cached(sql)
+            .and_then(|mut stmt| stmt.execute([]))
+            .map(drop)
+            .map_err(|e| format!("{what}: {e}"))
+    };
+    step("BEGIN IMMEDIATE", "starting the write transaction")?;
+    let mut results = Vec::with_capacity(group.len());
+    for request in group {
+        step("SAVEPOINT lockgate_commit", "opening a savepoint")?;
+        match request.ops.iter().try_for_each(|op| op.apply(conn)) {
+            Ok(()) => {
+                step("RELEASE lockgate_commit", "releasing a savepoint")?;
+                results.push(Ok(()));
+            }
+            Err(e) => {
+                step(
+                    "ROLLBACK TO lockgate_commit",
+                    "rolling back a failed commit's savepoint",
+                )?;
+                step("RELEASE lockgate_commit", "releasing a savepoint")?;
+                results.push(Err(backend_error("applying a commit", e)));
+            }
+        }
+        // Some errors (disk full, I/O) make SQLite roll back the whole transaction on its own.
+        // Carrying on would run the next commits outside any transaction and report the earlier
+        // ones as committed, so treat it as a group failure.
+        if conn.is_autocommit() {
+            return Err("SQLite ended the write transaction early".into());
+        }
+    }
+    step("COMMIT", "committing the write transaction")?;
+    Ok(results)
+}
