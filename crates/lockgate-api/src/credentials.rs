@@ -97,7 +97,10 @@ mod tests {
 
     #[test]
     fn a_credential_never_shows_its_secret_in_debug_output() {
-        let credential = Credential::new("wJalrXUtnFEMI/K7MDENG", Caller::new("alice", "123456789012"));
+        let credential = Credential::new(
+            "wJalrXUtnFEMI/K7MDENG",
+            Caller::new("alice", "123456789012"),
+        );
         let debug = format!("{credential:?}");
         assert!(!debug.contains("wJalrXUtnFEMI"), "{debug}");
         assert!(debug.contains("alice"), "{debug}");

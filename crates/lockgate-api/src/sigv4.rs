@@ -225,7 +225,9 @@ impl Authorization {
             ("SignedHeaders", signed_headers.is_some()),
         ] {
             if !present {
-                missing.push_str(&format!("Authorization header requires '{name}' parameter. "));
+                missing.push_str(&format!(
+                    "Authorization header requires '{name}' parameter. "
+                ));
             }
         }
         if !headers.contains_key("x-amz-date") {
@@ -237,7 +239,9 @@ impl Authorization {
             signature,
             headers.get("x-amz-date"),
         ) else {
-            return Err(AuthError::IncompleteSignature(missing.trim_end().to_owned()));
+            return Err(AuthError::IncompleteSignature(
+                missing.trim_end().to_owned(),
+            ));
         };
         let date = date.to_str().unwrap_or_default().trim();
         Self::build(
@@ -443,7 +447,10 @@ impl Authorization {
         // A client that sends its own payload hash must send the right one: the signature covers
         // the header, and the header must cover the body.
         if let Some(claimed) = request.headers.get("x-amz-content-sha256") {
-            if !claimed.as_bytes().eq_ignore_ascii_case(body_hash.as_bytes()) {
+            if !claimed
+                .as_bytes()
+                .eq_ignore_ascii_case(body_hash.as_bytes())
+            {
                 return Err(AuthError::InvalidSignature(
                     "The provided 'x-amz-content-sha256' header does not match what was computed."
                         .to_owned(),
@@ -502,7 +509,11 @@ impl Authorization {
             format!("AWS4{secret_access_key}").as_bytes(),
             self.scope_date.as_bytes(),
         );
-        for part in [&self.scope_region, &self.scope_service, &self.scope_terminator] {
+        for part in [
+            &self.scope_region,
+            &self.scope_service,
+            &self.scope_terminator,
+        ] {
             key = hmac(&key, part.as_bytes());
         }
         hex::encode(hmac(&key, string_to_sign.as_bytes()))

@@ -124,9 +124,7 @@ impl FromStr for ActionTypeKey {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let parts: Vec<&str> = s.split('/').collect();
         match parts.as_slice() {
-            [category, owner, provider, version]
-                if parts.iter().all(|part| !part.is_empty()) =>
-            {
+            [category, owner, provider, version] if parts.iter().all(|part| !part.is_empty()) => {
                 Ok(ActionTypeKey::new(*category, *owner, *provider, *version))
             }
             _ => Err(ParseActionTypeKeyError(s.to_owned())),
@@ -154,7 +152,10 @@ impl ActionTypeRegistry {
     /// A registry holding only the built-in action types (the manual approval).
     pub fn new() -> Self {
         let mut types = BTreeMap::new();
-        types.insert(ActionTypeKey::manual_approval(), manual_approval_action_type());
+        types.insert(
+            ActionTypeKey::manual_approval(),
+            manual_approval_action_type(),
+        );
         ActionTypeRegistry { types }
     }
 
@@ -274,12 +275,165 @@ pub fn manual_approval_action_type() -> ActionType {
                 CUSTOM_DATA,
                 "Comments for the reviewer, at most 500 characters.",
             ),
-            property(
-                EXTERNAL_ENTITY_LINK,
-                "The URL of the resource to review.",
-            ),
+            property(EXTERNAL_ENTITY_LINK, "The URL of the resource to review."),
         ]),
         input_artifact_details: no_artifacts(),
         output_artifact_details: no_artifacts(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn custom_type(category: ActionCategory, provider: &str, version: &str) -> ActionType {
+        ActionType {
+            id: ActionTypeId {
+                category,
+                owner: ActionOwner::Custom,
+                provider: provider.to_owned(),
+                version: version.to_owned(),
+            },
+            settings: None,
+            action_configuration_properties: None,
+            input_artifact_details: ArtifactDetails {
+                minimum_count: 0,
+                maximum_count: 0,
+            },
+            output_artifact_details: ArtifactDetails {
+                minimum_count: 1,
+                maximum_count: 1,
+            },
+        }
+    }
+
+    fn keys(types: &[ActionType]) -> Vec<String> {
+        types
+            .iter()
+            .map(|t| ActionTypeKey::from_id(&t.id).to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_new_registry_holds_only_the_manual_approval() {
+        let registry = ActionTypeRegistry::new();
+        assert_eq!(keys(&registry.list(None)), ["Approval/AWS/Manual/1"]);
+        assert_eq!(
+            keys(&registry.list(Some(ActionOwner::Aws))),
+            ["Approval/AWS/Manual/1"]
+        );
+        assert!(registry.list(Some(ActionOwner::Custom)).is_empty());
+        assert_eq!(registry.len(), 1);
+        assert!(!registry.is_empty());
+    }
+
+    #[test]
+    fn the_manual_approval_has_three_optional_plain_properties_and_no_artifacts() {
+        let registry = ActionTypeRegistry::new();
+        let approval = registry
+            .get(&manual_approval_id())
+            .expect("the manual approval is built in");
+        let properties = approval
+            .action_configuration_properties
+            .as_deref()
+            .unwrap_or_default();
+        let names: Vec<&str> = properties.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, [NOTIFICATION_ARN, CUSTOM_DATA, EXTERNAL_ENTITY_LINK]);
+        assert!(properties
+            .iter()
+            .all(|p| !p.required && !p.key && !p.secret));
+        for details in [
+            &approval.input_artifact_details,
+            &approval.output_artifact_details,
+        ] {
+            assert_eq!((details.minimum_count, details.maximum_count), (0, 0));
+        }
+    }
+
+    #[test]
+    fn custom_types_are_listed_in_key_order_and_filtered_by_owner() {
+        let mut registry = ActionTypeRegistry::new();
+        assert!(registry
+            .insert(custom_type(ActionCategory::Source, "LocalSource", "1"))
+            .is_none());
+        assert!(registry
+            .insert(custom_type(ActionCategory::Build, "Shell", "2"))
+            .is_none());
+        assert!(registry
+            .insert(custom_type(ActionCategory::Build, "Shell", "1"))
+            .is_none());
+        assert_eq!(
+            keys(&registry.list(None)),
+            [
+                "Approval/AWS/Manual/1",
+                "Build/Custom/Shell/1",
+                "Build/Custom/Shell/2",
+                "Source/Custom/LocalSource/1",
+            ]
+        );
+        assert_eq!(
+            keys(&registry.list(Some(ActionOwner::Custom))),
+            [
+                "Build/Custom/Shell/1",
+                "Build/Custom/Shell/2",
+                "Source/Custom/LocalSource/1",
+            ]
+        );
+        assert!(registry.list(Some(ActionOwner::ThirdParty)).is_empty());
+    }
+
+    #[test]
+    fn inserting_a_type_again_replaces_it_and_returns_the_old_one() {
+        let mut registry = ActionTypeRegistry::new();
+        let first = custom_type(ActionCategory::Build, "Shell", "1");
+        registry.insert(first.clone());
+        let mut second = first.clone();
+        second.output_artifact_details.maximum_count = 5;
+        assert_eq!(registry.insert(second.clone()), Some(first));
+        assert_eq!(registry.get(&second.id), Some(&second));
+    }
+
+    #[test]
+    fn removing_a_custom_type_succeeds_once() {
+        let mut registry = ActionTypeRegistry::new();
+        let shell = custom_type(ActionCategory::Build, "Shell", "1");
+        registry.insert(shell.clone());
+        assert!(registry.remove(&shell.id));
+        assert!(!registry.remove(&shell.id));
+        assert!(registry.get(&shell.id).is_none());
+    }
+
+    #[test]
+    fn the_manual_approval_can_be_neither_removed_nor_replaced() {
+        let mut registry = ActionTypeRegistry::new();
+        let original = manual_approval_action_type();
+        assert!(!registry.remove(&manual_approval_id()));
+        let mut replacement = original.clone();
+        replacement.input_artifact_details.maximum_count = 5;
+        assert_eq!(registry.insert(replacement), None);
+        assert_eq!(registry.get(&manual_approval_id()), Some(&original));
+    }
+
+    #[test]
+    fn only_approval_aws_manual_1_is_the_manual_approval() {
+        let registry = ActionTypeRegistry::new();
+        assert!(registry.is_manual_approval(&manual_approval_id()));
+        let mut other_version = manual_approval_id();
+        other_version.version = "2".to_owned();
+        assert!(!registry.is_manual_approval(&other_version));
+        let mut custom = manual_approval_id();
+        custom.owner = ActionOwner::Custom;
+        assert!(!registry.is_manual_approval(&custom));
+    }
+
+    #[test]
+    fn an_action_type_key_displays_and_parses_as_category_owner_provider_version() {
+        let key = ActionTypeKey::from_id(&manual_approval_id());
+        assert_eq!(key.to_string(), "Approval/AWS/Manual/1");
+        assert_eq!("Approval/AWS/Manual/1".parse(), Ok(key.clone()));
+        assert!(key.is_manual_approval());
+        for bad in ["", "Approval/AWS/Manual", "Approval/AWS//1", "a/b/c/d/e"] {
+            assert!(bad.parse::<ActionTypeKey>().is_err(), "{bad:?}");
+        }
     }
 }

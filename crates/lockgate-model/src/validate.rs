@@ -45,8 +45,10 @@ const SOURCE_CATEGORY: &str = "Source";
 /// An IAM role ARN in any partition: `arn:aws(-<partition>)*:iam::<12 digits>:role/<path/name>`.
 /// Character classes are spelled out because `\d` and `\w` in the `regex` crate are Unicode-wide.
 static ROLE_ARN: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$")
-        .expect("the role ARN pattern is a valid regular expression")
+    Regex::new(
+        r"^arn:aws(-[a-z]+)*:iam::[0-9]{12}:role/([A-Za-z0-9_+=,.@-]+/)*[A-Za-z0-9_+=,.@-]{1,64}$",
+    )
+    .expect("the role ARN pattern is a valid regular expression")
 });
 
 /// An SNS topic ARN: `arn:aws(-<partition>)*:sns:<region>:<12 digits>:<topic name>`; FIFO topic
@@ -115,13 +117,13 @@ pub fn validate_pipeline(
 
         for action in &stage.actions {
             for input in action.input_artifacts.iter().flatten() {
-                let runs_earlier = produced
-                    .get(input.name.as_str())
-                    .is_some_and(|&(producer_stage, producer_run_order)| {
+                let runs_earlier = produced.get(input.name.as_str()).is_some_and(
+                    |&(producer_stage, producer_run_order)| {
                         producer_stage < stage_index
                             || (producer_stage == stage_index
                                 && producer_run_order < run_order(action))
-                    });
+                    },
+                );
                 if !runs_earlier {
                     return Err(structure_error(format!(
                         "Input Artifact Bundle {} in action '{}' in stage '{}' is not declared as \
@@ -176,7 +178,10 @@ fn check_artifact_stores(decl: &PipelineDeclaration) -> Result<(), ServiceError>
              cannot use both",
         ));
     }
-    let single = decl.artifact_store.iter().map(|store| ("artifactStore", store));
+    let single = decl
+        .artifact_store
+        .iter()
+        .map(|store| ("artifactStore", store));
     let per_region = decl
         .artifact_stores
         .iter()
@@ -247,10 +252,12 @@ fn check_stage_shape(stage: &StageDeclaration, v2: bool) -> Result<(), ServiceEr
     }
     let has_conditions = stage.before_entry.is_some()
         || stage.on_success.is_some()
-        || stage
-            .on_failure
-            .as_ref()
-            .is_some_and(|on_failure| on_failure.conditions.as_ref().is_some_and(|c| !c.is_empty()));
+        || stage.on_failure.as_ref().is_some_and(|on_failure| {
+            on_failure
+                .conditions
+                .as_ref()
+                .is_some_and(|c| !c.is_empty())
+        });
     if has_conditions && !v2 {
         return Err(stage_error(
             "Stage level conditions can only be used with V2 pipelines.",
@@ -311,7 +318,12 @@ fn check_action(
     }
 
     check_artifact_counts(action, action_type)?;
-    if is_source && action.input_artifacts.as_ref().is_some_and(|i| !i.is_empty()) {
+    if is_source
+        && action
+            .input_artifacts
+            .as_ref()
+            .is_some_and(|i| !i.is_empty())
+    {
         return Err(action_error(format!(
             "Action '{}' is a source action and cannot declare input artifacts",
             action.name

@@ -74,7 +74,9 @@ fn check_fixture(name: &str, fixture: &Fixture, registry: &ActionTypeRegistry) -
     let prefix = format!("{name} ({})", fixture.description);
     if let Err(e) = lockgate_shapes::validate::check_shape("PipelineDeclaration", &fixture.pipeline)
     {
-        return Some(format!("{prefix}: fails the model's constraints first: {e}"));
+        return Some(format!(
+            "{prefix}: fails the model's constraints first: {e}"
+        ));
     }
     let decl: PipelineDeclaration = match serde_json::from_value(fixture.pipeline.clone()) {
         Ok(decl) => decl,
@@ -84,13 +86,15 @@ fn check_fixture(name: &str, fixture: &Fixture, registry: &ActionTypeRegistry) -
     match (&fixture.expect, result) {
         (None, Ok(())) => None,
         (None, Err(e)) => Some(format!("{prefix}: expected success, got {e}")),
-        (Some(expected), Ok(())) => Some(format!(
-            "{prefix}: expected {}, got success",
-            expected.code
-        )),
+        (Some(expected), Ok(())) => {
+            Some(format!("{prefix}: expected {}, got success", expected.code))
+        }
         (Some(expected), Err(e)) => {
             if ErrorCode::from_name(&expected.code).is_none() {
-                return Some(format!("{prefix}: '{}' is not an error code", expected.code));
+                return Some(format!(
+                    "{prefix}: '{}' is not an error code",
+                    expected.code
+                ));
             }
             if e.code.as_str() != expected.code || !e.message.contains(&expected.message) {
                 return Some(format!(

@@ -66,9 +66,8 @@ pub(crate) fn open_reader(path: &Path) -> Result<Connection, StoreError> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
         | OpenFlags::SQLITE_OPEN_NO_MUTEX
         | OpenFlags::SQLITE_OPEN_URI;
-    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
-        backend_error(&format!("opening {} for reading", path.display()), e)
-    })?;
+    let conn = Connection::open_with_flags(path, flags)
+        .map_err(|e| backend_error(&format!("opening {} for reading", path.display()), e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| backend_error("setting busy_timeout", e))?;
     conn.pragma_update(None, "query_only", true)

@@ -79,7 +79,10 @@ impl SqliteStore {
     /// written by a newer release with a schema this one does not know.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
-            StoreError::Backend(format!("creating data directory {}: {e}", data_dir.display()))
+            StoreError::Backend(format!(
+                "creating data directory {}: {e}",
+                data_dir.display()
+            ))
         })?;
         let path = data_dir.join(DB_FILE_NAME);
         let mut conn = connection::open_writer(&path)?;

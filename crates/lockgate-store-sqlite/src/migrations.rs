@@ -78,7 +78,9 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(|e| backend_error("reading the schema version", e))?;
         let current = usize::try_from(version).map_err(|_| {
-            StoreError::Backend(format!("the database has a negative schema version {version}"))
+            StoreError::Backend(format!(
+                "the database has a negative schema version {version}"
+            ))
         })?;
         if current > newest {
             return Err(StoreError::Backend(format!(

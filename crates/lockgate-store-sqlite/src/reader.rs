@@ -67,10 +67,7 @@ impl ReadPool {
 
 /// Every record of a collection, ordered by key.
 pub(crate) fn load(conn: &Connection, collection: Collection) -> Result<Vec<Record>, StoreError> {
-    let sql = format!(
-        "SELECT {COLUMNS} FROM {} ORDER BY key",
-        collection.as_str()
-    );
+    let sql = format!("SELECT {COLUMNS} FROM {} ORDER BY key", collection.as_str());
     query(conn, collection, &sql, [])
 }
 
@@ -80,7 +77,10 @@ pub(crate) fn get(
     collection: Collection,
     key: &str,
 ) -> Result<Option<Record>, StoreError> {
-    let sql = format!("SELECT {COLUMNS} FROM {} WHERE key = ?1", collection.as_str());
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} WHERE key = ?1",
+        collection.as_str()
+    );
     Ok(query(conn, collection, &sql, [key])?.pop())
 }
 

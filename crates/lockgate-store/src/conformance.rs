@@ -120,7 +120,10 @@ pub async fn a_put_replaces_the_record_with_the_same_key<S: Store>(store: &S) {
     commit(store, vec![Mutation::Put(first)]).await;
     commit(store, vec![Mutation::Put(second.clone())]).await;
 
-    assert_eq!(get(store, Collection::Execution, key).await, Some(second.clone()));
+    assert_eq!(
+        get(store, Collection::Execution, key).await,
+        Some(second.clone())
+    );
     assert!(
         children(store, Collection::Execution, "replace/pipeline-a")
             .await
@@ -140,7 +143,11 @@ pub async fn a_put_replaces_the_record_with_the_same_key<S: Store>(store: &S) {
 
     let third = Record::new(Collection::Execution, key, json!({"version": 3}));
     let fourth = Record::new(Collection::Execution, key, json!({"version": 4}));
-    commit(store, vec![Mutation::Put(third), Mutation::Put(fourth.clone())]).await;
+    commit(
+        store,
+        vec![Mutation::Put(third), Mutation::Put(fourth.clone())],
+    )
+    .await;
     assert_eq!(
         get(store, Collection::Execution, key).await,
         Some(fourth),
@@ -165,13 +172,19 @@ pub async fn a_delete_removes_only_that_record<S: Store>(store: &S) {
 
     commit(store, vec![delete(Collection::Job, &gone.key)]).await;
     assert_eq!(get(store, Collection::Job, &gone.key).await, None);
-    assert_eq!(get(store, Collection::Job, &kept.key).await, Some(kept.clone()));
+    assert_eq!(
+        get(store, Collection::Job, &kept.key).await,
+        Some(kept.clone())
+    );
     assert_eq!(
         get(store, Collection::Pipeline, &gone.key).await,
         Some(same_key_elsewhere),
         "deleting in one collection leaves the same key in another"
     );
-    assert_eq!(children(store, Collection::Job, "delete/p").await, vec![kept.clone()]);
+    assert_eq!(
+        children(store, Collection::Job, "delete/p").await,
+        vec![kept.clone()]
+    );
 
     commit(store, vec![delete(Collection::Job, &gone.key)]).await;
     commit(store, vec![delete(Collection::Job, "delete/never-written")]).await;
@@ -299,7 +312,9 @@ pub async fn list_children_orders_by_key_and_separates_parents<S: Store>(store: 
         .await
         .is_empty());
     assert!(
-        children(store, Collection::PipelineVersion, "lc/").await.is_empty(),
+        children(store, Collection::PipelineVersion, "lc/")
+            .await
+            .is_empty(),
         "a parent matches exactly, not as a prefix"
     );
 }
@@ -359,9 +374,13 @@ pub async fn due_timers_returns_due_timers_earliest_first_up_to_the_limit<S: Sto
         "this check needs a store without timers"
     );
     let timer = |key: &str, due_at: i64| {
-        Record::new(Collection::Timer, format!("due/{key}"), json!({"timer": key}))
-            .with_parent("due/pipeline")
-            .with_due_at(due_at)
+        Record::new(
+            Collection::Timer,
+            format!("due/{key}"),
+            json!({"timer": key}),
+        )
+        .with_parent("due/pipeline")
+        .with_due_at(due_at)
     };
     // Written out of due order.
     let timers = [
@@ -385,26 +404,41 @@ pub async fn due_timers_returns_due_timers_earliest_first_up_to_the_limit<S: Sto
     .await;
 
     let all = due(store, i64::MAX, usize::MAX).await;
-    assert_eq!(all.len(), timers.len(), "every timer, and nothing else, is due eventually");
+    assert_eq!(
+        all.len(),
+        timers.len(),
+        "every timer, and nothing else, is due eventually"
+    );
     assert_earliest_first(&all);
     assert_eq!(all[0], timers[5], "a due time before the epoch comes first");
 
     assert_eq!(
         due_keys(store, 2_000, 10).await,
-        ["due/before-epoch", "due/t1000", "due/t2000-a", "due/t2000-b"],
+        [
+            "due/before-epoch",
+            "due/t1000",
+            "due/t2000-a",
+            "due/t2000-b"
+        ],
         "the cut-off is inclusive"
     );
     assert_eq!(
         due_keys(store, 1_999, 10).await,
         ["due/before-epoch", "due/t1000"]
     );
-    assert!(due(store, -6, 10).await.is_empty(), "nothing is due before the earliest");
+    assert!(
+        due(store, -6, 10).await.is_empty(),
+        "nothing is due before the earliest"
+    );
     assert_eq!(
         due_keys(store, i64::MAX, 2).await,
         ["due/before-epoch", "due/t1000"],
         "the limit keeps the earliest"
     );
-    assert!(due(store, i64::MAX, 0).await.is_empty(), "a limit of zero returns nothing");
+    assert!(
+        due(store, i64::MAX, 0).await.is_empty(),
+        "a limit of zero returns nothing"
+    );
 
     // Deleting a timer and moving one later both take effect immediately.
     commit(
@@ -449,7 +483,10 @@ pub async fn a_commit_applies_its_mutations_in_order_and_all_together<S: Store>(
         ],
     )
     .await;
-    assert_eq!(get(store, Collection::Job, "atomic/put-then-delete").await, None);
+    assert_eq!(
+        get(store, Collection::Job, "atomic/put-then-delete").await,
+        None
+    );
     assert_eq!(
         get(store, Collection::Job, "atomic/existing").await,
         Some(record("existing", json!(2)))
@@ -507,7 +544,8 @@ pub async fn a_commit_applies_its_mutations_in_order_and_all_together<S: Store>(
             let seen = children(store, Collection::Execution, "atomic/pipeline").await;
             let generations: Vec<_> = seen.iter().map(|r| r.body["generation"].clone()).collect();
             let whole = (seen.len() == 1 && generations[0] == json!(0))
-                || (seen.len() as u64 == CHILDREN && generations.iter().all(|g| *g == generations[0]));
+                || (seen.len() as u64 == CHILDREN
+                    && generations.iter().all(|g| *g == generations[0]));
             assert!(whole, "a reader saw part of a commit: {generations:?}");
             observations += 1;
         }
@@ -517,7 +555,9 @@ pub async fn a_commit_applies_its_mutations_in_order_and_all_together<S: Store>(
     assert!(observations > 0, "the reader ran while the writer wrote");
     let last = children(store, Collection::Execution, "atomic/pipeline").await;
     assert_eq!(last.len() as u64, CHILDREN);
-    assert!(last.iter().all(|r| r.body["generation"] == json!(GENERATIONS)));
+    assert!(last
+        .iter()
+        .all(|r| r.body["generation"] == json!(GENERATIONS)));
 }
 
 /// Commits from many concurrent tasks all land, and each task reads its own write as soon as
@@ -572,7 +612,11 @@ pub async fn concurrent_commits_from_many_tasks_all_land<S: Store>(store: &S) {
     join_all(tasks).await;
 
     let executions = children(store, Collection::Execution, "concurrent/pipeline").await;
-    assert_eq!(executions.len(), TASKS * COMMITS_PER_TASK, "every commit landed");
+    assert_eq!(
+        executions.len(),
+        TASKS * COMMITS_PER_TASK,
+        "every commit landed"
+    );
     let jobs = loaded(store, Collection::Job, "concurrent/").await;
     assert_eq!(jobs.len(), TASKS, "one job per task");
     for job in &jobs {

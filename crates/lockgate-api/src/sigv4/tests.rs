@@ -284,7 +284,11 @@ fn verify_suite_request(
         body: vector.body.as_bytes(),
     };
     let authorization = Authorization::parse(&request)?;
-    assert_eq!(authorization.access_key_id, "AKIDEXAMPLE", "{}", vector.name);
+    assert_eq!(
+        authorization.access_key_id, "AKIDEXAMPLE",
+        "{}",
+        vector.name
+    );
     authorization.verify(&request, secret)
 }
 
@@ -569,7 +573,11 @@ async fn a_credential_date_that_differs_from_the_request_date_is_rejected() {
     );
     let err = check(&req, at(NOON)).await.unwrap_err();
     assert_eq!(err.code(), "InvalidSignatureException");
-    assert!(err.to_string().starts_with("Date in Credential scope does not match"), "{err}");
+    assert!(
+        err.to_string()
+            .starts_with("Date in Credential scope does not match"),
+        "{err}"
+    );
 }
 
 #[tokio::test]

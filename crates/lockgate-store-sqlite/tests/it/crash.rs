@@ -82,7 +82,12 @@ fn run_and_kill_child(dir: &Path, round: usize, kill_after: usize) -> Vec<String
             .map_or(module_path!(), |(_, path)| path)
     );
     let mut child = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([test_name.as_str(), "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            test_name.as_str(),
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_DIR_ENV, dir)
         .env(CHILD_ROUND_ENV, round.to_string())
         .stdout(Stdio::piped())
@@ -107,7 +112,10 @@ fn run_and_kill_child(dir: &Path, round: usize, kill_after: usize) -> Vec<String
         // After the kill, keep reading: lines the child wrote before dying are acknowledgements.
     }
     let status = child.wait().expect("child is reaped");
-    assert!(killed, "the child exited ({status}) before acknowledging {kill_after} commits");
+    assert!(
+        killed,
+        "the child exited ({status}) before acknowledging {kill_after} commits"
+    );
     assert_eq!(status.signal(), Some(9), "the child died of SIGKILL");
     acknowledged
 }
@@ -143,7 +151,11 @@ fn run_child(dir: &Path, round: &str) {
                         // Written straight to the file descriptor (not through the test
                         // harness's capture) and flushed, so the parent sees it at once.
                         let mut stdout = std::io::stdout().lock();
-                        if stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+                        if stdout
+                            .write_all(line.as_bytes())
+                            .and_then(|()| stdout.flush())
+                            .is_err()
+                        {
                             return;
                         }
                         n += 1;

@@ -48,7 +48,7 @@ async fn commits_survive_dropping_and_reopening_the_store() {
 }
 
 #[tokio::test]
-async fn commits_survive_closing_and_reopening_the_store_while_a_clone_is_alive() {
+async fn commits_survive_closing_and_reopening_while_the_closed_store_is_still_alive() {
     let (dir, store) = fresh_store();
     store
         .commit(vec![put(Collection::User, "alice")])
@@ -157,7 +157,9 @@ async fn after_close_commits_fail_as_closed_on_every_clone_and_reads_still_work(
 
     for handle in [&store, &clone] {
         assert!(matches!(
-            handle.commit(vec![put(Collection::Pipeline, "after")]).await,
+            handle
+                .commit(vec![put(Collection::Pipeline, "after")])
+                .await,
             Err(StoreError::Closed)
         ));
     }
@@ -199,7 +201,10 @@ async fn close_finishes_the_commits_already_queued() {
     };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
     while !store.is_closed() {
-        assert!(std::time::Instant::now() < deadline, "close never took effect");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "close never took effect"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
     assert!(matches!(

@@ -14,7 +14,10 @@ async fn commits_queued_together_share_one_transaction() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .commit(vec![put(Collection::Execution, &format!("execution-{i:03}"))])
+                    .commit(vec![put(
+                        Collection::Execution,
+                        &format!("execution-{i:03}"),
+                    )])
                     .await
             })
         })
@@ -22,10 +25,7 @@ async fn commits_queued_together_share_one_transaction() {
     wait_for_pending(&store, 200).await;
     lock.release();
     for commit in commits {
-        commit
-            .await
-            .expect("task joins")
-            .expect("commit succeeds");
+        commit.await.expect("task joins").expect("commit succeeds");
     }
 
     let stats = store.stats();

@@ -2,6 +2,8 @@
 //! and `kill -9`, group commit, failure isolation and shutdown.
 
 mod conformance;
+// The crash test sends SIGKILL, which only Unix has.
+#[cfg(unix)]
 mod crash;
 mod durability;
 mod group_commit;
@@ -46,7 +48,9 @@ impl WriteLock {
 
     /// Runs SQL inside the held transaction (e.g. to break the schema on purpose).
     pub fn execute(&self, sql: &str) {
-        self.conn.execute_batch(sql).expect("SQL runs under the lock");
+        self.conn
+            .execute_batch(sql)
+            .expect("SQL runs under the lock");
     }
 
     /// Commits whatever ran under the lock and lets the store's writer proceed.

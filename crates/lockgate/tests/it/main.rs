@@ -1,1 +1,6 @@
-//! Integration tests.
+//! End-to-end tests: the real AWS SDK for Rust against a Lockgate server, in process
+//! (`TestApp`) and as a child process (`LockgateProcess`) for restarts, SIGTERM and kill -9.
+
+mod approval;
+mod harness;
+mod process;

@@ -1,0 +1,286 @@
+//! The axum router: one handler for both protocols, running every request through the same steps.
+//!
+//! route and protocol checks → read the body (size-limited) → SigV4 → decode → `check_input` →
+//! `dispatch` → encode. Each step can end the request with an error encoded in the request's
+//! protocol. Every response carries an `x-amzn-RequestId`, and every request is logged once, with
+//! its operation, status, request id, caller and latency, never with its headers or body.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{OriginalUri, Request, State};
+use axum::routing::{any, post};
+use axum::Router;
+use http::header::{HeaderValue, CONTENT_LENGTH};
+use http::request::Parts;
+use http::{Response, StatusCode};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use lockgate_model::Caller;
+use lockgate_shapes::{CodePipelineService, ErrorCode, Operation};
+use serde_json::Value;
+use time::OffsetDateTime;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::credentials::CredentialsProvider;
+use crate::error::ApiError;
+use crate::protocol::Protocol;
+use crate::sigv4::{self, Expectations, SignedRequest};
+
+/// The largest request body accepted, in bytes. The largest CodePipeline inputs (a pipeline
+/// declaration, a job result) are far below this.
+pub const MAX_BODY_BYTES: usize = 2 * 1024 * 1024;
+
+/// The header carrying the request id on every response.
+pub const REQUEST_ID_HEADER: &str = "x-amzn-RequestId";
+
+/// How the API authenticates requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// The region this server answers for; a credential scoped to another region is rejected.
+    pub region: String,
+    /// How far a request's `X-Amz-Date` may be from the server's clock, either way.
+    pub max_clock_skew: Duration,
+}
+
+impl ApiConfig {
+    /// The configuration for `region`, with AWS's five-minute clock-skew allowance.
+    pub fn new(region: impl Into<String>) -> Self {
+        ApiConfig {
+            region: region.into(),
+            max_clock_skew: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    /// `us-east-1`, the region the AWS CLI falls back on, and a five-minute skew allowance.
+    fn default() -> Self {
+        ApiConfig::new("us-east-1")
+    }
+}
+
+struct Api<S> {
+    service: Arc<S>,
+    credentials: Arc<dyn CredentialsProvider>,
+    config: ApiConfig,
+}
+
+/// The CodePipeline API as an axum router, serving `POST /` (awsJson1.1) and
+/// `/service/{service}/operation/{operation}` (RPC v2 CBOR) and nothing else, so it can be merged
+/// with other routers. Requests run as the [`Caller`] their SigV4 signature authenticates.
+pub fn router<S>(
+    service: Arc<S>,
+    credentials: Arc<dyn CredentialsProvider>,
+    config: ApiConfig,
+) -> Router
+where
+    S: CodePipelineService<Context = Caller>,
+{
+    let api = Arc::new(Api {
+        service,
+        credentials,
+        config,
+    });
+    Router::new()
+        .route("/", post(handle::<S>))
+        .route("/service/{service}/operation/{operation}", any(handle::<S>))
+        .with_state(api)
+}
+
+/// What became of one request, for the response and the log line.
+struct Outcome {
+    operation: Option<Operation>,
+    caller: Option<Caller>,
+    result: Result<Value, ApiError>,
+}
+
+async fn handle<S>(State(api): State<Arc<Api<S>>>, request: Request) -> Response<Body>
+where
+    S: CodePipelineService<Context = Caller>,
+{
+    let started = Instant::now();
+    let request_id = Uuid::new_v4().to_string();
+    let span = tracing::info_span!("api_request", request_id = %request_id);
+    async move {
+        let (parts, body) = request.into_parts();
+        // Signatures cover the path the client sent, even when this router is nested.
+        let uri = parts
+            .extensions
+            .get::<OriginalUri>()
+            .map(|original| original.0.clone())
+            .unwrap_or_else(|| parts.uri.clone());
+        let protocol = Protocol::for_path(parts.uri.path());
+        let outcome = serve(&api, protocol, &parts, &uri, body).await;
+
+        let mut response = match (&outcome.result, outcome.operation) {
+            (Ok(output), Some(op)) => protocol.output_response(op, output),
+            (Err(error), _) => protocol.error_response(error),
+            // `serve` only succeeds once it knows the operation.
+            (Ok(_), None) => protocol.error_response(&ApiError::internal()),
+        };
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID_HEADER, value);
+        }
+        log(&outcome, protocol, response.status(), &request_id, started);
+        response
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve<S>(
+    api: &Api<S>,
+    protocol: Protocol,
+    parts: &Parts,
+    uri: &http::Uri,
+    body: Body,
+) -> Outcome
+where
+    S: CodePipelineService<Context = Caller>,
+{
+    let mut outcome = Outcome {
+        operation: None,
+        caller: None,
+        result: Ok(Value::Null),
+    };
+    let op = match protocol.operation(&parts.method, parts.uri.path(), &parts.headers) {
+        Ok(op) => op,
+        Err(error) => return outcome.fail(error),
+    };
+    outcome.operation = Some(op);
+
+    let body = match read_body(parts, body).await {
+        Ok(body) => body,
+        Err(error) => return outcome.fail(error),
+    };
+
+    let signed = SignedRequest {
+        method: &parts.method,
+        uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let expect = Expectations {
+        region: &api.config.region,
+        max_clock_skew: api.config.max_clock_skew,
+    };
+    let caller = match sigv4::authenticate(
+        &signed,
+        api.credentials.as_ref(),
+        &expect,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    {
+        Ok(caller) => caller,
+        Err(error) => return outcome.fail(ApiError::from_auth(&error)),
+    };
+    outcome.caller = Some(caller.clone());
+
+    let input = match protocol.decode_input(&body) {
+        Ok(input) => input,
+        Err(error) => return outcome.fail(error),
+    };
+    if let Err(error) = lockgate_shapes::validate::check_input(op, &input) {
+        return outcome.fail(ApiError::from_protocol(error));
+    }
+
+    // The handler runs as its own task: a panic in it becomes an `InternalFailure` instead of a
+    // dropped connection, and a client that hangs up does not cancel a write halfway.
+    let service = Arc::clone(&api.service);
+    let task = tokio::spawn(
+        async move { lockgate_shapes::dispatch(service.as_ref(), &caller, op, input).await }
+            .in_current_span(),
+    );
+    outcome.result = match task.await {
+        Ok(Ok(output)) => Ok(output),
+        Ok(Err(error)) => Err(ApiError::from_handler(op, error)),
+        Err(join_error) => {
+            tracing::error!(operation = op.name(), error = %join_error, "handler panicked");
+            Err(ApiError::internal())
+        }
+    };
+    outcome
+}
+
+impl Outcome {
+    fn fail(mut self, error: ApiError) -> Self {
+        self.result = Err(error);
+        self
+    }
+}
+
+/// The whole body, or a 413 when it is larger than [`MAX_BODY_BYTES`].
+async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            ErrorCode::SerializationException,
+            format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
+        )
+        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
+    let declared = parts
+        .headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, MAX_BODY_BYTES).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(error) => {
+            tracing::debug!(error = %error, "could not read the request body");
+            Err(ApiError::new(
+                ErrorCode::SerializationException,
+                "The request body could not be read.",
+            ))
+        }
+    }
+}
+
+fn log(
+    outcome: &Outcome,
+    protocol: Protocol,
+    status: StatusCode,
+    request_id: &str,
+    started: Instant,
+) {
+    let operation = outcome.operation.map(|op| op.name()).unwrap_or("-");
+    let caller = outcome
+        .caller
+        .as_ref()
+        .map(Caller::arn)
+        .unwrap_or_else(|| "-".to_owned());
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let code = outcome.result.as_ref().err().map(|e| e.code.as_str());
+    if status.is_server_error() {
+        tracing::warn!(
+            operation,
+            protocol = protocol.name(),
+            status = status.as_u16(),
+            code,
+            request_id,
+            caller = %caller,
+            latency_ms,
+            "request failed"
+        );
+    } else {
+        tracing::info!(
+            operation,
+            protocol = protocol.name(),
+            status = status.as_u16(),
+            code,
+            request_id,
+            caller = %caller,
+            latency_ms,
+            "request served"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,118 @@
+//! The composition root: builds the store, engine, user directory and HTTP router from a
+//! [`Config`], and runs them until shutdown. Tests and `lockgate serve` share this code path.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::routing::get;
+use lockgate_api::{ApiConfig, Credential, CredentialsProvider};
+use lockgate_engine::users::UserDirectory;
+use lockgate_engine::{Clock, EngineConfig, PipelineService, SystemClock};
+use lockgate_store::Store;
+use lockgate_store_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+
+/// A built, not yet running, Lockgate server.
+pub struct App {
+    listener: TcpListener,
+    service: Arc<PipelineService>,
+    users: Arc<UserDirectory>,
+    config: Config,
+    store: SqliteStore,
+}
+
+/// Looks users up for SigV4 verification.
+struct DirectoryCredentials(Arc<UserDirectory>);
+
+#[async_trait::async_trait]
+impl CredentialsProvider for DirectoryCredentials {
+    async fn lookup(&self, access_key_id: &str) -> Option<Credential> {
+        let user = self.0.by_access_key(access_key_id).await?;
+        Some(Credential::new(user.secret_access_key.clone(), user.caller()))
+    }
+}
+
+impl App {
+    /// Opens the store, loads every pipeline (firing nothing yet) and binds the listener.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        let store = SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let shared: Arc<dyn Store> = Arc::new(store.clone());
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let engine = EngineConfig {
+            account_id: config.account_id.clone(),
+            region: config.region.clone(),
+            job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
+        };
+        let service = PipelineService::load(shared.clone(), clock, engine)
+            .await
+            .context("cannot load pipelines from the store")?;
+        let users = Arc::new(
+            UserDirectory::load(shared)
+                .await
+                .context("cannot load users from the store")?,
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.listen))?;
+        Ok(App {
+            listener,
+            service,
+            users,
+            config,
+            store,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> anyhow::Result<SocketAddr> {
+        Ok(self.listener.local_addr()?)
+    }
+
+    /// The engine facade, for in-process callers.
+    pub fn service(&self) -> Arc<PipelineService> {
+        self.service.clone()
+    }
+
+    /// Serves requests and fires deadlines until `shutdown` resolves, then drains in-flight
+    /// requests and closes the store.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let scheduler = {
+            let service = self.service.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(service.run_scheduler(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        };
+        let api = lockgate_api::router(
+            self.service.clone(),
+            Arc::new(DirectoryCredentials(self.users.clone())),
+            ApiConfig::new(self.config.region.clone()),
+        );
+        let app = axum::Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .merge(api);
+        tracing::info!(
+            listen = %self.listener.local_addr()?,
+            data_dir = %self.config.data_dir.display(),
+            region = %self.config.region,
+            account_id = %self.config.account_id,
+            "lockgate is ready"
+        );
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await
+            .context("server failed")?;
+        let _ = scheduler.await;
+        self.store.close().context("closing the store")?;
+        tracing::info!("lockgate stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,296 @@
+//! The command line: `serve`, and `user add|list|remove`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+use clap::{Args, Parser, Subcommand};
+use lockgate_engine::users::{self, UserRecord};
+use lockgate_store::Store;
+use lockgate_store_sqlite::SqliteStore;
+use rand::distributions::{Alphanumeric, DistString};
+use rand::Rng;
+
+use crate::app::App;
+use crate::config::{Config, FileConfig, Overrides};
+
+/// Lockgate: CodePipeline-style release gates on your own machines.
+#[derive(Debug, Parser)]
+#[command(name = "lockgate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (CodePipeline API on one port; GET /healthz answers once ready).
+    Serve(ServeArgs),
+    /// Manage the users who can sign requests.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+/// Settings shared by every command.
+#[derive(Debug, Args)]
+struct CommonArgs {
+    /// Configuration file (TOML); flags and LOCKGATE_* variables override it.
+    #[arg(long, env = "LOCKGATE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Directory holding the database [default: ./lockgate-data].
+    #[arg(long, env = "LOCKGATE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The 12-digit account id in ARNs [default: 123456789012].
+    #[arg(long, env = "LOCKGATE_ACCOUNT_ID")]
+    account_id: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+    /// Address to listen on [default: 127.0.0.1:4680].
+    #[arg(long, env = "LOCKGATE_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Region requests are signed for and ARNs name [default: us-east-1].
+    #[arg(long, env = "LOCKGATE_REGION")]
+    region: Option<String>,
+    /// Minutes a custom action's job may run before it times out [default: 1440].
+    #[arg(long, env = "LOCKGATE_JOB_TIMEOUT_MINUTES")]
+    job_timeout_minutes: Option<u64>,
+}
+
+#[derive(Debug, Subcommand)]
+enum UserCommand {
+    /// Add a user; keys and a password are generated and printed once when not given.
+    Add(UserAddArgs),
+    /// List users (names, ARNs and access key ids; never secrets).
+    List(UserListArgs),
+    /// Remove a user.
+    Remove(UserRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+struct UserAddArgs {
+    /// The user name; the user's ARN is arn:aws:iam::<account>:user/<NAME>.
+    name: String,
+    /// Access key id to use instead of a generated one.
+    #[arg(long, requires = "secret_access_key")]
+    access_key_id: Option<String>,
+    /// Secret access key to use instead of a generated one.
+    #[arg(long, requires = "access_key_id")]
+    secret_access_key: Option<String>,
+    /// Console password to use instead of a generated one.
+    #[arg(long)]
+    password: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct UserListArgs {
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(Debug, Args)]
+struct UserRemoveArgs {
+    /// The user name.
+    name: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+impl CommonArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            account_id: self.account_id.clone(),
+            ..Overrides::default()
+        }
+    }
+
+    fn resolve(&self, overrides: Overrides) -> anyhow::Result<Config> {
+        let file = match &self.config {
+            Some(path) => FileConfig::read(path)?,
+            None => FileConfig::default(),
+        };
+        Config::resolve(overrides, file)
+    }
+
+    fn open_store(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
+        let config = self.resolve(self.overrides())?;
+        let store = SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        Ok((config, Arc::new(store)))
+    }
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(args) => serve(args).await,
+            Command::User(UserCommand::Add(args)) => user_add(args).await,
+            Command::User(UserCommand::List(args)) => user_list(args).await,
+            Command::User(UserCommand::Remove(args)) => user_remove(args).await,
+        }
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let mut overrides = args.common.overrides();
+    overrides.listen = args.listen;
+    overrides.region = args.region;
+    overrides.job_timeout_minutes = args.job_timeout_minutes;
+    let config = args.common.resolve(overrides)?;
+    let app = App::build(config).await?;
+    app.run(shutdown_signal()).await
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn valid_user_name(name: &str) -> bool {
+    // IAM user names: 1–64 characters of letters, digits and +=,.@_-.
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c))
+}
+
+fn generated_access_key_id() -> String {
+    const UPPER: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut rng = rand::thread_rng();
+    let tail: String = (0..16)
+        .map(|_| UPPER[rng.gen_range(0..UPPER.len())] as char)
+        .collect();
+    format!("AKIA{tail}")
+}
+
+async fn user_add(args: UserAddArgs) -> anyhow::Result<()> {
+    if !valid_user_name(&args.name) {
+        anyhow::bail!(
+            "user name {:?} is not valid: use 1-64 letters, digits or +=,.@_-",
+            args.name
+        );
+    }
+    let (config, store) = args.common.open_store()?;
+    if users::get_user(store.as_ref(), &args.name).await?.is_some() {
+        anyhow::bail!("user {} already exists", args.name);
+    }
+    let existing = users::list_users(store.as_ref()).await?;
+    let generated_keys = args.access_key_id.is_none();
+    let access_key_id = args.access_key_id.unwrap_or_else(generated_access_key_id);
+    if existing.iter().any(|u| u.access_key_id == access_key_id) {
+        anyhow::bail!("access key id {access_key_id} is already in use");
+    }
+    let secret_access_key = args
+        .secret_access_key
+        .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 40));
+    let generated_password = args.password.is_none();
+    let password = args
+        .password
+        .unwrap_or_else(|| Alphanumeric.sample_string(&mut rand::thread_rng(), 20));
+    let salt = SaltString::generate(&mut OsRng);
+    let password_hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?
+        .to_string();
+    let user = UserRecord {
+        name: args.name.clone(),
+        account_id: config.account_id.clone(),
+        access_key_id: access_key_id.clone(),
+        secret_access_key: secret_access_key.clone(),
+        password_hash: Some(password_hash),
+        created: lockgate_engine::Clock::now_millis(&lockgate_engine::SystemClock),
+    };
+    users::put_user(store.as_ref(), &user).await?;
+    let mut out = format!(
+        "Created user {}\n  arn:               {}\n  access key id:     {}\n",
+        user.name,
+        user.caller().arn(),
+        access_key_id
+    );
+    if generated_keys {
+        out.push_str(&format!("  secret access key: {secret_access_key}\n"));
+    }
+    if generated_password {
+        out.push_str(&format!("  console password:  {password}\n"));
+    }
+    if generated_keys || generated_password {
+        out.push_str("Generated secrets are shown only once; keep them safe.\n");
+    }
+    print!("{out}");
+    Ok(())
+}
+
+async fn user_list(args: UserListArgs) -> anyhow::Result<()> {
+    let (_, store) = args.common.open_store()?;
+    let all = users::list_users(store.as_ref()).await?;
+    if all.is_empty() {
+        println!("No users. Add one with: lockgate user add NAME");
+        return Ok(());
+    }
+    println!("{:<24} {:<24} ARN", "NAME", "ACCESS KEY ID");
+    for u in all {
+        println!("{:<24} {:<24} {}", u.name, u.access_key_id, u.caller().arn());
+    }
+    Ok(())
+}
+
+async fn user_remove(args: UserRemoveArgs) -> anyhow::Result<()> {
+    let (_, store) = args.common.open_store()?;
+    if users::remove_user(store.as_ref(), &args.name).await? {
+        println!("Removed user {}", args.name);
+        Ok(())
+    } else {
+        anyhow::bail!("no user named {}", args.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_follow_iam_rules() {
+        assert!(valid_user_name("Bob"));
+        assert!(valid_user_name("release.manager@example"));
+        assert!(!valid_user_name(""));
+        assert!(!valid_user_name("bob smith"));
+        assert!(!valid_user_name(&"x".repeat(65)));
+    }
+
+    #[test]
+    fn generated_access_keys_look_like_aws_keys() {
+        let k = generated_access_key_id();
+        assert_eq!(k.len(), 20);
+        assert!(k.starts_with("AKIA"));
+    }
+}

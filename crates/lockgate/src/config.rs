@@ -1,0 +1,171 @@
+//! Server configuration: defaults, an optional `lockgate.toml`, `LOCKGATE_*` environment
+//! variables and command-line flags, in rising precedence (CLI > env > file > default).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// The address Lockgate listens on unless told otherwise: loopback only.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4680";
+/// Where Lockgate keeps its data unless told otherwise.
+pub const DEFAULT_DATA_DIR: &str = "./lockgate-data";
+/// The account id pipelines and users belong to unless told otherwise.
+pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
+/// The region Lockgate answers for unless told otherwise.
+pub const DEFAULT_REGION: &str = "us-east-1";
+/// How long a custom action's job may run before it times out, unless told otherwise.
+pub const DEFAULT_JOB_TIMEOUT_MINUTES: u64 = 24 * 60;
+
+/// The settings `lockgate serve` runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The socket address the API listens on.
+    pub listen: SocketAddr,
+    /// The directory holding the SQLite database.
+    pub data_dir: PathBuf,
+    /// The AWS account id (12 digits) that ARNs name.
+    pub account_id: String,
+    /// The region requests must be signed for and ARNs name.
+    pub region: String,
+    /// How long a custom action's job may run, from the action's start, before it fails.
+    pub job_timeout: Duration,
+}
+
+/// What `lockgate.toml` may set; every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Config::listen`].
+    pub listen: Option<SocketAddr>,
+    /// See [`Config::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`Config::account_id`].
+    pub account_id: Option<String>,
+    /// See [`Config::region`].
+    pub region: Option<String>,
+    /// See [`Config::job_timeout`], in minutes.
+    pub job_timeout_minutes: Option<u64>,
+}
+
+impl FileConfig {
+    /// Reads a configuration file; a missing or malformed file is an error worth stopping for.
+    pub fn read(path: &Path) -> anyhow::Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration file {}", path.display()))
+    }
+}
+
+/// Values given on the command line or in the environment (clap merges the two).
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    /// `--listen` / `LOCKGATE_LISTEN`.
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir` / `LOCKGATE_DATA_DIR`.
+    pub data_dir: Option<PathBuf>,
+    /// `--account-id` / `LOCKGATE_ACCOUNT_ID`.
+    pub account_id: Option<String>,
+    /// `--region` / `LOCKGATE_REGION`.
+    pub region: Option<String>,
+    /// `--job-timeout-minutes` / `LOCKGATE_JOB_TIMEOUT_MINUTES`.
+    pub job_timeout_minutes: Option<u64>,
+}
+
+impl Config {
+    /// Layers overrides over the file over the defaults, and checks the result.
+    pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<Config> {
+        let listen = match overrides.listen.or(file.listen) {
+            Some(a) => a,
+            None => DEFAULT_LISTEN.parse().context("default listen address")?,
+        };
+        let account_id = overrides
+            .account_id
+            .or(file.account_id)
+            .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_string());
+        if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
+            anyhow::bail!("account id must be 12 digits, got {account_id:?}");
+        }
+        let region = overrides
+            .region
+            .or(file.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        if region.is_empty()
+            || !region
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
+            anyhow::bail!("region must look like us-east-1, got {region:?}");
+        }
+        let minutes = overrides
+            .job_timeout_minutes
+            .or(file.job_timeout_minutes)
+            .unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
+        if minutes == 0 {
+            anyhow::bail!("job timeout must be at least one minute");
+        }
+        Ok(Config {
+            listen,
+            data_dir: overrides
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            account_id,
+            region,
+            job_timeout: Duration::from_secs(minutes * 60),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let file: FileConfig = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\naccount_id = \"111111111111\"",
+        )
+        .unwrap();
+        let cfg = Config::resolve(
+            Overrides {
+                region: Some("us-west-2".into()),
+                ..Overrides::default()
+            },
+            file,
+        )
+        .unwrap();
+        assert_eq!(cfg.region, "us-west-2");
+        assert_eq!(cfg.listen.port(), 9000);
+        assert_eq!(cfg.account_id, "111111111111");
+        assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+    }
+
+    #[test]
+    fn defaults_bind_to_loopback() {
+        let cfg = Config::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(cfg.listen.ip().is_loopback());
+        assert_eq!(cfg.listen.port(), 4680);
+    }
+
+    #[test]
+    fn a_malformed_account_id_is_refused() {
+        let err = Config::resolve(
+            Overrides {
+                account_id: Some("12345".into()),
+                ..Overrides::default()
+            },
+            FileConfig::default(),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("12 digits"));
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_refused() {
+        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    }
+}

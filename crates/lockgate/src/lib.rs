@@ -1,0 +1,9 @@
+//! The `lockgate` binary's library half: command line, configuration and the composition root.
+//! Integration tests build an [`App`] from a [`Config`] exactly as `lockgate serve` does.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+
+pub use app::App;
+pub use config::Config;

@@ -1,0 +1,333 @@
+//! `TestApp`: a Lockgate server on a free loopback port with a temporary data directory and a
+//! user `Bob`, plus an AWS SDK client signed as Bob, and helpers for pipelines and job workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use aws_sdk_codepipeline::types::{
+    ActionCategory, ActionDeclaration, ActionOwner, ActionTypeId, ArtifactDetails, ArtifactStore,
+    ArtifactStoreType, CurrentRevision, OutputArtifact, PipelineDeclaration, StageDeclaration,
+};
+use aws_sdk_codepipeline::Client;
+use lockgate::{App, Config};
+use lockgate_engine::users::{put_user, UserRecord};
+use lockgate_store::Store;
+use lockgate_store_sqlite::SqliteStore;
+
+/// Bob's access key id.
+pub const BOB_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+/// Bob's secret access key.
+pub const BOB_SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+/// Bob's ARN.
+pub const BOB_ARN: &str = "arn:aws:iam::123456789012:user/Bob";
+
+/// Adds Bob to the store in `dir`.
+pub async fn add_bob(dir: &Path) {
+    let store = SqliteStore::open(dir).expect("open store");
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    put_user(
+        shared.as_ref(),
+        &UserRecord {
+            name: "Bob".into(),
+            account_id: "123456789012".into(),
+            access_key_id: BOB_KEY.into(),
+            secret_access_key: BOB_SECRET.into(),
+            password_hash: None,
+            created: 0,
+        },
+    )
+    .await
+    .expect("add Bob");
+    store.close().expect("close store");
+}
+
+/// An SDK client signed as Bob, with helpers for pipelines and job workers.
+pub struct TestAppClient {
+    /// The SDK client.
+    pub client: Client,
+}
+
+/// A running in-process server.
+pub struct TestApp {
+    /// The API endpoint, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: String,
+    /// Bob's client.
+    pub api: TestAppClient,
+    /// Keeps the data directory alive.
+    pub dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The configuration tests run with: port 0 and the given directory.
+pub fn test_config(dir: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        data_dir: dir.to_path_buf(),
+        account_id: "123456789012".into(),
+        region: "us-east-1".into(),
+        job_timeout: std::time::Duration::from_secs(3600),
+    }
+}
+
+/// An SDK client for `endpoint` with the given keys.
+pub fn client(endpoint: &str, key: &str, secret: &str) -> Client {
+    let creds = aws_credential_types::Credentials::new(key, secret, None, None, "lockgate-tests");
+    let config = aws_sdk_codepipeline::Config::builder()
+        .behavior_version(aws_sdk_codepipeline::config::BehaviorVersion::latest())
+        .region(aws_sdk_codepipeline::config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(creds)
+        .build();
+    Client::from_conf(config)
+}
+
+impl TestApp {
+    /// Starts a server with Bob as its only user.
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::spawn_in(dir).await
+    }
+
+    /// Starts a server over an existing data directory (Bob is added when missing).
+    pub async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
+        add_bob_if_missing(dir.path()).await;
+        let app = App::build(test_config(dir.path())).await.expect("build app");
+        let endpoint = format!("http://{}", app.local_addr().expect("addr"));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server run");
+        });
+        TestApp {
+            api: TestAppClient::new(&endpoint),
+            endpoint,
+            dir,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server cleanly and starts a new one over the same data.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
+        TestApp::spawn_in(dir).await
+    }
+
+    /// Stops the server and waits for it to finish.
+    pub async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl std::ops::Deref for TestApp {
+    type Target = TestAppClient;
+    fn deref(&self) -> &TestAppClient {
+        &self.api
+    }
+}
+
+impl TestAppClient {
+    /// A client signed as Bob for `endpoint`.
+    pub fn new(endpoint: &str) -> Self {
+        TestAppClient {
+            client: client(endpoint, BOB_KEY, BOB_SECRET),
+        }
+    }
+
+    /// Creates the custom source action type `Source/Custom/LocalSource/1`.
+    pub async fn create_source_type(&self) {
+        self.client
+            .create_custom_action_type()
+            .category(ActionCategory::Source)
+            .provider("LocalSource")
+            .version("1")
+            .input_artifact_details(artifacts(0, 0))
+            .output_artifact_details(artifacts(1, 1))
+            .send()
+            .await
+            .expect("create source type");
+    }
+
+    /// Creates `name`: a source stage and a stage `Approve` with a manual approval `Approval`.
+    pub async fn create_approval_pipeline(&self, name: &str) {
+        self.client
+            .create_pipeline()
+            .pipeline(approval_pipeline(name))
+            .send()
+            .await
+            .expect("create pipeline");
+    }
+
+    /// Plays the job worker for one source job: poll, acknowledge, succeed with `revision`.
+    pub async fn complete_source_job(&self, revision: &str) {
+        let job = self.poll_one_source_job().await;
+        self.client
+            .acknowledge_job()
+            .job_id(job.0.clone())
+            .nonce(job.1)
+            .send()
+            .await
+            .expect("acknowledge");
+        self.client
+            .put_job_success_result()
+            .job_id(job.0)
+            .current_revision(
+                CurrentRevision::builder()
+                    .revision(revision)
+                    .change_identifier(revision)
+                    .build()
+                    .expect("revision"),
+            )
+            .send()
+            .await
+            .expect("job success");
+    }
+
+    /// Polls until one source job is handed out; returns (job id, nonce).
+    pub async fn poll_one_source_job(&self) -> (String, String) {
+        for _ in 0..200 {
+            let out = self
+                .client
+                .poll_for_jobs()
+                .action_type_id(source_type_id())
+                .max_batch_size(1)
+                .send()
+                .await
+                .expect("poll");
+            if let Some(job) = out.jobs().first() {
+                return (
+                    job.id().expect("job id").to_string(),
+                    job.nonce().expect("nonce").to_string(),
+                );
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("no source job was offered");
+    }
+
+    /// The approval token of the action `Approval` in stage `Approve`, when pending.
+    pub async fn approval_token(&self, pipeline: &str) -> Option<String> {
+        let state = self
+            .client
+            .get_pipeline_state()
+            .name(pipeline)
+            .send()
+            .await
+            .expect("state");
+        approval_execution(&state).and_then(|e| e.token().map(str::to_string))
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+async fn add_bob_if_missing(dir: &Path) {
+    let db = dir.join("lockgate.db");
+    if !db.exists() {
+        add_bob(dir).await;
+    }
+}
+
+/// The latest execution of the approval action in a GetPipelineState answer.
+pub fn approval_execution(
+    state: &aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput,
+) -> Option<&aws_sdk_codepipeline::types::ActionExecution> {
+    state
+        .stage_states()
+        .iter()
+        .find(|s| s.stage_name() == Some("Approve"))?
+        .action_states()
+        .iter()
+        .find(|a| a.action_name() == Some("Approval"))?
+        .latest_execution()
+}
+
+/// `Source/Custom/LocalSource/1`.
+pub fn source_type_id() -> ActionTypeId {
+    ActionTypeId::builder()
+        .category(ActionCategory::Source)
+        .owner(ActionOwner::Custom)
+        .provider("LocalSource")
+        .version("1")
+        .build()
+        .expect("type id")
+}
+
+fn artifacts(min: i32, max: i32) -> ArtifactDetails {
+    ArtifactDetails::builder()
+        .minimum_count(min)
+        .maximum_count(max)
+        .build()
+        .expect("artifact details")
+}
+
+/// A two-stage pipeline: custom source, then a manual approval with comments and a review URL.
+pub fn approval_pipeline(name: &str) -> PipelineDeclaration {
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(source_type_id())
+        .output_artifacts(OutputArtifact::builder().name("SourceOutput").build().expect("out"))
+        .build()
+        .expect("source action");
+    let approval = ActionDeclaration::builder()
+        .name("Approval")
+        .action_type_id(
+            ActionTypeId::builder()
+                .category(ActionCategory::Approval)
+                .owner(ActionOwner::Aws)
+                .provider("Manual")
+                .version("1")
+                .build()
+                .expect("approval type"),
+        )
+        .configuration("CustomData", "Review the latest changes")
+        .configuration("ExternalEntityLink", "https://example.com/review")
+        .build()
+        .expect("approval action");
+    PipelineDeclaration::builder()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/LockgateRole")
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("lockgate-artifacts")
+                .build()
+                .expect("store"),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(source)
+                .build()
+                .expect("source stage"),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Approve")
+                .actions(approval)
+                .build()
+                .expect("approve stage"),
+        )
+        .build()
+        .expect("pipeline")
+}
+
+/// The path of the built `lockgate` binary.
+pub fn lockgate_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lockgate"))
+}

@@ -1,0 +1,124 @@
+//! `LockgateProcess`: the real binary as a child process, for SIGTERM and kill -9.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
+
+use crate::harness::{add_bob, client, lockgate_bin, BOB_KEY, BOB_SECRET};
+
+/// A `lockgate serve` child process.
+struct LockgateProcess {
+    child: Child,
+    endpoint: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+impl LockgateProcess {
+    fn start(dir: &std::path::Path) -> LockgateProcess {
+        let port = free_port();
+        let child = Command::new(lockgate_bin())
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn lockgate");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+                use std::io::{Read, Write};
+                let _ = s.write_all(b"GET /healthz HTTP/1.0\r\n\r\n");
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                if out.starts_with("HTTP/1.0 200") || out.starts_with("HTTP/1.1 200") {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "lockgate did not become healthy");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        LockgateProcess { child, endpoint }
+    }
+
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+        let pid = self.child.id().to_string();
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        let status = self.child.wait().expect("wait");
+        let mut log = String::new();
+        if let Some(err) = self.child.stderr.take() {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                log.push_str(&line);
+                log.push('\n');
+            }
+        }
+        (status, log)
+    }
+}
+
+#[tokio::test]
+async fn an_acknowledged_approval_survives_kill_9() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_bob(dir.path()).await;
+    let server = LockgateProcess::start(dir.path());
+    let app = crate::harness::TestAppClient::new(&server.endpoint);
+    app.create_source_type().await;
+    app.create_approval_pipeline("KillNine").await;
+    app.complete_source_job("rev-k9").await;
+    let token = app.approval_token("KillNine").await.expect("token");
+    app.client
+        .put_approval_result()
+        .pipeline_name("KillNine")
+        .stage_name("Approve")
+        .action_name("Approval")
+        .token(&token)
+        .result(
+            ApprovalResult::builder()
+                .status(ApprovalStatus::Approved)
+                .summary("durable")
+                .build()
+                .expect("result"),
+        )
+        .send()
+        .await
+        .expect("approve");
+    server.kill9();
+
+    let server = LockgateProcess::start(dir.path());
+    let c = client(&server.endpoint, BOB_KEY, BOB_SECRET);
+    let state = c
+        .get_pipeline_state()
+        .name("KillNine")
+        .send()
+        .await
+        .expect("state");
+    let exec = crate::harness::approval_execution(&state).expect("approval");
+    assert_eq!(exec.summary(), Some("durable"));
+    server.kill9();
+}
+
+#[tokio::test]
+async fn sigterm_shuts_the_server_down_cleanly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_bob(dir.path()).await;
+    let server = LockgateProcess::start(dir.path());
+    let (status, log) = server.sigterm();
+    assert!(status.success(), "exit status {status:?}, log:\n{log}");
+    assert!(log.contains("lockgate stopped"), "log:\n{log}");
+}
