@@ -255,7 +255,8 @@ fn log(
         .as_ref()
         .map(Caller::arn)
         .unwrap_or_else(|| "-".to_owned());
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    // Microsecond resolution is plenty and keeps the log line short.
+    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let code = outcome.result.as_ref().err().map(|e| e.code.as_str());
     if status.is_server_error() {
         tracing::warn!(

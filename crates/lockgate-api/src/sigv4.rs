@@ -9,6 +9,9 @@
 //! and re-encoded, signed header values are trimmed with inner runs of spaces collapsed, and the
 //! payload hash is the SHA-256 of the body.
 //!
+//! An `X-Amz-Security-Token` is signed like any other header but otherwise ignored: Lockgate issues
+//! no temporary credentials, and the long-term secret alone decides whether the signature holds.
+//!
 //! The checks run cheapest first and never touch the credential store for a request that is
 //! malformed, scoped to another service or region, or outside the clock-skew window:
 //! parse → scope → date → key lookup → signature. The clock is a parameter so tests can pin it.
@@ -392,7 +395,7 @@ impl Authorization {
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date \
                  from HTTP: '{}' != '{}', from '{}'.",
                 truncate(&self.scope_date),
-                &self.amz_date[..8.min(self.amz_date.len())],
+                self.amz_date.get(..8).unwrap_or(&self.amz_date),
                 self.amz_date
             )));
         }
@@ -614,7 +617,7 @@ fn collapse_spaces(value: &str) -> String {
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'`, the form of `X-Amz-Date`.
-pub fn fmt_amz_date(at: OffsetDateTime) -> String {
+fn fmt_amz_date(at: OffsetDateTime) -> String {
     let utc = at.to_offset(time::UtcOffset::UTC);
     utc.format(AMZ_DATE)
         .unwrap_or_else(|_| utc.unix_timestamp().to_string())

@@ -685,3 +685,63 @@ async fn a_nested_router_verifies_the_path_the_client_signed() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(service.calls.load(Ordering::SeqCst), 1);
 }
+
+/// A log sink shared between the subscriber and the test.
+#[derive(Clone, Default)]
+struct Logs(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Logs {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+// A current-thread runtime keeps the handler task on the thread whose default subscriber is set.
+#[tokio::test(flavor = "current_thread")]
+async fn each_request_is_logged_once_with_its_id_and_caller_but_never_its_signature() {
+    let logs = Logs::default();
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let harness = Harness::new();
+    let answer = harness.send(signed(json_call("ListPipelines", "{}"))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let request_id = answer.header("x-amzn-requestid").unwrap().to_owned();
+
+    let text = logs.text();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("request served"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    let line = lines[0];
+    for expected in [
+        "operation=\"ListPipelines\"",
+        "status=200",
+        &request_id,
+        ALICE,
+        "latency_ms=",
+        "protocol=\"awsJson1_1\"",
+    ] {
+        assert!(line.contains(expected), "missing {expected}: {line}");
+    }
+    for secret in [SECRET, "AWS4-HMAC-SHA256", "Signature=", ACCESS_KEY_ID] {
+        assert!(!text.contains(secret), "logged {secret}: {text}");
+    }
+}

@@ -20,7 +20,9 @@ use std::sync::Arc;
 
 use lockgate_engine::{EngineConfig, ManualClock, PipelineService};
 use lockgate_model::Caller;
-use lockgate_shapes::*;
+pub use lockgate_shapes::*;
+// The model has a shape named `Result`; the glob import above must not shadow std's.
+pub use std::result::Result;
 use lockgate_store::Store;
 use lockgate_store_sqlite::SqliteStore;
 use tempfile::TempDir;
@@ -76,9 +78,9 @@ impl TestEnv {
     /// A fresh environment with the two custom action types every test uses.
     pub async fn new() -> TestEnv {
         let env = TestEnv::empty().await;
-        env.create_action_type(ActionCategory::Source, "LocalSource", 0, 1)
+        env.create_action_type(ActionCategory::Source, "LocalSource", (0, 0), (1, 1))
             .await;
-        env.create_action_type(ActionCategory::Build, "Shell", 0, 5)
+        env.create_action_type(ActionCategory::Build, "Shell", (0, 5), (0, 5))
             .await;
         env
     }
@@ -100,28 +102,22 @@ impl TestEnv {
     /// Simulates a restart: drops the service, closes the store (its queued commits finish),
     /// reopens the store and loads a new service from it. The clock keeps its time.
     pub async fn reload(&mut self) {
-        let (store, svc) = {
-            let placeholder = Arc::clone(&self.svc);
-            drop(placeholder);
-            self.store.close().expect("the store closes");
-            open(self.dir.path(), &self.clock).await
-        };
+        self.store.close().expect("the store closes");
+        let (store, svc) = open(self.dir.path(), &self.clock).await;
+        // Replacing the service drops the old one and everything it held in memory.
         self.svc = svc;
         self.store = store;
     }
 
     /// Creates the custom action type `<category>/Custom/<provider>/1` with a queryable key
-    /// configuration property `Command` and `0..=max_in` inputs, exactly `outputs` outputs
-    /// (or up to 5 when `outputs` is 5).
+    /// configuration property `Command` and the given (minimum, maximum) artifact counts.
     pub async fn create_action_type(
         &self,
         category: ActionCategory,
         provider: &str,
-        max_in: i32,
-        outputs: i32,
+        (min_in, max_in): (i32, i32),
+        (min_out, max_out): (i32, i32),
     ) {
-        let (min_out, max_out) = if outputs == 5 { (0, 5) } else { (outputs, outputs) };
-        let max_in = if category == ActionCategory::Source { max_in } else { 5 };
         self.svc
             .create_custom_action_type(
                 &self.caller,
@@ -139,7 +135,7 @@ impl TestEnv {
                         r#type: Some(ActionConfigurationPropertyType::String),
                     }]),
                     input_artifact_details: ArtifactDetails {
-                        minimum_count: 0,
+                        minimum_count: min_in,
                         maximum_count: max_in,
                     },
                     output_artifact_details: ArtifactDetails {

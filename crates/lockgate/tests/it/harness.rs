@@ -273,7 +273,6 @@ fn artifacts(min: i32, max: i32) -> ArtifactDetails {
         .minimum_count(min)
         .maximum_count(max)
         .build()
-        .expect("artifact details")
 }
 
 /// A two-stage pipeline: custom source, then a manual approval with comments and a review URL.
