@@ -6,6 +6,7 @@
 
 mod codegen;
 mod json;
+mod tidy;
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
