@@ -31,17 +31,24 @@ struct DirectoryCredentials(Arc<UserDirectory>);
 impl CredentialsProvider for DirectoryCredentials {
     async fn lookup(&self, access_key_id: &str) -> Option<Credential> {
         let user = self.0.by_access_key(access_key_id).await?;
-        Some(Credential::new(user.secret_access_key.clone(), user.caller()))
+        Some(Credential::new(
+            user.secret_access_key.clone(),
+            user.caller(),
+        ))
     }
 }
 
 impl App {
     /// Opens the store, loads every pipeline (firing nothing yet) and binds the listener.
     pub async fn build(config: Config) -> anyhow::Result<App> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::build`], with the engine reading time from `clock` (tests move it by hand).
+    pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         let store = SqliteStore::open(&config.data_dir)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let shared: Arc<dyn Store> = Arc::new(store.clone());
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let engine = EngineConfig {
             account_id: config.account_id.clone(),
             region: config.region.clone(),
@@ -79,7 +86,10 @@ impl App {
 
     /// Serves requests and fires deadlines until `shutdown` resolves, then drains in-flight
     /// requests and closes the store.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let scheduler = {
             let service = self.service.clone();

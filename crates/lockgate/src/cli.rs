@@ -259,7 +259,12 @@ async fn user_list(args: UserListArgs) -> anyhow::Result<()> {
     }
     println!("{:<24} {:<24} ARN", "NAME", "ACCESS KEY ID");
     for u in all {
-        println!("{:<24} {:<24} {}", u.name, u.access_key_id, u.caller().arn());
+        println!(
+            "{:<24} {:<24} {}",
+            u.name,
+            u.access_key_id,
+            u.caller().arn()
+        );
     }
     Ok(())
 }

@@ -20,7 +20,10 @@ async fn app_waiting_for_approval(name: &str) -> (TestApp, String) {
     app.create_source_type().await;
     app.create_approval_pipeline(name).await;
     app.complete_source_job("rev-1").await;
-    let token = app.approval_token(name).await.expect("a pending approval token");
+    let token = app
+        .approval_token(name)
+        .await
+        .expect("a pending approval token");
     (app, token)
 }
 
@@ -138,7 +141,11 @@ async fn requests_signed_with_a_wrong_secret_are_refused() {
         .expect_err("bad signature");
     assert_eq!(err.code(), Some("InvalidSignatureException"));
     let unknown = client(&app.endpoint, "AKIAUNKNOWNUNKNOWN00", "x");
-    let err = unknown.list_pipelines().send().await.expect_err("unknown key");
+    let err = unknown
+        .list_pipelines()
+        .send()
+        .await
+        .expect_err("unknown key");
     assert_eq!(err.code(), Some("UnrecognizedClientException"));
 }
 

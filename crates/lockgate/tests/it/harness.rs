@@ -11,6 +11,7 @@ use aws_sdk_codepipeline::types::{
 use aws_sdk_codepipeline::Client;
 use lockgate::{App, Config};
 use lockgate_engine::users::{put_user, UserRecord};
+use lockgate_engine::{Clock, ManualClock, PipelineService, SystemClock};
 use lockgate_store::Store;
 use lockgate_store_sqlite::SqliteStore;
 
@@ -55,6 +56,10 @@ pub struct TestApp {
     pub api: TestAppClient,
     /// Keeps the data directory alive.
     pub dir: tempfile::TempDir,
+    /// The engine's clock; tests move it to reach deadlines.
+    pub clock: ManualClock,
+    /// The engine, for firing due deadlines after moving the clock.
+    pub service: Arc<PipelineService>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -92,7 +97,11 @@ impl TestApp {
     /// Starts a server over an existing data directory (Bob is added when missing).
     pub async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
         add_bob_if_missing(dir.path()).await;
-        let app = App::build(test_config(dir.path())).await.expect("build app");
+        let clock = ManualClock::new(SystemClock.now_millis());
+        let app = App::build_with_clock(test_config(dir.path()), Arc::new(clock.clone()))
+            .await
+            .expect("build app");
+        let service = app.service();
         let endpoint = format!("http://{}", app.local_addr().expect("addr"));
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -106,6 +115,8 @@ impl TestApp {
             api: TestAppClient::new(&endpoint),
             endpoint,
             dir,
+            clock,
+            service,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -116,6 +127,12 @@ impl TestApp {
         self.stop().await;
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
         TestApp::spawn_in(dir).await
+    }
+
+    /// Moves the engine's clock forward by `minutes` and fires the deadlines now due.
+    pub async fn advance_minutes(&self, minutes: i64) {
+        self.clock.advance(minutes * 60_000);
+        self.service.fire_due_deadlines().await;
     }
 
     /// Stops the server and waits for it to finish.
@@ -280,7 +297,12 @@ pub fn approval_pipeline(name: &str) -> PipelineDeclaration {
     let source = ActionDeclaration::builder()
         .name("Source")
         .action_type_id(source_type_id())
-        .output_artifacts(OutputArtifact::builder().name("SourceOutput").build().expect("out"))
+        .output_artifacts(
+            OutputArtifact::builder()
+                .name("SourceOutput")
+                .build()
+                .expect("out"),
+        )
         .build()
         .expect("source action");
     let approval = ActionDeclaration::builder()

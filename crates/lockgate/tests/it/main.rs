@@ -3,4 +3,5 @@
 
 mod approval;
 mod harness;
+mod lifecycle;
 mod process;

@@ -25,7 +25,12 @@ impl LockgateProcess {
     fn start(dir: &std::path::Path) -> LockgateProcess {
         let port = free_port();
         let child = Command::new(lockgate_bin())
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--data-dir",
+            ])
             .arg(dir)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
