@@ -8,17 +8,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lockgate_shapes::{
-    ActionDeclaration, ActionExecutionStatus, Artifact, ArtifactLocation,
-    ArtifactLocationType, ErrorCode, ExecutionMode, JobData, JobStatus, PipelineContext,
-    PipelineDeclaration, PipelineExecutionStatus, S3ArtifactLocation, ServiceError,
-    StageExecutionStatus, StageRetryMode, TriggerType,
+    ActionDeclaration, ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType,
+    ErrorCode, ExecutionMode, JobData, JobStatus, PipelineContext, PipelineDeclaration,
+    PipelineExecutionStatus, S3ArtifactLocation, ServiceError, StageExecutionStatus,
+    StageRetryMode, TriggerType,
 };
 
 pub use lockgate_model::action_types::is_manual_approval;
 
 use crate::state::{
-    ActionKind, ActionRun, ArtifactRecord, Execution, JobRecord, PipelineState, Position,
-    StageRun,
+    ActionKind, ActionRun, ArtifactRecord, Execution, JobRecord, PipelineState, Position, StageRun,
 };
 
 /// Default approval timeout: seven days, in minutes.
@@ -246,7 +245,9 @@ impl<'a> Decider<'a> {
 
     /// Settles the stage `s` that execution `i` is in. Returns whether anything changed.
     fn step_stage(&mut self, i: usize, s: usize) -> bool {
-        let decl = self.state.declaration(self.state.executions[i].pipeline_version);
+        let decl = self
+            .state
+            .declaration(self.state.executions[i].pipeline_version);
         let Some(stage_decl) = decl.stages.get(s) else {
             return false;
         };
@@ -364,23 +365,28 @@ impl<'a> Decider<'a> {
 
     /// In SUPERSEDED mode, of the executions waiting at the same transition only the newest stays.
     fn supersede_waiting(&mut self) -> bool {
-        let mut newest: BTreeMap<usize, (u64, usize)> = BTreeMap::new();
+        // Keyed by stage name, not index: executions of different pipeline versions may wait
+        // at the same index for different stages, and only those at the same stage compete.
+        let mut newest: BTreeMap<String, (u64, usize)> = BTreeMap::new();
         let mut waiting = Vec::new();
         for (i, e) in self.state.executions.iter().enumerate() {
             if let (Position::Waiting(s), true, ExecutionMode::Superseded) =
                 (e.position, e.is_active(), e.mode)
             {
-                waiting.push((i, s, e.seq));
-                let slot = newest.entry(s).or_insert((e.seq, i));
+                let decl = self.state.declaration(e.pipeline_version);
+                let Some(stage) = decl.stages.get(s) else {
+                    continue;
+                };
+                waiting.push((i, s, stage.name.clone(), e.seq));
+                let slot = newest.entry(stage.name.clone()).or_insert((e.seq, i));
                 if e.seq > slot.0 {
                     *slot = (e.seq, i);
                 }
             }
         }
         let mut changed = false;
-        for (i, s, seq) in waiting {
-            if newest.get(&s).is_some_and(|&(n, _)| n != seq) {
-                let newer = newest[&s].1;
+        for (i, s, name, seq) in waiting {
+            if let Some(&(_, newer)) = newest.get(&name).filter(|&&(n, _)| n != seq) {
                 let newer_id = self.state.executions[newer].id.clone();
                 let e = self.exec_mut(i);
                 e.status = PipelineExecutionStatus::Superseded;
@@ -394,7 +400,9 @@ impl<'a> Decider<'a> {
 
     /// Lets execution `i` into stage `s` when the transition and the mode allow it.
     fn try_enter(&mut self, i: usize, s: usize) -> bool {
-        let decl = self.state.declaration(self.state.executions[i].pipeline_version);
+        let decl = self
+            .state
+            .declaration(self.state.executions[i].pipeline_version);
         let Some(stage) = decl.stages.get(s) else {
             let e = self.exec_mut(i);
             e.status = PipelineExecutionStatus::Succeeded;
@@ -519,6 +527,18 @@ impl<'a> Decider<'a> {
         let mut output_artifacts = Vec::new();
         let mut new_records = Vec::new();
         for out in action.output_artifacts.iter().flatten() {
+            // A continuation job carries on the same action execution, so it must write where
+            // the first job was told to: later actions read the artifact from that location.
+            let recorded = continuation_token.as_ref().and_then(|_| {
+                self.state.executions[i]
+                    .artifacts
+                    .get(&out.name)
+                    .map(|r| (r.bucket.clone(), r.object_key.clone()))
+            });
+            if let Some((bucket, key)) = recorded {
+                output_artifacts.push(artifact(&out.name, None, &bucket, &key));
+                continue;
+            }
             let key = format!(
                 "{}/{}/{}",
                 truncate(&pipeline_name, 20),
@@ -596,7 +616,11 @@ impl<'a> Decider<'a> {
     }
 
     /// Finds the in-progress run of `(stage, action)` by execution and action execution id.
-    fn find_run(&self, execution_id: &str, action_execution_id: &str) -> Option<(usize, usize, usize)> {
+    fn find_run(
+        &self,
+        execution_id: &str,
+        action_execution_id: &str,
+    ) -> Option<(usize, usize, usize)> {
         let i = self.index_of(execution_id)?;
         let e = &self.state.executions[i];
         for (s, stage) in e.stages.iter().enumerate() {
@@ -651,9 +675,7 @@ impl<'a> Decider<'a> {
         let Some((i, s, k, status, decided)) = found else {
             return Err(invalid_token(answer));
         };
-        if status != ActionExecutionStatus::InProgress
-            || !self.state.executions[i].is_active()
-        {
+        if status != ActionExecutionStatus::InProgress || !self.state.executions[i].is_active() {
             return Err(if decided {
                 err(
                     ErrorCode::ApprovalAlreadyCompletedException,
@@ -700,8 +722,7 @@ impl<'a> Decider<'a> {
             .as_ref()
             .and_then(|st| st.actions[k].as_ref());
         let Some(run) = run else { return false };
-        if run.status != ActionExecutionStatus::InProgress || run.deadline.is_none_or(|d| d > now)
-        {
+        if run.status != ActionExecutionStatus::InProgress || run.deadline.is_none_or(|d| d > now) {
             return false;
         }
         let mut closed = None;
@@ -711,7 +732,10 @@ impl<'a> Decider<'a> {
             run.deadline = None;
             match run.kind {
                 ActionKind::Approval => {
-                    run.summary = Some("Approval expired: no response was received before the approval timed out".into());
+                    run.summary = Some(
+                        "Approval expired: no response was received before the approval timed out"
+                            .into(),
+                    );
                     run.error = Some((
                         "ApprovalExpired".into(),
                         "The approval request expired without a response".into(),
@@ -762,7 +786,9 @@ impl<'a> Decider<'a> {
                         run.external_execution_id = details.external_execution_id;
                     }
                 }
-                self.out.jobs_closed.push((job.id.clone(), JobStatus::Failed));
+                self.out
+                    .jobs_closed
+                    .push((job.id.clone(), JobStatus::Failed));
             }
             JobReport::Success {
                 current_revision,
@@ -770,7 +796,9 @@ impl<'a> Decider<'a> {
                 details,
                 output_variables,
             } => {
-                let decl = self.state.declaration(self.state.executions[i].pipeline_version);
+                let decl = self
+                    .state
+                    .declaration(self.state.executions[i].pipeline_version);
                 if let Some(rev) = current_revision {
                     let outputs: Vec<String> = decl.stages[s].actions[k]
                         .output_artifacts
@@ -828,7 +856,12 @@ impl<'a> Decider<'a> {
 
     /// Stops an execution: at once when `abandon`, otherwise after in-progress jobs finish.
     /// Pending approvals are abandoned either way, since nobody can finish them once stopping.
-    pub fn stop(&mut self, execution_id: &str, abandon: bool, reason: Option<String>) -> Result<(), ServiceError> {
+    pub fn stop(
+        &mut self,
+        execution_id: &str,
+        abandon: bool,
+        reason: Option<String>,
+    ) -> Result<(), ServiceError> {
         let i = self.index_of(execution_id).ok_or_else(|| {
             err(
                 ErrorCode::PipelineExecutionNotStoppableException,
@@ -887,7 +920,12 @@ impl<'a> Decider<'a> {
     }
 
     /// Retries a failed or stopped stage of an execution, re-running its failed actions or all.
-    pub fn retry(&mut self, execution_id: &str, stage_name: &str, mode: StageRetryMode) -> Result<(), ServiceError> {
+    pub fn retry(
+        &mut self,
+        execution_id: &str,
+        stage_name: &str,
+        mode: StageRetryMode,
+    ) -> Result<(), ServiceError> {
         let i = self.index_of(execution_id).ok_or_else(|| {
             err(
                 ErrorCode::StageNotRetryableException,
@@ -925,10 +963,19 @@ impl<'a> Decider<'a> {
                 ),
             ));
         }
+        // Where another execution's pipeline version has this stage: versions may differ, so
+        // the stage is found by name, not by this execution's index.
+        let index_in = |o: &Execution| {
+            self.state
+                .declaration(o.pipeline_version)
+                .stages
+                .iter()
+                .position(|st| st.name == stage_name)
+        };
         // Only the newest execution that ran this stage may retry it.
         if self.state.executions.iter().any(|o| {
             o.seq > e.seq
-                && o.stages.get(s).is_some_and(|r| r.is_some())
+                && index_in(o).is_some_and(|j| o.stages.get(j).is_some_and(|r| r.is_some()))
         }) {
             return Err(err(
                 ErrorCode::NotLatestPipelineExecutionException,
@@ -937,7 +984,9 @@ impl<'a> Decider<'a> {
         }
         if e.mode != ExecutionMode::Parallel
             && self.state.executions.iter().any(|o| {
-                o.id != e.id && o.is_active() && o.position == Position::Running(s)
+                o.id != e.id
+                    && o.is_active()
+                    && index_in(o).is_some_and(|j| o.position == Position::Running(j))
             })
         {
             return Err(err(

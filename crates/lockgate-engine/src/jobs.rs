@@ -112,6 +112,17 @@ impl JobBoard {
         Some(job.clone())
     }
 
+    /// Marks an acknowledged job InProgress, unless it ended meanwhile (a timeout or a stop that
+    /// committed between the acknowledgement's commit and this call keeps its final status).
+    pub fn mark_acknowledged(&self, id: &str) {
+        let mut b = self.lock();
+        if let Some(job) = b.jobs.get_mut(id) {
+            if matches!(job.status, JobStatus::Dispatched | JobStatus::Queued) {
+                job.status = JobStatus::InProgress;
+            }
+        }
+    }
+
     /// Removes every job of a pipeline (when the pipeline is deleted).
     pub fn remove_pipeline(&self, pipeline: &str) {
         let mut b = self.lock();

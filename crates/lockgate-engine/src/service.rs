@@ -11,8 +11,8 @@ use std::sync::{Arc, Mutex, RwLock};
 use lockgate_model::{ActionTypeRegistry, Caller};
 use lockgate_shapes::*;
 // The model has a shape named `Result`; the glob import above must not shadow std's.
-use std::result::Result;
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+use std::result::Result;
 use tokio::sync::Notify;
 
 use crate::clock::Clock;
@@ -283,7 +283,8 @@ impl PipelineService {
         }
         for job in &outcome.jobs_created {
             m.push(Mutation::Put(
-                Record::new(Collection::Job, job.id.clone(), to_json(job)).with_parent(name.clone()),
+                Record::new(Collection::Job, job.id.clone(), to_json(job))
+                    .with_parent(name.clone()),
             ));
         }
         for (id, status) in &outcome.jobs_closed {
@@ -323,7 +324,9 @@ impl PipelineService {
         let mut added = false;
         let mut deadlines = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
         for id in executions {
-            let Some(e) = state.execution(id) else { continue };
+            let Some(e) = state.execution(id) else {
+                continue;
+            };
             for (_, run) in e.action_runs() {
                 if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
                     added |= deadlines.insert((
@@ -420,7 +423,10 @@ impl PipelineService {
                 format!("A resource can have at most {MAX_TAGS} tags"),
             ));
         }
-        if let Some(t) = tags.iter().find(|t| t.key.to_ascii_lowercase().starts_with("aws:")) {
+        if let Some(t) = tags
+            .iter()
+            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
+        {
             return Err(err(
                 ErrorCode::InvalidTagsException,
                 format!("Tag key '{}' uses the reserved prefix 'aws:'", t.key),
@@ -470,11 +476,10 @@ impl PipelineService {
             return Err(missing());
         };
         if let Some(t) = rest.strip_prefix("actiontype:") {
-            let exists = self
-                .registry()
-                .list(None)
-                .iter()
-                .any(|at| self.action_type_arn(&at.id).ends_with(&format!(":actiontype:{t}")));
+            let exists = self.registry().list(None).iter().any(|at| {
+                self.action_type_arn(&at.id)
+                    .ends_with(&format!(":actiontype:{t}"))
+            });
             return if exists { Ok(()) } else { Err(missing()) };
         }
         if read(&self.pipelines).contains_key(rest) {
@@ -503,8 +508,10 @@ impl PipelineService {
     /// Applies a worker's result to a job.
     async fn report_job(&self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
         let job = self.find_job(job_id)?;
-        if !matches!(job.status, JobStatus::Dispatched | JobStatus::InProgress | JobStatus::Queued)
-        {
+        if !matches!(
+            job.status,
+            JobStatus::Dispatched | JobStatus::InProgress | JobStatus::Queued
+        ) {
             return Err(err(
                 ErrorCode::InvalidJobStateException,
                 format!(
@@ -518,7 +525,10 @@ impl PipelineService {
     }
 
     /// The output of GetPipelineState, from the cached view.
-    pub fn pipeline_state_view(&self, name: &str) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
+    pub fn pipeline_state_view(
+        &self,
+        name: &str,
+    ) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
         Ok(read(&self.slot(name)?.view).clone())
     }
 }
@@ -577,6 +587,7 @@ impl CodePipelineService for PipelineService {
         let tags = input.tags.unwrap_or_default();
         self.check_tags(&tags)?;
         decl.version = Some(1);
+        fill_defaults(&mut decl);
         let _admin = self.admin.lock().await;
         if read(&self.pipelines).contains_key(&decl.name) {
             return Err(err(
@@ -696,6 +707,7 @@ impl CodePipelineService for PipelineService {
             ));
         }
         lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        fill_defaults(&mut decl);
         let name = decl.name.clone();
         let now = self.clock.now_millis();
         self.mutate(&name, |d, extra| {
@@ -809,7 +821,10 @@ impl CodePipelineService for PipelineService {
             if !declared.contains(v.name.as_str()) {
                 return Err(err(
                     ErrorCode::ValidationException,
-                    format!("Pipeline variable '{}' is not declared in the pipeline", v.name),
+                    format!(
+                        "Pipeline variable '{}' is not declared in the pipeline",
+                        v.name
+                    ),
                 ));
             }
             variables.insert(v.name.clone(), v.value.clone());
@@ -830,7 +845,10 @@ impl CodePipelineService for PipelineService {
         {
             return Err(err(
                 ErrorCode::ValidationException,
-                format!("Source revision override names unknown source action '{}'", o.action_name),
+                format!(
+                    "Source revision override names unknown source action '{}'",
+                    o.action_name
+                ),
             ));
         }
         let request = StartRequest {
@@ -892,15 +910,17 @@ impl CodePipelineService for PipelineService {
         input: GetPipelineExecutionInput,
     ) -> Result<GetPipelineExecutionOutput, ServiceError> {
         let state = self.pipeline(&input.pipeline_name)?;
-        let e = state.execution(&input.pipeline_execution_id).ok_or_else(|| {
-            err(
-                ErrorCode::PipelineExecutionNotFoundException,
-                format!(
-                    "Pipeline execution {} was not found in pipeline {}",
-                    input.pipeline_execution_id, input.pipeline_name
-                ),
-            )
-        })?;
+        let e = state
+            .execution(&input.pipeline_execution_id)
+            .ok_or_else(|| {
+                err(
+                    ErrorCode::PipelineExecutionNotFoundException,
+                    format!(
+                        "Pipeline execution {} was not found in pipeline {}",
+                        input.pipeline_execution_id, input.pipeline_name
+                    ),
+                )
+            })?;
         Ok(GetPipelineExecutionOutput {
             pipeline_execution: Some(views::pipeline_execution(&state, e)),
         })
@@ -983,7 +1003,10 @@ impl CodePipelineService for PipelineService {
                 let e = state.execution(&id).ok_or_else(|| {
                     err(
                         ErrorCode::PipelineExecutionNotFoundException,
-                        format!("Pipeline execution {id} was not found in pipeline {}", input.pipeline_name),
+                        format!(
+                            "Pipeline execution {id} was not found in pipeline {}",
+                            input.pipeline_name
+                        ),
                     )
                 })?;
                 details = views::action_execution_details(&state, e, &self.cfg);
@@ -999,7 +1022,8 @@ impl CodePipelineService for PipelineService {
         }
         let total = details.len();
         let page: Vec<ActionExecutionDetail> = details.into_iter().skip(offset).take(max).collect();
-        let next = (offset + page.len() < total).then(|| paging::encode(&(offset + page.len()).to_string()));
+        let next = (offset + page.len() < total)
+            .then(|| paging::encode(&(offset + page.len()).to_string()));
         Ok(ListActionExecutionsOutput {
             action_execution_details: Some(page),
             next_token: next,
@@ -1103,10 +1127,16 @@ impl CodePipelineService for PipelineService {
         if let Some(p) = props.iter().find(|p| !names.insert(p.name.as_str())) {
             return Err(err(
                 ErrorCode::ValidationException,
-                format!("Configuration property '{}' is declared more than once", p.name),
+                format!(
+                    "Configuration property '{}' is declared more than once",
+                    p.name
+                ),
             ));
         }
-        for details in [&input.input_artifact_details, &input.output_artifact_details] {
+        for details in [
+            &input.input_artifact_details,
+            &input.output_artifact_details,
+        ] {
             if details.minimum_count > details.maximum_count {
                 return Err(err(
                     ErrorCode::ValidationException,
@@ -1256,7 +1286,7 @@ impl CodePipelineService for PipelineService {
             })
             .await?;
         if status == JobStatus::InProgress {
-            self.jobs.set_status(&input.job_id, JobStatus::InProgress);
+            self.jobs.mark_acknowledged(&input.job_id);
         }
         Ok(AcknowledgeJobOutput {
             status: Some(status),
@@ -1419,6 +1449,13 @@ impl PipelineService {
         })
         .await
     }
+}
+
+/// Spells out the defaults CodePipeline reports back in a declaration: pipeline type V1 and
+/// execution mode SUPERSEDED when the request named none.
+fn fill_defaults(decl: &mut PipelineDeclaration) {
+    decl.pipeline_type.get_or_insert(PipelineType::V1);
+    decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
 }
 
 fn default_variables(decl: &PipelineDeclaration) -> BTreeMap<String, String> {

@@ -9,14 +9,15 @@ use lockgate_shapes::{
     ActionExecution, ActionExecutionDetail, ActionExecutionInput, ActionExecutionOutput,
     ActionExecutionResult, ActionExecutionStatus, ActionRevision, ActionState, ArtifactDetail,
     ArtifactRevision, ErrorDetails, ExecutionMode, ExecutionTrigger, ExecutionType,
-    GetPipelineStateOutput, Job, PipelineDeclaration, PipelineExecution,
-    PipelineExecutionSummary, PipelineMetadata, PipelineSummary, ResolvedPipelineVariable,
-    S3Location, SourceRevision, StageExecution, StageState, StopExecutionTrigger, Timestamp,
-    TransitionState,
+    GetPipelineStateOutput, Job, PipelineDeclaration, PipelineExecution, PipelineExecutionSummary,
+    PipelineMetadata, PipelineSummary, ResolvedPipelineVariable, S3Location, SourceRevision,
+    StageExecution, StageState, StopExecutionTrigger, Timestamp, TransitionState,
 };
 
 use crate::decide::{is_manual_approval, EngineConfig};
-use crate::state::{ActionKind, ActionRun, Execution, JobRecord, PipelineEntry, PipelineState, Position};
+use crate::state::{
+    ActionKind, ActionRun, Execution, JobRecord, PipelineEntry, PipelineState, Position,
+};
 
 fn ts(millis: i64) -> Timestamp {
     Timestamp(millis)
@@ -284,10 +285,7 @@ pub fn action_execution_details(
     details
 }
 
-fn artifact_details(
-    e: &Execution,
-    names: impl Iterator<Item = String>,
-) -> Vec<ArtifactDetail> {
+fn artifact_details(e: &Execution, names: impl Iterator<Item = String>) -> Vec<ArtifactDetail> {
     names
         .map(|name| {
             let loc = e.artifacts.get(&name).map(|a| S3Location {
@@ -312,11 +310,19 @@ fn action_detail(
 ) -> ActionExecutionDetail {
     let inputs = artifact_details(
         e,
-        action.input_artifacts.iter().flatten().map(|a| a.name.clone()),
+        action
+            .input_artifacts
+            .iter()
+            .flatten()
+            .map(|a| a.name.clone()),
     );
     let outputs = artifact_details(
         e,
-        action.output_artifacts.iter().flatten().map(|a| a.name.clone()),
+        action
+            .output_artifacts
+            .iter()
+            .flatten()
+            .map(|a| a.name.clone()),
     );
     let finished = run.status != ActionExecutionStatus::InProgress;
     ActionExecutionDetail {
@@ -333,7 +339,10 @@ fn action_detail(
             action_type_id: Some(action.action_type_id.clone()),
             configuration: action.configuration.clone(),
             resolved_configuration: action.configuration.clone(),
-            role_arn: action.role_arn.clone().or_else(|| Some(decl.role_arn.clone())),
+            role_arn: action
+                .role_arn
+                .clone()
+                .or_else(|| Some(decl.role_arn.clone())),
             region: Some(action.region.clone().unwrap_or_else(|| cfg.region.clone())),
             input_artifacts: Some(inputs),
             namespace: action.namespace.clone(),

@@ -56,15 +56,14 @@ async fn the_source_job_carries_a_nonce_its_pipeline_context_and_where_to_put_it
         ctx.pipeline_arn.as_deref(),
         Some("arn:aws:codepipeline:us-east-1:123456789012:p")
     );
-    assert_eq!(
-        ctx.stage.and_then(|s| s.name).as_deref(),
-        Some("Source")
-    );
+    assert_eq!(ctx.stage.and_then(|s| s.name).as_deref(), Some("Source"));
     let action = ctx.action.expect("an action context");
     assert_eq!(action.name.as_deref(), Some("Checkout"));
     assert_eq!(
         action.action_execution_id,
-        env.action("p", "Source", "Checkout").await.action_execution_id
+        env.action("p", "Source", "Checkout")
+            .await
+            .action_execution_id
     );
     let outputs = data.output_artifacts.expect("output artifacts");
     assert_eq!(outputs.len(), 1);
@@ -113,7 +112,10 @@ async fn after_the_source_the_approval_waits_with_a_lowercase_uuid_token_and_the
     assert_eq!(action.entity_url.as_deref(), Some(REVIEW_URL));
     let latest = action.latest_execution.expect("a latest execution");
     assert_eq!(latest.status, Some(ActionExecutionStatus::InProgress));
-    assert_eq!(latest.last_status_change, Some(Timestamp(env.clock.now_millis())));
+    assert_eq!(
+        latest.last_status_change,
+        Some(Timestamp(env.clock.now_millis()))
+    );
     assert!(latest.action_execution_id.is_some());
     let token = latest.token.expect("a token");
     assert!(is_lowercase_uuid(&token), "token {token}");
@@ -160,13 +162,20 @@ async fn approving_succeeds_the_action_and_runs_the_next_stage_to_the_end() {
     // The deploy job gets the source's artifact at the revision the source reported.
     let job = env.take_job(&shell()).await;
     assert_eq!(job_execution(&job), id);
-    let inputs = job.data.clone().and_then(|d| d.input_artifacts).unwrap_or_default();
+    let inputs = job
+        .data
+        .clone()
+        .and_then(|d| d.input_artifacts)
+        .unwrap_or_default();
     assert_eq!(inputs.len(), 1);
     assert_eq!(inputs[0].name.as_deref(), Some("src"));
     assert_eq!(inputs[0].revision.as_deref(), Some("r1"));
     env.succeed(&job).await.expect("the deploy succeeds");
 
-    assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::Succeeded);
+    assert_eq!(
+        env.status("p", &id).await,
+        PipelineExecutionStatus::Succeeded
+    );
     assert_eq!(
         env.stage_status("p", "Deploy").await,
         Some(StageExecutionStatus::Succeeded)
@@ -202,7 +211,10 @@ async fn rejecting_fails_the_action_the_stage_and_the_execution() {
     );
     assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::Failed);
     assert_eq!(env.stage_status("p", "Deploy").await, None);
-    assert!(env.poll(&shell()).await.is_empty(), "no deploy job is offered");
+    assert!(
+        env.poll(&shell()).await.is_empty(),
+        "no deploy job is offered"
+    );
 }
 
 #[tokio::test]
@@ -212,7 +224,13 @@ async fn a_wrong_token_is_an_invalid_approval_token_and_changes_nothing() {
     let before = env.snapshot("p").await;
 
     let result = env
-        .answer("p", "Approve", "Approval", STRANGER_TOKEN, ApprovalStatus::Approved)
+        .answer(
+            "p",
+            "Approve",
+            "Approval",
+            STRANGER_TOKEN,
+            ApprovalStatus::Approved,
+        )
         .await;
     assert_code(result, ErrorCode::InvalidApprovalTokenException);
     env.assert_unchanged("p", &before).await;
@@ -272,7 +290,12 @@ async fn an_unknown_pipeline_stage_or_action_is_reported_before_the_token_is_loo
     let before = env.snapshot("p").await;
 
     let cases = [
-        ("nope", "Approve", "Approval", ErrorCode::PipelineNotFoundException),
+        (
+            "nope",
+            "Approve",
+            "Approval",
+            ErrorCode::PipelineNotFoundException,
+        ),
         ("p", "Nope", "Approval", ErrorCode::StageNotFoundException),
         ("p", "Approve", "Nope", ErrorCode::ActionNotFoundException),
     ];
@@ -306,7 +329,10 @@ async fn an_unanswered_approval_expires_after_seven_days_and_fails_the_execution
     let latest = env.action("p", "Approve", "Approval").await;
     assert_eq!(latest.status, Some(ActionExecutionStatus::Failed));
     assert!(
-        latest.summary.as_deref().is_some_and(|s| s.contains("expired")),
+        latest
+            .summary
+            .as_deref()
+            .is_some_and(|s| s.contains("expired")),
         "summary {:?}",
         latest.summary
     );
@@ -335,7 +361,10 @@ async fn timeout_in_minutes_sets_the_approval_deadline() {
     let id = env.only_execution("p").await;
 
     assert_eq!(env.advance(5 * MINUTE - 1).await, 0);
-    assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::InProgress);
+    assert_eq!(
+        env.status("p", &id).await,
+        PipelineExecutionStatus::InProgress
+    );
     assert_eq!(env.advance(1).await, 1);
     assert_eq!(
         env.action("p", "Approve", "Approval").await.status,
@@ -350,7 +379,11 @@ async fn an_approval_answered_in_time_does_not_expire_later() {
     let id = env.standard_waiting_for_approval("p").await;
     env.approve_pending("p").await;
 
-    assert_eq!(env.advance(8 * DAY).await, 1, "only the deploy job times out");
+    assert_eq!(
+        env.advance(8 * DAY).await,
+        1,
+        "only the deploy job times out"
+    );
     assert_eq!(
         env.action("p", "Approve", "Approval").await.status,
         Some(ActionExecutionStatus::Succeeded)
@@ -391,4 +424,124 @@ async fn an_approval_whose_deadline_passed_while_the_server_was_down_expires_on_
         .answer("p", "Approve", "Approval", &token, ApprovalStatus::Approved)
         .await;
     assert_code(result, ErrorCode::InvalidApprovalTokenException);
+}
+
+#[tokio::test]
+async fn two_approvals_in_one_stage_each_need_an_answer() {
+    let env = TestEnv::new().await;
+    env.create(pipeline(
+        "p",
+        vec![
+            stage("Source", vec![source_action("Checkout", "src")]),
+            stage(
+                "Approve",
+                vec![
+                    approval_action("Security", None),
+                    approval_action("Product", None),
+                ],
+            ),
+            stage("Deploy", vec![shell_action("Deploy", &["src"], 1)]),
+        ],
+    ))
+    .await;
+    env.run_source("r1").await;
+    let id = env.only_execution("p").await;
+    let security = env.token("p", "Approve", "Security").await;
+    let product = env.token("p", "Approve", "Product").await;
+    assert_ne!(security, product);
+
+    // Each token belongs to its own action.
+    let result = env
+        .answer(
+            "p",
+            "Approve",
+            "Product",
+            &security,
+            ApprovalStatus::Approved,
+        )
+        .await;
+    assert_code(result, ErrorCode::InvalidApprovalTokenException);
+
+    env.approve("p", "Approve", "Security", &security).await;
+    assert_eq!(
+        env.stage_status("p", "Approve").await,
+        Some(StageExecutionStatus::InProgress)
+    );
+    assert!(
+        env.poll(&shell()).await.is_empty(),
+        "one answer is not enough"
+    );
+    env.approve("p", "Approve", "Product", &product).await;
+    assert_eq!(
+        env.stage_status("p", "Approve").await,
+        Some(StageExecutionStatus::Succeeded)
+    );
+    assert_eq!(job_execution(&env.take_job(&shell()).await), id);
+}
+
+#[tokio::test]
+async fn one_rejection_among_parallel_approvals_fails_the_stage() {
+    let env = TestEnv::new().await;
+    env.create(pipeline(
+        "p",
+        vec![
+            stage("Source", vec![source_action("Checkout", "src")]),
+            stage(
+                "Approve",
+                vec![
+                    approval_action("Security", None),
+                    approval_action("Product", None),
+                ],
+            ),
+            stage("Deploy", vec![shell_action("Deploy", &["src"], 1)]),
+        ],
+    ))
+    .await;
+    env.run_source("r1").await;
+    let id = env.only_execution("p").await;
+    let product = env.token("p", "Approve", "Product").await;
+
+    env.answer(
+        "p",
+        "Approve",
+        "Product",
+        &product,
+        ApprovalStatus::Rejected,
+    )
+    .await
+    .expect("the rejection is accepted");
+    assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::Failed);
+    assert_eq!(
+        env.stage_status("p", "Approve").await,
+        Some(StageExecutionStatus::Failed)
+    );
+    assert!(env.poll(&shell()).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_answers_to_one_approval_are_decided_exactly_once() {
+    let env = TestEnv::new().await;
+    let id = env.standard_waiting_for_approval("p").await;
+    let token = env.token("p", "Approve", "Approval").await;
+
+    let (approved, rejected) = tokio::join!(
+        env.answer("p", "Approve", "Approval", &token, ApprovalStatus::Approved),
+        env.answer("p", "Approve", "Approval", &token, ApprovalStatus::Rejected),
+    );
+    let (winner, loser) = match (&approved, &rejected) {
+        (Ok(_), Err(e)) => (ActionExecutionStatus::Succeeded, e),
+        (Err(e), Ok(_)) => (ActionExecutionStatus::Failed, e),
+        _ => panic!("exactly one answer wins: {approved:?} {rejected:?}"),
+    };
+    assert_eq!(loser.code, ErrorCode::ApprovalAlreadyCompletedException);
+    assert_eq!(
+        env.action("p", "Approve", "Approval").await.status,
+        Some(winner)
+    );
+    let expected = if winner == ActionExecutionStatus::Succeeded {
+        PipelineExecutionStatus::InProgress
+    } else {
+        PipelineExecutionStatus::Failed
+    };
+    assert_eq!(env.status("p", &id).await, expected);
 }

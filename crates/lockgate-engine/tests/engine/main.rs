@@ -22,9 +22,9 @@ use lockgate_engine::{EngineConfig, ManualClock, PipelineService};
 use lockgate_model::Caller;
 pub use lockgate_shapes::*;
 // The model has a shape named `Result`; the glob import above must not shadow std's.
-pub use std::result::Result;
 use lockgate_store::Store;
 use lockgate_store_sqlite::SqliteStore;
+pub use std::result::Result;
 use tempfile::TempDir;
 
 /// The account every test runs in.
@@ -256,10 +256,7 @@ impl TestEnv {
 
     /// The status of an execution.
     pub async fn status(&self, pipeline: &str, id: &str) -> PipelineExecutionStatus {
-        self.execution(pipeline, id)
-            .await
-            .status
-            .expect("a status")
+        self.execution(pipeline, id).await.status.expect("a status")
     }
 
     /// Every execution summary, newest first (all pages).
@@ -554,7 +551,9 @@ impl TestEnv {
     /// Runs the one offered Shell job to success.
     pub async fn run_shell(&self) -> Job {
         let job = self.take_job(&shell()).await;
-        self.succeed(&job).await.expect("the job's success is accepted");
+        self.succeed(&job)
+            .await
+            .expect("the job's success is accepted");
         job
     }
 
@@ -576,14 +575,6 @@ impl TestEnv {
         let all = self.executions(pipeline).await;
         assert_eq!(all.len(), 1, "the pipeline has one execution");
         all[0].pipeline_execution_id.clone().expect("an id")
-    }
-
-    /// The id of the pipeline's newest execution.
-    pub async fn newest_execution(&self, pipeline: &str) -> String {
-        self.executions(pipeline).await[0]
-            .pipeline_execution_id
-            .clone()
-            .expect("an id")
     }
 }
 

@@ -53,7 +53,9 @@ async fn a_disabled_inbound_transition_holds_executions_until_it_is_enabled() {
 
     env.run_source("r1").await;
     let approve = env.stage("p", "Approve").await;
-    let transition = approve.inbound_transition_state.expect("a transition state");
+    let transition = approve
+        .inbound_transition_state
+        .expect("a transition state");
     assert_eq!(transition.enabled, Some(false));
     assert_eq!(transition.disabled_reason.as_deref(), Some("Change freeze"));
     assert_eq!(transition.last_changed_by.as_deref(), Some(BOB));
@@ -63,17 +65,25 @@ async fn a_disabled_inbound_transition_holds_executions_until_it_is_enabled() {
         Some(id.clone())
     );
     assert_eq!(approve.latest_execution, None, "the stage was not entered");
-    assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::InProgress);
+    assert_eq!(
+        env.status("p", &id).await,
+        PipelineExecutionStatus::InProgress
+    );
 
     env.clock.advance(MINUTE);
     enable(&env, "p", "Approve", StageTransitionType::Inbound)
         .await
         .expect("the transition is enabled");
     let approve = env.stage("p", "Approve").await;
-    let transition = approve.inbound_transition_state.expect("a transition state");
+    let transition = approve
+        .inbound_transition_state
+        .expect("a transition state");
     assert_eq!(transition.enabled, Some(true));
     assert_eq!(transition.last_changed_by.as_deref(), Some(BOB));
-    assert_eq!(transition.last_changed_at, Some(Timestamp(env.clock.now_millis())));
+    assert_eq!(
+        transition.last_changed_at,
+        Some(Timestamp(env.clock.now_millis()))
+    );
     assert_eq!(approve.inbound_execution, None);
     assert_eq!(
         approve.latest_execution.map(|e| e.pipeline_execution_id),
@@ -118,12 +128,18 @@ async fn executions_held_at_a_disabled_transition_are_superseded_by_newer_arriva
     let second = env.start("p").await;
     env.run_source("r2").await;
 
-    assert_eq!(env.status("p", &first).await, PipelineExecutionStatus::Superseded);
+    assert_eq!(
+        env.status("p", &first).await,
+        PipelineExecutionStatus::Superseded
+    );
     enable(&env, "p", "Approve", StageTransitionType::Inbound)
         .await
         .expect("the transition is enabled");
     assert_eq!(
-        env.stage("p", "Approve").await.latest_execution.map(|e| e.pipeline_execution_id),
+        env.stage("p", "Approve")
+            .await
+            .latest_execution
+            .map(|e| e.pipeline_execution_id),
         Some(second)
     );
 }
@@ -140,7 +156,10 @@ async fn queued_executions_held_at_a_disabled_transition_are_released_one_at_a_t
     let second = env.start("q").await;
     env.run_source("r2").await;
     assert_eq!(
-        env.stage("q", "Approve").await.inbound_executions.map(|v| v.len()),
+        env.stage("q", "Approve")
+            .await
+            .inbound_executions
+            .map(|v| v.len()),
         Some(2)
     );
 
@@ -208,18 +227,31 @@ async fn actions_with_equal_run_order_run_together_and_the_next_run_order_waits_
     let mut names: Vec<String> = jobs.iter().map(job_action).collect();
     names.sort();
     assert_eq!(names, ["A", "B"]);
-    assert!(env.action_state("r", "Build", "C").await.latest_execution.is_none());
+    assert!(env
+        .action_state("r", "Build", "C")
+        .await
+        .latest_execution
+        .is_none());
 
     env.succeed(&jobs[0]).await.expect("the first succeeds");
     assert!(env.poll(&shell()).await.is_empty(), "C waits for both");
-    assert_eq!(env.stage_status("r", "Build").await, Some(StageExecutionStatus::InProgress));
+    assert_eq!(
+        env.stage_status("r", "Build").await,
+        Some(StageExecutionStatus::InProgress)
+    );
 
     env.succeed(&jobs[1]).await.expect("the second succeeds");
     let c = env.take_job(&shell()).await;
     assert_eq!(job_action(&c), "C");
     env.succeed(&c).await.expect("C succeeds");
-    assert_eq!(env.stage_status("r", "Build").await, Some(StageExecutionStatus::Succeeded));
-    assert_eq!(env.status("r", &id).await, PipelineExecutionStatus::Succeeded);
+    assert_eq!(
+        env.stage_status("r", "Build").await,
+        Some(StageExecutionStatus::Succeeded)
+    );
+    assert_eq!(
+        env.status("r", &id).await,
+        PipelineExecutionStatus::Succeeded
+    );
 }
 
 #[tokio::test]
@@ -235,23 +267,38 @@ async fn a_failed_action_fails_its_stage_and_the_next_run_order_never_starts() {
         (&jobs[1], &jobs[0])
     };
 
-    env.fail(failing, "exit status 1").await.expect("the failure is accepted");
+    env.fail(failing, "exit status 1")
+        .await
+        .expect("the failure is accepted");
     let a = env.action("r", "Build", "A").await;
     assert_eq!(a.status, Some(ActionExecutionStatus::Failed));
     assert_eq!(
         a.error_details.and_then(|e| e.message).as_deref(),
         Some("exit status 1")
     );
-    assert_eq!(env.stage_status("r", "Build").await, Some(StageExecutionStatus::Failed));
+    assert_eq!(
+        env.stage_status("r", "Build").await,
+        Some(StageExecutionStatus::Failed)
+    );
     let execution = env.execution("r", &id).await;
     assert_eq!(execution.status, Some(PipelineExecutionStatus::Failed));
     assert!(
-        execution.status_summary.as_deref().is_some_and(|s| s.contains("exit status 1")),
+        execution
+            .status_summary
+            .as_deref()
+            .is_some_and(|s| s.contains("exit status 1")),
         "summary {:?}",
         execution.status_summary
     );
     // The sibling's late result is refused and C never runs.
-    assert_code(env.succeed(other).await, ErrorCode::InvalidJobStateException);
+    assert_code(
+        env.succeed(other).await,
+        ErrorCode::InvalidJobStateException,
+    );
     assert!(env.poll(&shell()).await.is_empty());
-    assert!(env.action_state("r", "Build", "C").await.latest_execution.is_none());
+    assert!(env
+        .action_state("r", "Build", "C")
+        .await
+        .latest_execution
+        .is_none());
 }
