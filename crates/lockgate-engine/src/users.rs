@@ -108,6 +108,15 @@ impl UserDirectory {
         cache.by_key.get(access_key_id).cloned()
     }
 
+    /// Whether no user is known yet (nobody could sign a request).
+    pub fn is_empty(&self) -> bool {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_key
+            .is_empty()
+    }
+
     /// The user with this name (from the store).
     pub async fn by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         get_user(self.store.as_ref(), name).await

@@ -113,6 +113,11 @@ impl App {
             account_id = %self.config.account_id,
             "lockgate is ready"
         );
+        if self.users.is_empty() {
+            tracing::warn!(
+                "no users yet: every request will be refused until one is added with `lockgate user add NAME`"
+            );
+        }
         axum::serve(self.listener, app)
             .with_graceful_shutdown(async move {
                 shutdown.await;
