@@ -505,6 +505,31 @@ impl PipelineService {
         )
     }
 
+    /// Changes the tags of an existing resource: checks the ARN, applies `edit`, checks the
+    /// result against the tag rules, commits, and only then shows the new tags.
+    async fn edit_tags(
+        &self,
+        arn: &str,
+        edit: impl FnOnce(&mut Vec<Tag>),
+    ) -> Result<(), ServiceError> {
+        // Tag edits are read-modify-write; the admin lock keeps two of them from interleaving.
+        let _admin = self.admin.lock().await;
+        self.check_resource(arn)?;
+        let mut tags = read(&self.tags).get(arn).cloned().unwrap_or_default();
+        edit(&mut tags);
+        self.check_tags(&tags)?;
+        self.store
+            .commit(vec![Mutation::Put(Record::new(
+                Collection::Tags,
+                arn.to_string(),
+                to_json(&tags),
+            ))])
+            .await
+            .map_err(internal)?;
+        write(&self.tags).insert(arn.to_string(), tags);
+        Ok(())
+    }
+
     /// Applies a worker's result to a job.
     async fn report_job(&self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
         let job = self.find_job(job_id)?;
@@ -1339,28 +1364,16 @@ impl CodePipelineService for PipelineService {
         _caller: &Caller,
         input: TagResourceInput,
     ) -> Result<TagResourceOutput, ServiceError> {
-        self.check_resource(&input.resource_arn)?;
-        let mut tags = read(&self.tags)
-            .get(&input.resource_arn)
-            .cloned()
-            .unwrap_or_default();
         self.check_tags(&input.tags)?;
-        for t in input.tags {
-            match tags.iter_mut().find(|x| x.key == t.key) {
-                Some(x) => x.value = t.value,
-                None => tags.push(t),
+        self.edit_tags(&input.resource_arn, |tags| {
+            for t in input.tags {
+                match tags.iter_mut().find(|x| x.key == t.key) {
+                    Some(x) => x.value = t.value,
+                    None => tags.push(t),
+                }
             }
-        }
-        self.check_tags(&tags)?;
-        self.store
-            .commit(vec![Mutation::Put(Record::new(
-                Collection::Tags,
-                input.resource_arn.clone(),
-                to_json(&tags),
-            ))])
-            .await
-            .map_err(internal)?;
-        write(&self.tags).insert(input.resource_arn, tags);
+        })
+        .await?;
         Ok(TagResourceOutput {})
     }
 
@@ -1369,21 +1382,10 @@ impl CodePipelineService for PipelineService {
         _caller: &Caller,
         input: UntagResourceInput,
     ) -> Result<UntagResourceOutput, ServiceError> {
-        self.check_resource(&input.resource_arn)?;
-        let mut tags = read(&self.tags)
-            .get(&input.resource_arn)
-            .cloned()
-            .unwrap_or_default();
-        tags.retain(|t| !input.tag_keys.contains(&t.key));
-        self.store
-            .commit(vec![Mutation::Put(Record::new(
-                Collection::Tags,
-                input.resource_arn.clone(),
-                to_json(&tags),
-            ))])
-            .await
-            .map_err(internal)?;
-        write(&self.tags).insert(input.resource_arn, tags);
+        self.edit_tags(&input.resource_arn, |tags| {
+            tags.retain(|t| !input.tag_keys.contains(&t.key));
+        })
+        .await?;
         Ok(UntagResourceOutput {})
     }
 
