@@ -2,7 +2,8 @@
 //!
 //! Users are created by `lockgate user add` (even while a server runs), so the directory answers
 //! from memory and reloads from the store when it meets an access key it does not know, at most
-//! once a second, so unknown keys cannot turn into a database scan per request.
+//! once a second, so unknown keys cannot turn into a database scan per request. The server also
+//! reloads it every few seconds, so a removed user loses access without a restart.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -71,7 +72,9 @@ impl UserDirectory {
         Ok(dir)
     }
 
-    async fn reload(&self) -> Result<(), StoreError> {
+    /// Re-reads every user from the store, so users added or removed by `lockgate user` while
+    /// the server runs take effect.
+    pub async fn reload(&self) -> Result<(), StoreError> {
         let mut by_key = HashMap::new();
         for r in self.store.load(Collection::User).await? {
             let user: UserRecord =

@@ -15,6 +15,10 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 
+/// How often the server re-reads its users, so `lockgate user add|remove` take effect while it
+/// runs (an unknown access key also triggers a re-read, at most once a second).
+const USER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A built, not yet running, Lockgate server.
 pub struct App {
     listener: TcpListener,
@@ -98,6 +102,23 @@ impl App {
                 let _ = rx.wait_for(|s| *s).await;
             }))
         };
+        let refresher = {
+            let users = self.users.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(USER_REFRESH);
+                loop {
+                    tokio::select! {
+                        _ = rx.changed() => break,
+                        _ = tick.tick() => {
+                            if let Err(e) = users.reload().await {
+                                tracing::error!(error = %e, "could not reload users");
+                            }
+                        }
+                    }
+                }
+            })
+        };
         let api = lockgate_api::router(
             self.service.clone(),
             Arc::new(DirectoryCredentials(self.users.clone())),
@@ -126,6 +147,7 @@ impl App {
             .await
             .context("server failed")?;
         let _ = scheduler.await;
+        let _ = refresher.await;
         self.store.close().context("closing the store")?;
         tracing::info!("lockgate stopped");
         Ok(())
