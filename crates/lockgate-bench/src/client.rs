@@ -1,0 +1,236 @@
+//! A lean awsJson1.1 client: one HTTP/1.1 keep-alive connection per [`Conn`] (hyper's
+//! connection-level client, no pool), and a [`Pool`] that spreads work over many connections.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{anyhow, bail, Context};
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::TcpStream;
+
+use crate::sign::Signer;
+
+/// A reply: the status and the whole body.
+pub struct Reply {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response body.
+    pub body: Bytes,
+}
+
+/// Signed headers kept for reuse within one wall-clock second.
+struct Cached {
+    second: u64,
+    operation: String,
+    body: Bytes,
+    headers: HeaderMap,
+}
+
+/// One keep-alive connection to the server.
+pub struct Conn {
+    sender: tokio::sync::Mutex<SendRequest<Full<Bytes>>>,
+    signer: Arc<Signer>,
+    cached: Mutex<Option<Cached>>,
+}
+
+impl Conn {
+    /// Opens a connection (with `TCP_NODELAY`, as SDKs do) and drives it on a background task.
+    pub async fn connect(addr: SocketAddr, signer: Arc<Signer>) -> anyhow::Result<Conn> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connecting to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP/1.1 handshake")?;
+        tokio::spawn(async move {
+            // The connection ends when the sender is dropped or the server hangs up; a request in
+            // flight then fails and is counted by its caller.
+            let _ = connection.await;
+        });
+        Ok(Conn {
+            sender: tokio::sync::Mutex::new(sender),
+            signer,
+            cached: Mutex::new(None),
+        })
+    }
+
+    /// Sends `operation` with `body`, signed now.
+    pub async fn send(&self, operation: &str, body: Bytes) -> anyhow::Result<Reply> {
+        let headers = self.sign(operation, &body)?;
+        self.send_signed(headers, body).await
+    }
+
+    /// Sends `operation` with `body`, reusing the signed headers of the previous identical
+    /// request when it was signed in the same wall-clock second. The server still verifies the
+    /// signature of every request in full; only the client's signing work is saved.
+    pub async fn send_reusing_signature(
+        &self,
+        operation: &str,
+        body: Bytes,
+    ) -> anyhow::Result<Reply> {
+        let now = SystemTime::now();
+        let second = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let headers = {
+            let mut cached = self.cached.lock().unwrap_or_else(|p| p.into_inner());
+            match cached.as_ref() {
+                Some(c) if c.second == second && c.operation == operation && c.body == body => {
+                    c.headers.clone()
+                }
+                _ => {
+                    let headers = self.signer.headers(operation, &body, now)?;
+                    *cached = Some(Cached {
+                        second,
+                        operation: operation.to_owned(),
+                        body: body.clone(),
+                        headers: headers.clone(),
+                    });
+                    headers
+                }
+            }
+        };
+        self.send_signed(headers, body).await
+    }
+
+    /// The signed headers for `operation` with `body`, as of now.
+    pub fn sign(&self, operation: &str, body: &[u8]) -> anyhow::Result<HeaderMap> {
+        self.signer.headers(operation, body, SystemTime::now())
+    }
+
+    /// Sends `body` with headers from [`Conn::sign`]; lets a caller keep signing out of a timing.
+    pub async fn send_signed(&self, headers: HeaderMap, body: Bytes) -> anyhow::Result<Reply> {
+        let mut request = Request::builder()
+            .method(Method::POST)
+            .uri("/")
+            .body(Full::new(body))?;
+        *request.headers_mut() = headers;
+        let mut sender = self.sender.lock().await;
+        sender.ready().await.context("connection closed")?;
+        let response = sender
+            .send_request(request)
+            .await
+            .context("sending the request")?;
+        let status = response.status();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .context("reading the response body")?
+            .to_bytes();
+        Ok(Reply { status, body })
+    }
+
+    /// Calls `operation` with a JSON input and returns its JSON output; any status but 200 is an
+    /// error carrying the service's `__type` and message.
+    pub async fn call(&self, operation: &str, input: &Value) -> anyhow::Result<Value> {
+        let reply = self
+            .send(operation, Bytes::from(serde_json::to_vec(input)?))
+            .await?;
+        reply.json(operation)
+    }
+}
+
+impl Reply {
+    /// The body as JSON when the status is 200, else an error naming the operation and the
+    /// service's error.
+    pub fn json(&self, operation: &str) -> anyhow::Result<Value> {
+        if self.status != StatusCode::OK {
+            bail!(
+                "{operation} answered {}: {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            );
+        }
+        if self.body.is_empty() {
+            return Ok(Value::Null);
+        }
+        serde_json::from_slice(&self.body).with_context(|| format!("{operation} returned bad JSON"))
+    }
+}
+
+/// Several connections that work through a list of items together.
+pub struct Pool {
+    conns: Vec<Arc<Conn>>,
+}
+
+impl Pool {
+    /// Opens `size` connections.
+    pub async fn connect(
+        addr: SocketAddr,
+        signer: Arc<Signer>,
+        size: usize,
+    ) -> anyhow::Result<Pool> {
+        let mut conns = Vec::with_capacity(size);
+        for _ in 0..size.max(1) {
+            conns.push(Arc::new(Conn::connect(addr, signer.clone()).await?));
+        }
+        Ok(Pool { conns })
+    }
+
+    /// The first connection, for one-off calls.
+    pub fn first(&self) -> &Conn {
+        &self.conns[0]
+    }
+
+    /// Runs `work` on every item, one request stream per connection, and returns the results in
+    /// the items' order; fails with the first error met.
+    pub async fn run<T, R, F, Fut>(&self, items: Vec<T>, work: F) -> anyhow::Result<Vec<R>>
+    where
+        T: Send + 'static,
+        R: Send + 'static,
+        F: Fn(Arc<Conn>, T) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = anyhow::Result<R>> + Send + 'static,
+    {
+        let total = items.len();
+        let queue: Arc<Mutex<VecDeque<(usize, T)>>> =
+            Arc::new(Mutex::new(items.into_iter().enumerate().collect()));
+        let work = Arc::new(work);
+        let mut workers = Vec::with_capacity(self.conns.len());
+        for conn in &self.conns {
+            let (conn, queue, work) = (conn.clone(), queue.clone(), work.clone());
+            workers.push(tokio::spawn(async move {
+                let mut done = Vec::new();
+                loop {
+                    let next = queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
+                    let Some((index, item)) = next else { break };
+                    done.push((index, work(conn.clone(), item).await?));
+                }
+                anyhow::Ok(done)
+            }));
+        }
+        let mut results: Vec<Option<R>> = (0..total).map(|_| None).collect();
+        let mut first_error = None;
+        for worker in workers {
+            match worker.await {
+                Ok(Ok(done)) => {
+                    for (index, result) in done {
+                        results[index] = Some(result);
+                    }
+                }
+                Ok(Err(e)) => {
+                    // Stop the other workers early: nothing more is taken from the queue.
+                    queue.lock().unwrap_or_else(|p| p.into_inner()).clear();
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => {
+                    first_error.get_or_insert(anyhow!("a worker task failed: {e}"));
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        results
+            .into_iter()
+            .map(|r| r.ok_or_else(|| anyhow!("an item was not processed")))
+            .collect()
+    }
+}
