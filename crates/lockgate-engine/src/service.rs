@@ -26,6 +26,9 @@ use crate::views;
 
 /// Most executions a QUEUED or PARALLEL pipeline holds in progress at once.
 const MAX_ACTIVE_EXECUTIONS: usize = 50;
+/// How many finished executions per pipeline stay in memory for reads and views; older ones are
+/// read from the store when asked for, so a long history costs no work on every write.
+pub const FINISHED_EXECUTIONS_IN_MEMORY: usize = 100;
 /// Most tags on one resource.
 const MAX_TAGS: usize = 50;
 
@@ -134,6 +137,7 @@ impl PipelineService {
                     entry,
                     versions: BTreeMap::new(),
                     executions: Vec::new(),
+                    history_truncated: false,
                 },
             );
         }
@@ -183,6 +187,7 @@ impl PipelineService {
             let mut pipelines = write(&service.pipelines);
             for (name, mut st) in states {
                 st.executions.sort_by_key(|e| e.seq);
+                st.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
                 let current = st.entry.version();
                 st.versions
                     .insert(current, Arc::new(st.entry.declaration.clone()));
@@ -258,6 +263,9 @@ impl PipelineService {
         if !mutations.is_empty() {
             self.store.commit(mutations).await.map_err(internal)?;
         }
+        // Only after the commit: an execution that just finished must be stored before it may
+        // leave memory.
+        next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
         self.install(&slot, next, &outcome);
         Ok(result)
     }
@@ -530,6 +538,85 @@ impl PipelineService {
         Ok(())
     }
 
+    /// One execution of a pipeline, from memory or, for an old one, from the store.
+    async fn find_execution(
+        &self,
+        state: &PipelineState,
+        id: &str,
+    ) -> Result<Option<Arc<Execution>>, ServiceError> {
+        if let Some(e) = state.execution(id) {
+            return Ok(Some(e.clone()));
+        }
+        if !state.history_truncated {
+            return Ok(None);
+        }
+        let Some(r) = self
+            .store
+            .get(Collection::Execution, id)
+            .await
+            .map_err(internal)?
+        else {
+            return Ok(None);
+        };
+        if r.parent.as_deref() != Some(state.entry.declaration.name.as_str()) {
+            return Ok(None);
+        }
+        Ok(Some(Arc::new(from_json(&r).map_err(internal)?)))
+    }
+
+    /// Every execution of a pipeline, newest first: from memory while it holds them all,
+    /// otherwise from the store (only deep pages of a long history get here).
+    async fn all_executions(
+        &self,
+        state: &PipelineState,
+    ) -> Result<Vec<Arc<Execution>>, ServiceError> {
+        if !state.history_truncated {
+            return Ok(state.executions.iter().rev().cloned().collect());
+        }
+        let records = self
+            .store
+            .list_children(Collection::Execution, &state.entry.declaration.name)
+            .await
+            .map_err(internal)?;
+        let mut all = Vec::with_capacity(records.len());
+        for r in &records {
+            all.push(Arc::new(from_json::<Execution>(r).map_err(internal)?));
+        }
+        all.sort_by(|a, b| b.seq.cmp(&a.seq));
+        Ok(all)
+    }
+
+    /// A copy of `state` that also knows the declarations `executions` ran, for views of old
+    /// executions whose pipeline version is no longer in memory.
+    async fn with_versions(
+        &self,
+        state: &Arc<PipelineState>,
+        executions: &[Arc<Execution>],
+    ) -> Result<Arc<PipelineState>, ServiceError> {
+        let missing: BTreeSet<i32> = executions
+            .iter()
+            .map(|e| e.pipeline_version)
+            .filter(|v| !state.versions.contains_key(v))
+            .collect();
+        if missing.is_empty() {
+            return Ok(state.clone());
+        }
+        let mut copy = (**state).clone();
+        let name = copy.entry.declaration.name.clone();
+        for v in missing {
+            if let Some(r) = self
+                .store
+                .get(Collection::PipelineVersion, &version_key(&name, v))
+                .await
+                .map_err(internal)?
+            {
+                copy.versions
+                    .insert(v, Arc::new(from_json(&r).map_err(internal)?));
+            }
+        }
+        Ok(Arc::new(copy))
+    }
+
     /// Applies a worker's result to a job.
     async fn report_job(&self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
         let job = self.find_job(job_id)?;
@@ -556,6 +643,40 @@ impl PipelineService {
     ) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
         Ok(read(&self.slot(name)?.view).clone())
     }
+}
+
+/// One page of ListPipelineExecutions from `executions` (newest first): those older than the
+/// cursor `before`, optionally only those that succeeded in a stage, and the next cursor.
+fn execution_page(
+    state: &PipelineState,
+    executions: &[Arc<Execution>],
+    before: Option<u64>,
+    succeeded_in: Option<&str>,
+    max: usize,
+) -> (Vec<PipelineExecutionSummary>, Option<String>) {
+    let mut page = Vec::new();
+    for e in executions {
+        if before.is_some_and(|b| e.seq >= b) {
+            continue;
+        }
+        if let Some(stage) = succeeded_in {
+            let decl = state.declaration(e.pipeline_version);
+            let ok = decl
+                .stages
+                .iter()
+                .position(|s| s.name == stage)
+                .and_then(|i| e.stages.get(i)?.as_ref())
+                .is_some_and(|r| r.status == StageExecutionStatus::Succeeded);
+            if !ok {
+                continue;
+            }
+        }
+        if page.len() == max {
+            return (page, Some(paging::encode(&(e.seq + 1).to_string())));
+        }
+        page.push(views::execution_summary(state, e));
+    }
+    (page, None)
 }
 
 /// Checks that the stage and action of an approval exist in the pipeline's current declaration.
@@ -632,6 +753,7 @@ impl CodePipelineService for PipelineService {
             },
             versions: BTreeMap::from([(1, Arc::new(decl.clone()))]),
             executions: Vec::new(),
+            history_truncated: false,
         };
         let mut ids = RandomIds;
         let outcome = {
@@ -667,6 +789,7 @@ impl CodePipelineService for PipelineService {
             entry: state.entry.clone(),
             versions: state.versions.clone(),
             executions: Vec::new(),
+            history_truncated: false,
         });
         self.install(&slot, state, &outcome);
         write(&self.pipelines).insert(name, slot);
@@ -935,8 +1058,9 @@ impl CodePipelineService for PipelineService {
         input: GetPipelineExecutionInput,
     ) -> Result<GetPipelineExecutionOutput, ServiceError> {
         let state = self.pipeline(&input.pipeline_name)?;
-        let e = state
-            .execution(&input.pipeline_execution_id)
+        let e = self
+            .find_execution(&state, &input.pipeline_execution_id)
+            .await?
             .ok_or_else(|| {
                 err(
                     ErrorCode::PipelineExecutionNotFoundException,
@@ -947,7 +1071,7 @@ impl CodePipelineService for PipelineService {
                 )
             })?;
         Ok(GetPipelineExecutionOutput {
-            pipeline_execution: Some(views::pipeline_execution(&state, e)),
+            pipeline_execution: Some(views::pipeline_execution(&state, &e)),
         })
     }
 
@@ -966,30 +1090,16 @@ impl CodePipelineService for PipelineService {
             .filter
             .and_then(|f| f.succeeded_in_stage)
             .and_then(|f| f.stage_name);
-        let mut page = Vec::new();
-        let mut next = None;
-        for e in state.executions.iter().rev() {
-            if before.is_some_and(|b| e.seq >= b) {
-                continue;
-            }
-            if let Some(stage) = &succeeded_in {
-                let decl = state.declaration(e.pipeline_version);
-                let ok = decl
-                    .stages
-                    .iter()
-                    .position(|s| &s.name == stage)
-                    .and_then(|i| e.stages.get(i)?.as_ref())
-                    .is_some_and(|r| r.status == StageExecutionStatus::Succeeded);
-                if !ok {
-                    continue;
-                }
-            }
-            if page.len() == max {
-                next = Some(paging::encode(&(e.seq + 1).to_string()));
-                break;
-            }
-            page.push(views::execution_summary(&state, e));
-        }
+        let in_memory: Vec<Arc<Execution>> = state.executions.iter().rev().cloned().collect();
+        let (page, next) = execution_page(&state, &in_memory, before, succeeded_in.as_deref(), max);
+        // The newest executions are in memory; only a page reaching past them reads the store.
+        let (page, next) = if next.is_none() && state.history_truncated {
+            let all = self.all_executions(&state).await?;
+            let state = self.with_versions(&state, &all).await?;
+            execution_page(&state, &all, before, succeeded_in.as_deref(), max)
+        } else {
+            (page, next)
+        };
         Ok(ListPipelineExecutionsOutput {
             pipeline_execution_summaries: Some(page),
             next_token: next,
@@ -1025,7 +1135,7 @@ impl CodePipelineService for PipelineService {
         let mut details = Vec::new();
         match filter_id {
             Some(id) => {
-                let e = state.execution(&id).ok_or_else(|| {
+                let e = self.find_execution(&state, &id).await?.ok_or_else(|| {
                     err(
                         ErrorCode::PipelineExecutionNotFoundException,
                         format!(
@@ -1034,10 +1144,18 @@ impl CodePipelineService for PipelineService {
                         ),
                     )
                 })?;
-                details = views::action_execution_details(&state, e, &self.cfg);
+                let state = self.with_versions(&state, std::slice::from_ref(&e)).await?;
+                details = views::action_execution_details(&state, &e, &self.cfg);
             }
             None => {
-                for e in state.executions.iter().rev() {
+                let mut executions: Vec<Arc<Execution>> =
+                    state.executions.iter().rev().cloned().collect();
+                let in_memory: usize = executions.iter().map(|e| e.action_runs().count()).sum();
+                if state.history_truncated && in_memory <= offset + max {
+                    executions = self.all_executions(&state).await?;
+                }
+                let state = self.with_versions(&state, &executions).await?;
+                for e in &executions {
                     details.extend(views::action_execution_details(&state, e, &self.cfg));
                     if details.len() > offset + max {
                         break;

@@ -251,8 +251,10 @@ pub struct PipelineState {
     pub entry: PipelineEntry,
     /// Declarations by version, for the versions executions run.
     pub versions: BTreeMap<i32, Arc<PipelineDeclaration>>,
-    /// Executions in start order (oldest first).
+    /// Executions in start order (oldest first): every active one and the newest finished ones.
     pub executions: Vec<Arc<Execution>>,
+    /// Whether older finished executions were dropped from memory (they stay in the store).
+    pub history_truncated: bool,
 }
 
 impl PipelineState {
@@ -262,6 +264,25 @@ impl PipelineState {
             .get(&version)
             .cloned()
             .unwrap_or_else(|| Arc::new(self.entry.declaration.clone()))
+    }
+
+    /// Drops the oldest finished executions from memory so that at most `keep` finished ones
+    /// remain. The store keeps them all; this only bounds what every write copies and scans.
+    pub fn forget_old_executions(&mut self, keep: usize) {
+        let finished = self.executions.iter().filter(|e| !e.is_active()).count();
+        if finished <= keep {
+            return;
+        }
+        let mut drop = finished - keep;
+        self.executions.retain(|e| {
+            if drop > 0 && !e.is_active() {
+                drop -= 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.history_truncated = true;
     }
 
     /// The execution with this id.

@@ -8,6 +8,7 @@
 mod admin;
 mod approval;
 mod durability;
+mod history;
 mod jobs;
 mod modes;
 mod retry;

@@ -1,0 +1,77 @@
+//! A long execution history: only the newest finished executions stay in memory, and every
+//! read still sees all of them (older ones come from the store).
+
+use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
+use lockgate_shapes::{ApprovalStatus, CodePipelineService, GetPipelineExecutionInput};
+
+use crate::*;
+
+/// Creates `Long` and finishes `n` executions (each rejected at its approval).
+async fn finish_executions(env: &TestEnv, n: usize) -> Vec<String> {
+    let mut ids = vec![env.standard_waiting_for_approval("Long").await];
+    loop {
+        let token = env.token("Long", "Approve", "Approval").await;
+        env.answer(
+            "Long",
+            "Approve",
+            "Approval",
+            &token,
+            ApprovalStatus::Rejected,
+        )
+        .await
+        .expect("the rejection is accepted");
+        if ids.len() == n {
+            return ids;
+        }
+        ids.push(env.start("Long").await);
+        env.run_source("r").await;
+    }
+}
+
+#[tokio::test]
+async fn a_long_history_keeps_only_the_newest_finished_executions_in_memory_but_lists_them_all() {
+    let mut env = TestEnv::new().await;
+    let n = FINISHED_EXECUTIONS_IN_MEMORY + 30;
+    let ids = finish_executions(&env, n).await;
+
+    let in_memory = env.svc.pipeline("Long").expect("pipeline").executions.len();
+    assert_eq!(in_memory, FINISHED_EXECUTIONS_IN_MEMORY);
+
+    let listed: Vec<String> = env
+        .executions("Long")
+        .await
+        .into_iter()
+        .filter_map(|e| e.pipeline_execution_id)
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        listed, newest_first,
+        "every execution is listed once, newest first"
+    );
+
+    for _ in 0..2 {
+        let oldest = env
+            .svc
+            .get_pipeline_execution(
+                &env.caller,
+                GetPipelineExecutionInput {
+                    pipeline_name: "Long".into(),
+                    pipeline_execution_id: ids[0].clone(),
+                },
+            )
+            .await
+            .expect("the oldest execution is still readable");
+        assert_eq!(
+            oldest.pipeline_execution.and_then(|e| e.status),
+            Some(lockgate_shapes::PipelineExecutionStatus::Failed)
+        );
+        let actions = env.action_executions("Long", Some(&ids[0])).await;
+        assert_eq!(
+            actions.len(),
+            2,
+            "the source and the approval of the oldest"
+        );
+        assert_eq!(env.action_executions("Long", None).await.len(), 2 * n);
+        env.reload().await;
+    }
+}
