@@ -582,7 +582,7 @@ impl PipelineService {
         for r in &records {
             all.push(Arc::new(from_json::<Execution>(r).map_err(internal)?));
         }
-        all.sort_by(|a, b| b.seq.cmp(&a.seq));
+        all.sort_by_key(|e| std::cmp::Reverse(e.seq));
         Ok(all)
     }
 
