@@ -141,7 +141,7 @@ class LockgateServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKGATE_", "AWS_", "FAKETIME"))}
         env.pop("LD_PRELOAD", None)
         env["NO_COLOR"] = "1"
-        env["LOCKGATE_LOG"] = "info"
+        env["LOCKGATE_LOG"] = "info,lockgate_api=debug"
         env.update(extra or {})
         return env
 

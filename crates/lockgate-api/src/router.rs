@@ -269,6 +269,18 @@ fn log(
             latency_ms,
             "request failed"
         );
+    } else if code.is_none() && outcome.operation.is_some_and(is_read_only) {
+        // Job workers poll and dashboards refresh all the time: successful reads are logged at
+        // debug so that the info log shows what changed (writes) and what went wrong.
+        tracing::debug!(
+            operation,
+            protocol = protocol.name(),
+            status = status.as_u16(),
+            request_id,
+            caller = %caller,
+            latency_ms,
+            "request served"
+        );
     } else {
         tracing::info!(
             operation,
@@ -281,6 +293,12 @@ fn log(
             "request served"
         );
     }
+}
+
+/// Operations that change nothing: reads, and PollForJobs (handing out a job is not persisted).
+fn is_read_only(op: Operation) -> bool {
+    let name = op.name();
+    name.starts_with("Get") || name.starts_with("List") || op == Operation::PollForJobs
 }
 
 #[cfg(test)]
