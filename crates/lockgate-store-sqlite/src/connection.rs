@@ -40,6 +40,9 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         )));
     }
     configure_durability(&conn)?;
+    // Checkpoints run on their own thread (checkpoint.rs), not inside a group commit.
+    conn.pragma_update(None, "wal_autocheckpoint", 0)
+        .map_err(|e| backend_error("turning off automatic checkpoints", e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }

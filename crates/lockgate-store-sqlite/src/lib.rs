@@ -19,6 +19,7 @@
 //! enough): reads run on Tokio's blocking pool. `commit` itself only waits on a channel, but
 //! callers should not rely on that.
 
+mod checkpoint;
 mod connection;
 mod migrations;
 mod reader;
@@ -33,6 +34,7 @@ use rusqlite::Connection;
 
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
 
+use crate::checkpoint::Checkpointer;
 use crate::reader::ReadPool;
 use crate::writer::{Op, Writer};
 
@@ -53,6 +55,8 @@ struct Inner {
     path: PathBuf,
     writer: Writer,
     readers: Arc<ReadPool>,
+    /// Declared after `writer`: on drop the writer finishes first, then the last checkpoint.
+    checkpointer: Checkpointer,
 }
 
 /// Counters describing the writer's work since the store was opened.
@@ -89,11 +93,13 @@ impl SqliteStore {
         migrations::migrate(&mut conn)?;
         connection::sync_dir(data_dir)?;
         let writer = Writer::start(conn)?;
+        let checkpointer = Checkpointer::start(&path, Arc::clone(writer.counters()))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone())),
                 path,
                 writer,
+                checkpointer,
             }),
         })
     }
@@ -109,7 +115,9 @@ impl SqliteStore {
     ///
     /// Fails only if the writer thread panicked.
     pub fn close(&self) -> Result<(), StoreError> {
-        self.inner.writer.close()
+        let closed = self.inner.writer.close();
+        self.inner.checkpointer.stop();
+        closed
     }
 
     /// Whether [`SqliteStore::close`] has been called on this store or any clone of it; from then

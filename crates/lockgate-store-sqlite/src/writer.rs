@@ -192,7 +192,7 @@ impl Writer {
     }
 
     /// The writer's counters.
-    pub(crate) fn counters(&self) -> &Counters {
+    pub(crate) fn counters(&self) -> &Arc<Counters> {
         &self.counters
     }
 

@@ -3,6 +3,7 @@
 
 mod conformance;
 // The crash test sends SIGKILL, which only Unix has.
+mod checkpoint;
 #[cfg(unix)]
 mod crash;
 mod durability;
