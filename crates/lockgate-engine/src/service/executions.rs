@@ -1,0 +1,227 @@
+//! Running executions: StartPipelineExecution, StopPipelineExecution, RetryStageExecution, and
+//! EnableStageTransition / DisableStageTransition, which release or hold executions between
+//! stages.
+
+use std::collections::BTreeSet;
+
+use lockgate_model::Caller;
+use lockgate_shapes::{
+    DisableStageTransitionInput, EnableStageTransitionInput, ErrorCode, ExecutionMode,
+    RetryStageExecutionInput, RetryStageExecutionOutput, ServiceError, StageTransitionType,
+    StartPipelineExecutionInput, StartPipelineExecutionOutput, StopPipelineExecutionInput,
+    StopPipelineExecutionOutput, TriggerType,
+};
+
+use super::pipelines::default_variables;
+use super::{err, PipelineService};
+use crate::decide::StartRequest;
+use crate::state::{PipelineState, Transition};
+
+/// Most executions a QUEUED or PARALLEL pipeline holds in progress at once.
+const MAX_ACTIVE_EXECUTIONS: usize = 50;
+
+impl PipelineService {
+    pub(super) async fn start_pipeline_execution(
+        &self,
+        caller: &Caller,
+        input: StartPipelineExecutionInput,
+    ) -> Result<StartPipelineExecutionOutput, ServiceError> {
+        let state = self.pipeline(&input.name)?;
+        let mut variables = default_variables(&state.entry.declaration);
+        let declared: BTreeSet<&str> = state
+            .entry
+            .declaration
+            .variables
+            .iter()
+            .flatten()
+            .map(|v| v.name.as_str())
+            .collect();
+        for v in input.variables.iter().flatten() {
+            if !declared.contains(v.name.as_str()) {
+                return Err(err(
+                    ErrorCode::ValidationException,
+                    format!(
+                        "Pipeline variable '{}' is not declared in the pipeline",
+                        v.name
+                    ),
+                ));
+            }
+            variables.insert(v.name.clone(), v.value.clone());
+        }
+        let source_actions: BTreeSet<&str> = state
+            .entry
+            .declaration
+            .stages
+            .first()
+            .into_iter()
+            .flat_map(|s| s.actions.iter().map(|a| a.name.as_str()))
+            .collect();
+        if let Some(o) = input
+            .source_revisions
+            .iter()
+            .flatten()
+            .find(|o| !source_actions.contains(o.action_name.as_str()))
+        {
+            return Err(err(
+                ErrorCode::ValidationException,
+                format!(
+                    "Source revision override names unknown source action '{}'",
+                    o.action_name
+                ),
+            ));
+        }
+        let request = StartRequest {
+            trigger_type: TriggerType::StartPipelineExecution,
+            trigger_detail: caller.arn(),
+            client_request_token: input.client_request_token.clone(),
+            variables,
+            source_overrides: input.source_revisions.unwrap_or_default(),
+        };
+        let id = self
+            .mutate(&input.name, |d, _| {
+                if let Some(token) = &request.client_request_token {
+                    if let Some(e) = d
+                        .state
+                        .executions
+                        .iter()
+                        .find(|e| e.client_request_token.as_ref() == Some(token))
+                    {
+                        return Ok(e.id.clone());
+                    }
+                }
+                let mode = d.state.entry.execution_mode();
+                let active = d.state.executions.iter().filter(|e| e.is_active()).count();
+                if mode != ExecutionMode::Superseded && active >= MAX_ACTIVE_EXECUTIONS {
+                    return Err(err(
+                        ErrorCode::ConcurrentPipelineExecutionsLimitExceededException,
+                        format!(
+                            "The pipeline already has {active} executions in progress, the most a {} pipeline may have",
+                            mode.as_str()
+                        ),
+                    ));
+                }
+                Ok(d.start(request))
+            })
+            .await?;
+        Ok(StartPipelineExecutionOutput {
+            pipeline_execution_id: Some(id),
+        })
+    }
+
+    pub(super) async fn stop_pipeline_execution(
+        &self,
+        _caller: &Caller,
+        input: StopPipelineExecutionInput,
+    ) -> Result<StopPipelineExecutionOutput, ServiceError> {
+        let id = input.pipeline_execution_id.clone();
+        self.mutate(&input.pipeline_name, |d, _| {
+            d.stop(&id, input.abandon.unwrap_or(false), input.reason.clone())
+        })
+        .await?;
+        Ok(StopPipelineExecutionOutput {
+            pipeline_execution_id: Some(input.pipeline_execution_id),
+        })
+    }
+
+    pub(super) async fn retry_stage_execution(
+        &self,
+        _caller: &Caller,
+        input: RetryStageExecutionInput,
+    ) -> Result<RetryStageExecutionOutput, ServiceError> {
+        let id = input.pipeline_execution_id.clone();
+        self.mutate(&input.pipeline_name, |d, _| {
+            stage_position(d.state, &input.stage_name)?;
+            d.retry(&id, &input.stage_name, input.retry_mode)
+        })
+        .await?;
+        Ok(RetryStageExecutionOutput {
+            pipeline_execution_id: Some(input.pipeline_execution_id),
+        })
+    }
+
+    pub(super) async fn enable_stage_transition(
+        &self,
+        caller: &Caller,
+        input: EnableStageTransitionInput,
+    ) -> Result<(), ServiceError> {
+        self.set_transition(
+            caller,
+            &input.pipeline_name,
+            &input.stage_name,
+            input.transition_type,
+            None,
+        )
+        .await
+    }
+
+    pub(super) async fn disable_stage_transition(
+        &self,
+        caller: &Caller,
+        input: DisableStageTransitionInput,
+    ) -> Result<(), ServiceError> {
+        self.set_transition(
+            caller,
+            &input.pipeline_name,
+            &input.stage_name,
+            input.transition_type,
+            Some(input.reason),
+        )
+        .await
+    }
+
+    async fn set_transition(
+        &self,
+        caller: &Caller,
+        pipeline: &str,
+        stage: &str,
+        kind: StageTransitionType,
+        disabled_reason: Option<String>,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now_millis();
+        self.mutate(pipeline, |d, _| {
+            let mut s = stage_position(d.state, stage)?;
+            if kind == StageTransitionType::Outbound {
+                s += 1;
+                if s >= d.state.entry.declaration.stages.len() {
+                    return Err(err(
+                        ErrorCode::ValidationException,
+                        format!("Stage {stage} is the last stage and has no outbound transition"),
+                    ));
+                }
+            }
+            let target = d.state.entry.declaration.stages[s].name.clone();
+            d.state.entry.transitions.insert(
+                target,
+                Transition {
+                    enabled: disabled_reason.is_none(),
+                    last_changed_by: caller.arn(),
+                    last_changed_at: now,
+                    disabled_reason: disabled_reason.clone(),
+                },
+            );
+            d.out.entry_dirty = true;
+            d.advance();
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// The position of `stage` in the pipeline's current declaration.
+fn stage_position(state: &PipelineState, stage: &str) -> Result<usize, ServiceError> {
+    state
+        .entry
+        .declaration
+        .stages
+        .iter()
+        .position(|s| s.name == stage)
+        .ok_or_else(|| {
+            err(
+                ErrorCode::StageNotFoundException,
+                format!(
+                    "Stage {stage} was not found in pipeline {}",
+                    state.entry.declaration.name
+                ),
+            )
+        })
+}

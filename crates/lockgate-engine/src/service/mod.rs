@@ -1,0 +1,567 @@
+//! `PipelineService`: the one facade the API (and later the console and workers) call.
+//!
+//! Every write follows the same order: take the pipeline's write lock, copy its state, run the
+//! [`Decider`], commit every changed record in one store commit (durable before anything else),
+//! then install the new state, refresh the cached views, offer new jobs and arm deadlines.
+//! Reads never take the write lock: they copy an `Arc` of the last committed state or view.
+//!
+//! This module holds the service's state, its loading from the store, the write path every
+//! change goes through, and the [`CodePipelineService`] impl, which only routes each operation
+//! to the submodule for its part of the API:
+//! - `pipelines`: pipeline declarations (Create/Get/Update/Delete/ListPipelines).
+//! - `executions`: starting, stopping and retrying executions; stage transitions.
+//! - `history`: reading executions and the pipeline state, older ones from the store.
+//! - `approvals`: answers to manual approvals.
+//! - `action_types`: custom action types.
+//! - `workers`: the job-worker protocol (PollForJobs, AcknowledgeJob, PutJob*Result).
+//! - `tags`: tags on pipelines and action types.
+//! - `deadlines`: action timeouts and the scheduler that fires them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, RwLock};
+
+use lockgate_model::{ActionTypeRegistry, Caller};
+use lockgate_shapes::*;
+use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+use tokio::sync::Notify;
+
+// The model has a shape named `Result`; the glob import above must not shadow std's.
+use std::result::Result;
+
+use crate::clock::Clock;
+use crate::decide::{Decider, EngineConfig, IdSource, Outcome, RandomIds};
+use crate::jobs::JobBoard;
+use crate::state::{Execution, JobRecord, PipelineEntry, PipelineState};
+use crate::views;
+use deadlines::Deadline;
+
+mod action_types;
+mod approvals;
+mod deadlines;
+mod executions;
+mod history;
+mod pipelines;
+mod tags;
+mod workers;
+
+/// How many finished executions per pipeline stay in memory for reads and views; older ones are
+/// read from the store when asked for, so a long history costs no work on every write.
+pub const FINISHED_EXECUTIONS_IN_MEMORY: usize = 100;
+
+/// One pipeline's slot: a write lock, the last committed state and its cached state view.
+struct PipelineSlot {
+    write: tokio::sync::Mutex<bool>,
+    state: RwLock<Arc<PipelineState>>,
+    view: RwLock<Arc<GetPipelineStateOutput>>,
+}
+
+impl PipelineSlot {
+    fn new(state: PipelineState) -> Arc<Self> {
+        let view = Arc::new(views::pipeline_state(&state));
+        Arc::new(PipelineSlot {
+            write: tokio::sync::Mutex::new(true),
+            state: RwLock::new(Arc::new(state)),
+            view: RwLock::new(view),
+        })
+    }
+
+    fn state(&self) -> Arc<PipelineState> {
+        read(&self.state).clone()
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|p| p.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|p| p.into_inner())
+}
+
+/// The CodePipeline service over a store: pipelines, executions, approvals, jobs, tags.
+pub struct PipelineService {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cfg: EngineConfig,
+    pipelines: RwLock<BTreeMap<String, Arc<PipelineSlot>>>,
+    /// Serialises pipeline creation and deletion so a name is checked and claimed atomically.
+    admin: tokio::sync::Mutex<()>,
+    jobs: JobBoard,
+    action_types: RwLock<ActionTypeRegistry>,
+    tags: RwLock<HashMap<String, Vec<Tag>>>,
+    deadlines: Mutex<BTreeSet<Deadline>>,
+    deadline_changed: Notify,
+    /// Woken after every commit; the benchmark and live views wait on it.
+    committed: Notify,
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
+    ServiceError::new(code, msg.into())
+}
+
+fn internal(e: StoreError) -> ServiceError {
+    tracing::error!(error = %e, "store failure");
+    ServiceError::new(
+        ErrorCode::InternalFailure,
+        "An internal error occurred".to_string(),
+    )
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    // Serialising our own plain data types cannot fail (no maps with non-string keys).
+    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
+    serde_json::from_value(r.body.clone()).map_err(|e| StoreError::Corrupt {
+        collection: r.collection.as_str(),
+        key: r.key.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn version_key(name: &str, version: i32) -> String {
+    format!("{name}/{version:010}")
+}
+
+impl PipelineService {
+    /// Loads every pipeline, execution, job, action type and tag from the store and builds the
+    /// in-memory view. Deadlines that passed while the server was down fire on the first
+    /// scheduler tick.
+    pub async fn load(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        cfg: EngineConfig,
+    ) -> Result<Arc<Self>, StoreError> {
+        let mut registry = ActionTypeRegistry::new();
+        for r in store.load(Collection::ActionType).await? {
+            registry.insert(from_json(&r)?);
+        }
+        let mut tags = HashMap::new();
+        for r in store.load(Collection::Tags).await? {
+            tags.insert(r.key.clone(), from_json::<Vec<Tag>>(&r)?);
+        }
+        let mut states: BTreeMap<String, PipelineState> = BTreeMap::new();
+        for r in store.load(Collection::Pipeline).await? {
+            let entry: PipelineEntry = from_json(&r)?;
+            states.insert(
+                r.key.clone(),
+                PipelineState {
+                    entry,
+                    versions: BTreeMap::new(),
+                    executions: Vec::new(),
+                    history_truncated: false,
+                },
+            );
+        }
+        let mut needed_versions: BTreeSet<(String, i32)> = BTreeSet::new();
+        for r in store.load(Collection::Execution).await? {
+            let e: Execution = from_json(&r)?;
+            if let Some(st) = r.parent.as_ref().and_then(|p| states.get_mut(p)) {
+                needed_versions.insert((st.entry.declaration.name.clone(), e.pipeline_version));
+                st.executions.push(Arc::new(e));
+            }
+        }
+        for (name, version) in needed_versions {
+            if let Some(r) = store
+                .get(Collection::PipelineVersion, &version_key(&name, version))
+                .await?
+            {
+                let decl: PipelineDeclaration = from_json(&r)?;
+                if let Some(st) = states.get_mut(&name) {
+                    st.versions.insert(version, Arc::new(decl));
+                }
+            }
+        }
+        let jobs = JobBoard::default();
+        for r in store.load(Collection::Job).await? {
+            let job: JobRecord = from_json(&r)?;
+            if !matches!(
+                job.status,
+                JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
+            ) {
+                jobs.insert(job);
+            }
+        }
+        let service = Arc::new(PipelineService {
+            store,
+            clock,
+            cfg,
+            pipelines: RwLock::new(BTreeMap::new()),
+            admin: tokio::sync::Mutex::new(()),
+            jobs,
+            action_types: RwLock::new(registry),
+            tags: RwLock::new(tags),
+            deadlines: Mutex::new(BTreeSet::new()),
+            deadline_changed: Notify::new(),
+            committed: Notify::new(),
+        });
+        {
+            let mut pipelines = write(&service.pipelines);
+            for (name, mut st) in states {
+                st.executions.sort_by_key(|e| e.seq);
+                st.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
+                let current = st.entry.version();
+                st.versions
+                    .insert(current, Arc::new(st.entry.declaration.clone()));
+                let ids: Vec<String> = st.executions.iter().map(|e| e.id.clone()).collect();
+                service.arm_deadlines(&name, &st, ids.iter());
+                pipelines.insert(name, PipelineSlot::new(st));
+            }
+        }
+        Ok(service)
+    }
+
+    /// The engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+
+    /// Resolves when the next commit has been installed (for benchmarks and live views).
+    pub fn committed(&self) -> tokio::sync::futures::Notified<'_> {
+        self.committed.notified()
+    }
+
+    fn not_found(&self, name: &str) -> ServiceError {
+        err(
+            ErrorCode::PipelineNotFoundException,
+            format!(
+                "Account '{}' does not have a pipeline with name '{}'",
+                self.cfg.account_id, name
+            ),
+        )
+    }
+
+    fn slot(&self, name: &str) -> Result<Arc<PipelineSlot>, ServiceError> {
+        read(&self.pipelines)
+            .get(name)
+            .cloned()
+            .ok_or_else(|| self.not_found(name))
+    }
+
+    /// The last committed state of a pipeline.
+    pub fn pipeline(&self, name: &str) -> Result<Arc<PipelineState>, ServiceError> {
+        Ok(self.slot(name)?.state())
+    }
+
+    /// The names of every pipeline, in order.
+    pub fn pipeline_names(&self) -> Vec<String> {
+        read(&self.pipelines).keys().cloned().collect()
+    }
+
+    /// The output of GetPipelineState, from the cached view.
+    pub fn pipeline_state_view(
+        &self,
+        name: &str,
+    ) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
+        Ok(read(&self.slot(name)?.view).clone())
+    }
+
+    /// The action types pipelines may use: the built-in ones and the custom ones.
+    fn registry(&self) -> std::sync::RwLockReadGuard<'_, ActionTypeRegistry> {
+        read(&self.action_types)
+    }
+
+    /// Runs `decide` on a copy of the pipeline's state, commits what it changed, installs it.
+    /// `extra` mutations (tags, job acknowledgements) are committed in the same transaction.
+    async fn mutate<R>(
+        &self,
+        name: &str,
+        decide: impl FnOnce(&mut Decider<'_>, &mut Vec<Mutation>) -> Result<R, ServiceError>,
+    ) -> Result<R, ServiceError> {
+        let slot = self.slot(name)?;
+        let alive = slot.write.lock().await;
+        if !*alive {
+            return Err(self.not_found(name));
+        }
+        let mut next = (*slot.state()).clone();
+        let mut ids = RandomIds;
+        let now = self.clock.now_millis();
+        let mut extra = Vec::new();
+        let (result, outcome) = {
+            let ids: &mut dyn IdSource = &mut ids;
+            let mut d = Decider::new(&mut next, now, ids, &self.cfg);
+            let r = decide(&mut d, &mut extra)?;
+            (r, d.out)
+        };
+        let mut mutations = self.mutations_for(&next, &outcome);
+        mutations.extend(extra);
+        if !mutations.is_empty() {
+            self.store.commit(mutations).await.map_err(internal)?;
+        }
+        // Only after the commit: an execution that just finished must be stored before it may
+        // leave memory.
+        next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
+        self.install(&slot, next, &outcome);
+        Ok(result)
+    }
+
+    /// The records a decision changed.
+    fn mutations_for(&self, state: &PipelineState, outcome: &Outcome) -> Vec<Mutation> {
+        let name = &state.entry.declaration.name;
+        let mut m = Vec::new();
+        if outcome.entry_dirty {
+            m.push(Mutation::Put(Record::new(
+                Collection::Pipeline,
+                name.clone(),
+                to_json(&state.entry),
+            )));
+        }
+        for id in &outcome.dirty {
+            if let Some(e) = state.execution(id) {
+                m.push(Mutation::Put(
+                    Record::new(Collection::Execution, id.clone(), to_json(e.as_ref()))
+                        .with_parent(name.clone()),
+                ));
+            }
+        }
+        for job in &outcome.jobs_created {
+            m.push(Mutation::Put(
+                Record::new(Collection::Job, job.id.clone(), to_json(job))
+                    .with_parent(name.clone()),
+            ));
+        }
+        for (id, status) in &outcome.jobs_closed {
+            if let Some(mut job) = self.jobs.get(id) {
+                job.status = *status;
+                m.push(Mutation::Put(
+                    Record::new(Collection::Job, id.clone(), to_json(&job))
+                        .with_parent(name.clone()),
+                ));
+            }
+        }
+        m
+    }
+
+    /// Publishes a committed state: readers see it, workers see its jobs, deadlines are armed.
+    fn install(&self, slot: &PipelineSlot, next: PipelineState, outcome: &Outcome) {
+        let view = Arc::new(views::pipeline_state(&next));
+        let name = next.entry.declaration.name.clone();
+        self.arm_deadlines(&name, &next, outcome.dirty.iter());
+        *write(&slot.state) = Arc::new(next);
+        *write(&slot.view) = view;
+        for (id, status) in &outcome.jobs_closed {
+            self.jobs.set_status(id, *status);
+        }
+        for job in &outcome.jobs_created {
+            self.jobs.insert(job.clone());
+        }
+        self.committed.notify_waiters();
+    }
+}
+
+/// Each operation calls the inherent method of the same name, defined in the submodule for its
+/// part of the API. Inherent methods take precedence over trait methods, so these calls are not
+/// recursive; removing a submodule's method would make its call here recurse, so keep them paired.
+#[async_trait::async_trait]
+impl CodePipelineService for PipelineService {
+    type Context = Caller;
+
+    async fn create_pipeline(
+        &self,
+        caller: &Caller,
+        input: CreatePipelineInput,
+    ) -> Result<CreatePipelineOutput, ServiceError> {
+        self.create_pipeline(caller, input).await
+    }
+
+    async fn get_pipeline(
+        &self,
+        caller: &Caller,
+        input: GetPipelineInput,
+    ) -> Result<GetPipelineOutput, ServiceError> {
+        self.get_pipeline(caller, input).await
+    }
+
+    async fn update_pipeline(
+        &self,
+        caller: &Caller,
+        input: UpdatePipelineInput,
+    ) -> Result<UpdatePipelineOutput, ServiceError> {
+        self.update_pipeline(caller, input).await
+    }
+
+    async fn delete_pipeline(
+        &self,
+        caller: &Caller,
+        input: DeletePipelineInput,
+    ) -> Result<(), ServiceError> {
+        self.delete_pipeline(caller, input).await
+    }
+
+    async fn list_pipelines(
+        &self,
+        caller: &Caller,
+        input: ListPipelinesInput,
+    ) -> Result<ListPipelinesOutput, ServiceError> {
+        self.list_pipelines(caller, input).await
+    }
+
+    async fn start_pipeline_execution(
+        &self,
+        caller: &Caller,
+        input: StartPipelineExecutionInput,
+    ) -> Result<StartPipelineExecutionOutput, ServiceError> {
+        self.start_pipeline_execution(caller, input).await
+    }
+
+    async fn stop_pipeline_execution(
+        &self,
+        caller: &Caller,
+        input: StopPipelineExecutionInput,
+    ) -> Result<StopPipelineExecutionOutput, ServiceError> {
+        self.stop_pipeline_execution(caller, input).await
+    }
+
+    async fn get_pipeline_execution(
+        &self,
+        caller: &Caller,
+        input: GetPipelineExecutionInput,
+    ) -> Result<GetPipelineExecutionOutput, ServiceError> {
+        self.get_pipeline_execution(caller, input).await
+    }
+
+    async fn list_pipeline_executions(
+        &self,
+        caller: &Caller,
+        input: ListPipelineExecutionsInput,
+    ) -> Result<ListPipelineExecutionsOutput, ServiceError> {
+        self.list_pipeline_executions(caller, input).await
+    }
+
+    async fn get_pipeline_state(
+        &self,
+        caller: &Caller,
+        input: GetPipelineStateInput,
+    ) -> Result<GetPipelineStateOutput, ServiceError> {
+        self.get_pipeline_state(caller, input).await
+    }
+
+    async fn list_action_executions(
+        &self,
+        caller: &Caller,
+        input: ListActionExecutionsInput,
+    ) -> Result<ListActionExecutionsOutput, ServiceError> {
+        self.list_action_executions(caller, input).await
+    }
+
+    async fn put_approval_result(
+        &self,
+        caller: &Caller,
+        input: PutApprovalResultInput,
+    ) -> Result<PutApprovalResultOutput, ServiceError> {
+        self.put_approval_result(caller, input).await
+    }
+
+    async fn retry_stage_execution(
+        &self,
+        caller: &Caller,
+        input: RetryStageExecutionInput,
+    ) -> Result<RetryStageExecutionOutput, ServiceError> {
+        self.retry_stage_execution(caller, input).await
+    }
+
+    async fn enable_stage_transition(
+        &self,
+        caller: &Caller,
+        input: EnableStageTransitionInput,
+    ) -> Result<(), ServiceError> {
+        self.enable_stage_transition(caller, input).await
+    }
+
+    async fn disable_stage_transition(
+        &self,
+        caller: &Caller,
+        input: DisableStageTransitionInput,
+    ) -> Result<(), ServiceError> {
+        self.disable_stage_transition(caller, input).await
+    }
+
+    async fn create_custom_action_type(
+        &self,
+        caller: &Caller,
+        input: CreateCustomActionTypeInput,
+    ) -> Result<CreateCustomActionTypeOutput, ServiceError> {
+        self.create_custom_action_type(caller, input).await
+    }
+
+    async fn delete_custom_action_type(
+        &self,
+        caller: &Caller,
+        input: DeleteCustomActionTypeInput,
+    ) -> Result<(), ServiceError> {
+        self.delete_custom_action_type(caller, input).await
+    }
+
+    async fn list_action_types(
+        &self,
+        caller: &Caller,
+        input: ListActionTypesInput,
+    ) -> Result<ListActionTypesOutput, ServiceError> {
+        self.list_action_types(caller, input).await
+    }
+
+    async fn poll_for_jobs(
+        &self,
+        caller: &Caller,
+        input: PollForJobsInput,
+    ) -> Result<PollForJobsOutput, ServiceError> {
+        self.poll_for_jobs(caller, input).await
+    }
+
+    async fn acknowledge_job(
+        &self,
+        caller: &Caller,
+        input: AcknowledgeJobInput,
+    ) -> Result<AcknowledgeJobOutput, ServiceError> {
+        self.acknowledge_job(caller, input).await
+    }
+
+    async fn get_job_details(
+        &self,
+        caller: &Caller,
+        input: GetJobDetailsInput,
+    ) -> Result<GetJobDetailsOutput, ServiceError> {
+        self.get_job_details(caller, input).await
+    }
+
+    async fn put_job_success_result(
+        &self,
+        caller: &Caller,
+        input: PutJobSuccessResultInput,
+    ) -> Result<(), ServiceError> {
+        self.put_job_success_result(caller, input).await
+    }
+
+    async fn put_job_failure_result(
+        &self,
+        caller: &Caller,
+        input: PutJobFailureResultInput,
+    ) -> Result<(), ServiceError> {
+        self.put_job_failure_result(caller, input).await
+    }
+
+    async fn tag_resource(
+        &self,
+        caller: &Caller,
+        input: TagResourceInput,
+    ) -> Result<TagResourceOutput, ServiceError> {
+        self.tag_resource(caller, input).await
+    }
+
+    async fn untag_resource(
+        &self,
+        caller: &Caller,
+        input: UntagResourceInput,
+    ) -> Result<UntagResourceOutput, ServiceError> {
+        self.untag_resource(caller, input).await
+    }
+
+    async fn list_tags_for_resource(
+        &self,
+        caller: &Caller,
+        input: ListTagsForResourceInput,
+    ) -> Result<ListTagsForResourceOutput, ServiceError> {
+        self.list_tags_for_resource(caller, input).await
+    }
+}

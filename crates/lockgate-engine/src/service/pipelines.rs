@@ -1,0 +1,267 @@
+//! Pipeline declarations: CreatePipeline, GetPipeline, UpdatePipeline, DeletePipeline and
+//! ListPipelines, and the defaults CodePipeline fills into a declaration.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use lockgate_model::Caller;
+use lockgate_shapes::{
+    CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, ExecutionMode,
+    GetPipelineInput, GetPipelineOutput, ListPipelinesInput, ListPipelinesOutput,
+    PipelineDeclaration, PipelineSummary, PipelineType, ServiceError, TriggerType,
+    UpdatePipelineInput, UpdatePipelineOutput,
+};
+use lockgate_store::{Collection, Mutation, Record};
+
+use super::{
+    err, from_json, internal, read, to_json, version_key, write, PipelineService, PipelineSlot,
+};
+use crate::decide::{Decider, RandomIds, StartRequest};
+use crate::paging;
+use crate::state::{PipelineEntry, PipelineState};
+use crate::views;
+
+impl PipelineService {
+    pub(super) async fn create_pipeline(
+        &self,
+        caller: &Caller,
+        input: CreatePipelineInput,
+    ) -> Result<CreatePipelineOutput, ServiceError> {
+        let mut decl = input.pipeline;
+        lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        let tags = input.tags.unwrap_or_default();
+        self.check_tags(&tags)?;
+        decl.version = Some(1);
+        fill_defaults(&mut decl);
+        let _admin = self.admin.lock().await;
+        if read(&self.pipelines).contains_key(&decl.name) {
+            return Err(err(
+                ErrorCode::PipelineNameInUseException,
+                format!("A pipeline with the name '{}' already exists", decl.name),
+            ));
+        }
+        let now = self.clock.now_millis();
+        let name = decl.name.clone();
+        let mut state = PipelineState {
+            entry: PipelineEntry {
+                declaration: decl.clone(),
+                created: now,
+                updated: now,
+                transitions: BTreeMap::new(),
+                next_seq: 0,
+            },
+            versions: BTreeMap::from([(1, Arc::new(decl.clone()))]),
+            executions: Vec::new(),
+            history_truncated: false,
+        };
+        let mut ids = RandomIds;
+        let outcome = {
+            let mut d = Decider::new(&mut state, now, &mut ids, &self.cfg);
+            d.start(StartRequest {
+                trigger_type: TriggerType::CreatePipeline,
+                trigger_detail: caller.arn(),
+                client_request_token: None,
+                variables: default_variables(&decl),
+                source_overrides: Vec::new(),
+            });
+            d.out
+        };
+        let mut mutations = self.mutations_for(&state, &outcome);
+        mutations.push(Mutation::Put(
+            Record::new(
+                Collection::PipelineVersion,
+                version_key(&name, 1),
+                to_json(&decl),
+            )
+            .with_parent(name.clone()),
+        ));
+        let arn = self.cfg.pipeline_arn(&name);
+        if !tags.is_empty() {
+            mutations.push(Mutation::Put(Record::new(
+                Collection::Tags,
+                arn.clone(),
+                to_json(&tags),
+            )));
+        }
+        self.store.commit(mutations).await.map_err(internal)?;
+        let slot = PipelineSlot::new(PipelineState {
+            entry: state.entry.clone(),
+            versions: state.versions.clone(),
+            executions: Vec::new(),
+            history_truncated: false,
+        });
+        self.install(&slot, state, &outcome);
+        write(&self.pipelines).insert(name, slot);
+        if !tags.is_empty() {
+            write(&self.tags).insert(arn, tags.clone());
+        }
+        Ok(CreatePipelineOutput {
+            pipeline: Some(decl),
+            tags: (!tags.is_empty()).then_some(tags),
+        })
+    }
+
+    pub(super) async fn get_pipeline(
+        &self,
+        _caller: &Caller,
+        input: GetPipelineInput,
+    ) -> Result<GetPipelineOutput, ServiceError> {
+        let state = self.pipeline(&input.name)?;
+        let current = state.entry.version();
+        let pipeline = match input.version {
+            None => state.entry.declaration.clone(),
+            Some(v) if v == current => state.entry.declaration.clone(),
+            Some(v) => {
+                let found = match state.versions.get(&v) {
+                    Some(d) => Some((**d).clone()),
+                    None => match self
+                        .store
+                        .get(Collection::PipelineVersion, &version_key(&input.name, v))
+                        .await
+                        .map_err(internal)?
+                    {
+                        Some(r) => Some(from_json(&r).map_err(internal)?),
+                        None => None,
+                    },
+                };
+                found.ok_or_else(|| {
+                    err(
+                        ErrorCode::PipelineVersionNotFoundException,
+                        format!("Pipeline {} has no version {v}", input.name),
+                    )
+                })?
+            }
+        };
+        Ok(GetPipelineOutput {
+            pipeline: Some(pipeline),
+            metadata: Some(views::pipeline_metadata(&state.entry, &self.cfg)),
+        })
+    }
+
+    pub(super) async fn update_pipeline(
+        &self,
+        _caller: &Caller,
+        input: UpdatePipelineInput,
+    ) -> Result<UpdatePipelineOutput, ServiceError> {
+        let mut decl = input.pipeline;
+        if !read(&self.pipelines).contains_key(&decl.name) {
+            return Err(err(
+                ErrorCode::ValidationException,
+                format!(
+                    "Account '{}' does not have a pipeline with name '{}'",
+                    self.cfg.account_id, decl.name
+                ),
+            ));
+        }
+        lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        fill_defaults(&mut decl);
+        let name = decl.name.clone();
+        let now = self.clock.now_millis();
+        self.mutate(&name, |d, extra| {
+            let version = d.state.entry.version() + 1;
+            decl.version = Some(version);
+            let stages: BTreeSet<&str> = decl.stages.iter().map(|s| s.name.as_str()).collect();
+            let entry = &mut d.state.entry;
+            entry.transitions.retain(|k, _| stages.contains(k.as_str()));
+            entry.declaration = decl.clone();
+            entry.updated = now;
+            d.state.versions.insert(version, Arc::new(decl.clone()));
+            d.out.entry_dirty = true;
+            extra.push(Mutation::Put(
+                Record::new(
+                    Collection::PipelineVersion,
+                    version_key(&name, version),
+                    to_json(&decl),
+                )
+                .with_parent(name.clone()),
+            ));
+            d.advance();
+            Ok(UpdatePipelineOutput {
+                pipeline: Some(decl.clone()),
+            })
+        })
+        .await
+    }
+
+    pub(super) async fn delete_pipeline(
+        &self,
+        _caller: &Caller,
+        input: DeletePipelineInput,
+    ) -> Result<(), ServiceError> {
+        let _admin = self.admin.lock().await;
+        let Some(slot) = read(&self.pipelines).get(&input.name).cloned() else {
+            return Ok(());
+        };
+        let mut alive = slot.write.lock().await;
+        let name = input.name;
+        let arn = self.cfg.pipeline_arn(&name);
+        let mut mutations = vec![
+            Mutation::Delete {
+                collection: Collection::Pipeline,
+                key: name.clone(),
+            },
+            Mutation::Delete {
+                collection: Collection::Tags,
+                key: arn.clone(),
+            },
+        ];
+        for c in [
+            Collection::PipelineVersion,
+            Collection::Execution,
+            Collection::Job,
+        ] {
+            mutations.push(Mutation::DeleteChildren {
+                collection: c,
+                parent: name.clone(),
+            });
+        }
+        self.store.commit(mutations).await.map_err(internal)?;
+        *alive = false;
+        write(&self.pipelines).remove(&name);
+        write(&self.tags).remove(&arn);
+        self.jobs.remove_pipeline(&name);
+        Ok(())
+    }
+
+    pub(super) async fn list_pipelines(
+        &self,
+        _caller: &Caller,
+        input: ListPipelinesInput,
+    ) -> Result<ListPipelinesOutput, ServiceError> {
+        let max = paging::max_results(input.max_results, 100, 1000);
+        let after = paging::decode(input.next_token.as_deref())?;
+        let pipelines = read(&self.pipelines);
+        let mut page = Vec::new();
+        let mut next = None;
+        for (name, slot) in pipelines.iter() {
+            if after.as_ref().is_some_and(|a| name <= a) {
+                continue;
+            }
+            if page.len() == max {
+                next = page.last().and_then(|p: &PipelineSummary| p.name.clone());
+                break;
+            }
+            page.push(views::pipeline_summary(&slot.state().entry));
+        }
+        Ok(ListPipelinesOutput {
+            pipelines: Some(page),
+            next_token: next.map(|n| paging::encode(&n)),
+        })
+    }
+}
+
+/// Spells out the defaults CodePipeline reports back in a declaration: pipeline type V1 and
+/// execution mode SUPERSEDED when the request named none.
+fn fill_defaults(decl: &mut PipelineDeclaration) {
+    decl.pipeline_type.get_or_insert(PipelineType::V1);
+    decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
+}
+
+/// The pipeline variables a new execution starts with: those declared with a default value.
+pub(super) fn default_variables(decl: &PipelineDeclaration) -> BTreeMap<String, String> {
+    decl.variables
+        .iter()
+        .flatten()
+        .filter_map(|v| Some((v.name.clone(), v.default_value.clone()?)))
+        .collect()
+}

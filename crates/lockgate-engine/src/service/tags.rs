@@ -1,0 +1,161 @@
+//! Tags on pipelines and custom action types: TagResource, UntagResource and
+//! ListTagsForResource, and the tag rules CreatePipeline and CreateCustomActionType also apply.
+
+use std::collections::BTreeSet;
+
+use lockgate_model::Caller;
+use lockgate_shapes::{
+    ErrorCode, ListTagsForResourceInput, ListTagsForResourceOutput, ServiceError, Tag,
+    TagResourceInput, TagResourceOutput, UntagResourceInput, UntagResourceOutput,
+};
+use lockgate_store::{Collection, Mutation, Record};
+
+use super::{err, internal, read, to_json, write, PipelineService};
+use crate::paging;
+
+/// Most tags on one resource.
+const MAX_TAGS: usize = 50;
+
+impl PipelineService {
+    pub(super) async fn tag_resource(
+        &self,
+        _caller: &Caller,
+        input: TagResourceInput,
+    ) -> Result<TagResourceOutput, ServiceError> {
+        self.check_tags(&input.tags)?;
+        self.edit_tags(&input.resource_arn, |tags| {
+            for t in input.tags {
+                match tags.iter_mut().find(|x| x.key == t.key) {
+                    Some(x) => x.value = t.value,
+                    None => tags.push(t),
+                }
+            }
+        })
+        .await?;
+        Ok(TagResourceOutput {})
+    }
+
+    pub(super) async fn untag_resource(
+        &self,
+        _caller: &Caller,
+        input: UntagResourceInput,
+    ) -> Result<UntagResourceOutput, ServiceError> {
+        self.edit_tags(&input.resource_arn, |tags| {
+            tags.retain(|t| !input.tag_keys.contains(&t.key));
+        })
+        .await?;
+        Ok(UntagResourceOutput {})
+    }
+
+    pub(super) async fn list_tags_for_resource(
+        &self,
+        _caller: &Caller,
+        input: ListTagsForResourceInput,
+    ) -> Result<ListTagsForResourceOutput, ServiceError> {
+        self.check_resource(&input.resource_arn)?;
+        let tags = read(&self.tags)
+            .get(&input.resource_arn)
+            .cloned()
+            .unwrap_or_default();
+        let max = paging::max_results(input.max_results, 100, 100);
+        let offset: usize = match paging::decode(input.next_token.as_deref())? {
+            Some(s) => s.parse().map_err(|_| paging::invalid())?,
+            None => 0,
+        };
+        let page: Vec<Tag> = tags.iter().skip(offset).take(max).cloned().collect();
+        let next = (offset + page.len() < tags.len())
+            .then(|| paging::encode(&(offset + page.len()).to_string()));
+        Ok(ListTagsForResourceOutput {
+            tags: Some(page),
+            next_token: next,
+        })
+    }
+
+    /// Changes the tags of an existing resource: checks the ARN, applies `edit`, checks the
+    /// result against the tag rules, commits, and only then shows the new tags.
+    async fn edit_tags(
+        &self,
+        arn: &str,
+        edit: impl FnOnce(&mut Vec<Tag>),
+    ) -> Result<(), ServiceError> {
+        // Tag edits are read-modify-write; the admin lock keeps two of them from interleaving.
+        let _admin = self.admin.lock().await;
+        self.check_resource(arn)?;
+        let mut tags = read(&self.tags).get(arn).cloned().unwrap_or_default();
+        edit(&mut tags);
+        self.check_tags(&tags)?;
+        self.store
+            .commit(vec![Mutation::Put(Record::new(
+                Collection::Tags,
+                arn.to_string(),
+                to_json(&tags),
+            ))])
+            .await
+            .map_err(internal)?;
+        write(&self.tags).insert(arn.to_string(), tags);
+        Ok(())
+    }
+
+    /// Checks tags against the rules: at most `MAX_TAGS`, no reserved `aws:` prefix, no key
+    /// given twice.
+    pub(super) fn check_tags(&self, tags: &[Tag]) -> Result<(), ServiceError> {
+        if tags.len() > MAX_TAGS {
+            return Err(err(
+                ErrorCode::TooManyTagsException,
+                format!("A resource can have at most {MAX_TAGS} tags"),
+            ));
+        }
+        if let Some(t) = tags
+            .iter()
+            .find(|t| t.key.to_ascii_lowercase().starts_with("aws:"))
+        {
+            return Err(err(
+                ErrorCode::InvalidTagsException,
+                format!("Tag key '{}' uses the reserved prefix 'aws:'", t.key),
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        if let Some(t) = tags.iter().find(|t| !seen.insert(t.key.as_str())) {
+            return Err(err(
+                ErrorCode::InvalidTagsException,
+                format!("Tag key '{}' is given more than once", t.key),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks that `arn` names an existing pipeline or custom action type of this account.
+    fn check_resource(&self, arn: &str) -> Result<(), ServiceError> {
+        let prefix = format!(
+            "arn:aws:codepipeline:{}:{}:",
+            self.cfg.region, self.cfg.account_id
+        );
+        let missing = || {
+            err(
+                ErrorCode::ResourceNotFoundException,
+                format!("The resource with the ARN {arn} does not exist"),
+            )
+        };
+        if !arn.starts_with("arn:aws") || arn.split(':').count() < 6 {
+            return Err(err(
+                ErrorCode::InvalidArnException,
+                format!("The ARN {arn} is not valid"),
+            ));
+        }
+        let Some(rest) = arn.strip_prefix(&prefix) else {
+            return Err(missing());
+        };
+        if let Some(t) = rest.strip_prefix("actiontype:") {
+            let exists = self.registry().list(None).iter().any(|at| {
+                self.action_type_arn(&at.id)
+                    .ends_with(&format!(":actiontype:{t}"))
+            });
+            return if exists { Ok(()) } else { Err(missing()) };
+        }
+        if read(&self.pipelines).contains_key(rest) {
+            Ok(())
+        } else {
+            Err(missing())
+        }
+    }
+}
