@@ -16,7 +16,7 @@ use crate::jobs::action_type_key;
 use crate::paging;
 
 impl PipelineService {
-    pub(super) async fn create_custom_action_type(
+    pub(super) async fn handle_create_custom_action_type(
         &self,
         _caller: &Caller,
         input: CreateCustomActionTypeInput,
@@ -96,7 +96,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn delete_custom_action_type(
+    pub(super) async fn handle_delete_custom_action_type(
         &self,
         _caller: &Caller,
         input: DeleteCustomActionTypeInput,
@@ -133,7 +133,7 @@ impl PipelineService {
         Ok(())
     }
 
-    pub(super) async fn list_action_types(
+    pub(super) async fn handle_list_action_types(
         &self,
         _caller: &Caller,
         input: ListActionTypesInput,

@@ -11,7 +11,7 @@ use crate::decide::ApprovalAnswer;
 use crate::state::PipelineState;
 
 impl PipelineService {
-    pub(super) async fn put_approval_result(
+    pub(super) async fn handle_put_approval_result(
         &self,
         caller: &Caller,
         input: PutApprovalResultInput,

@@ -21,7 +21,7 @@ use crate::state::{PipelineState, Transition};
 const MAX_ACTIVE_EXECUTIONS: usize = 50;
 
 impl PipelineService {
-    pub(super) async fn start_pipeline_execution(
+    pub(super) async fn handle_start_pipeline_execution(
         &self,
         caller: &Caller,
         input: StartPipelineExecutionInput,
@@ -108,7 +108,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn stop_pipeline_execution(
+    pub(super) async fn handle_stop_pipeline_execution(
         &self,
         _caller: &Caller,
         input: StopPipelineExecutionInput,
@@ -123,7 +123,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn retry_stage_execution(
+    pub(super) async fn handle_retry_stage_execution(
         &self,
         _caller: &Caller,
         input: RetryStageExecutionInput,
@@ -139,7 +139,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn enable_stage_transition(
+    pub(super) async fn handle_enable_stage_transition(
         &self,
         caller: &Caller,
         input: EnableStageTransitionInput,
@@ -154,7 +154,7 @@ impl PipelineService {
         .await
     }
 
-    pub(super) async fn disable_stage_transition(
+    pub(super) async fn handle_disable_stage_transition(
         &self,
         caller: &Caller,
         input: DisableStageTransitionInput,

@@ -19,7 +19,7 @@ use crate::state::{Execution, PipelineState};
 use crate::views;
 
 impl PipelineService {
-    pub(super) async fn get_pipeline_execution(
+    pub(super) async fn handle_get_pipeline_execution(
         &self,
         _caller: &Caller,
         input: GetPipelineExecutionInput,
@@ -42,7 +42,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn list_pipeline_executions(
+    pub(super) async fn handle_list_pipeline_executions(
         &self,
         _caller: &Caller,
         input: ListPipelineExecutionsInput,
@@ -73,7 +73,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn get_pipeline_state(
+    pub(super) async fn handle_get_pipeline_state(
         &self,
         _caller: &Caller,
         input: GetPipelineStateInput,
@@ -81,7 +81,7 @@ impl PipelineService {
         Ok((*self.pipeline_state_view(&input.name)?).clone())
     }
 
-    pub(super) async fn list_action_executions(
+    pub(super) async fn handle_list_action_executions(
         &self,
         _caller: &Caller,
         input: ListActionExecutionsInput,

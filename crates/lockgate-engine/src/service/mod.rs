@@ -350,9 +350,9 @@ impl PipelineService {
     }
 }
 
-/// Each operation calls the inherent method of the same name, defined in the submodule for its
-/// part of the API. Inherent methods take precedence over trait methods, so these calls are not
-/// recursive; removing a submodule's method would make its call here recurse, so keep them paired.
+/// The table of contents: each operation calls `handle_<operation>`, defined in the submodule for
+/// its part of the API. The distinct names make a missing handler a compile error rather than a
+/// call that would resolve back to this trait method.
 #[async_trait::async_trait]
 impl CodePipelineService for PipelineService {
     type Context = Caller;
@@ -362,7 +362,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: CreatePipelineInput,
     ) -> Result<CreatePipelineOutput, ServiceError> {
-        self.create_pipeline(caller, input).await
+        self.handle_create_pipeline(caller, input).await
     }
 
     async fn get_pipeline(
@@ -370,7 +370,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: GetPipelineInput,
     ) -> Result<GetPipelineOutput, ServiceError> {
-        self.get_pipeline(caller, input).await
+        self.handle_get_pipeline(caller, input).await
     }
 
     async fn update_pipeline(
@@ -378,7 +378,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: UpdatePipelineInput,
     ) -> Result<UpdatePipelineOutput, ServiceError> {
-        self.update_pipeline(caller, input).await
+        self.handle_update_pipeline(caller, input).await
     }
 
     async fn delete_pipeline(
@@ -386,7 +386,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: DeletePipelineInput,
     ) -> Result<(), ServiceError> {
-        self.delete_pipeline(caller, input).await
+        self.handle_delete_pipeline(caller, input).await
     }
 
     async fn list_pipelines(
@@ -394,7 +394,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: ListPipelinesInput,
     ) -> Result<ListPipelinesOutput, ServiceError> {
-        self.list_pipelines(caller, input).await
+        self.handle_list_pipelines(caller, input).await
     }
 
     async fn start_pipeline_execution(
@@ -402,7 +402,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: StartPipelineExecutionInput,
     ) -> Result<StartPipelineExecutionOutput, ServiceError> {
-        self.start_pipeline_execution(caller, input).await
+        self.handle_start_pipeline_execution(caller, input).await
     }
 
     async fn stop_pipeline_execution(
@@ -410,7 +410,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: StopPipelineExecutionInput,
     ) -> Result<StopPipelineExecutionOutput, ServiceError> {
-        self.stop_pipeline_execution(caller, input).await
+        self.handle_stop_pipeline_execution(caller, input).await
     }
 
     async fn get_pipeline_execution(
@@ -418,7 +418,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: GetPipelineExecutionInput,
     ) -> Result<GetPipelineExecutionOutput, ServiceError> {
-        self.get_pipeline_execution(caller, input).await
+        self.handle_get_pipeline_execution(caller, input).await
     }
 
     async fn list_pipeline_executions(
@@ -426,7 +426,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: ListPipelineExecutionsInput,
     ) -> Result<ListPipelineExecutionsOutput, ServiceError> {
-        self.list_pipeline_executions(caller, input).await
+        self.handle_list_pipeline_executions(caller, input).await
     }
 
     async fn get_pipeline_state(
@@ -434,7 +434,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: GetPipelineStateInput,
     ) -> Result<GetPipelineStateOutput, ServiceError> {
-        self.get_pipeline_state(caller, input).await
+        self.handle_get_pipeline_state(caller, input).await
     }
 
     async fn list_action_executions(
@@ -442,7 +442,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: ListActionExecutionsInput,
     ) -> Result<ListActionExecutionsOutput, ServiceError> {
-        self.list_action_executions(caller, input).await
+        self.handle_list_action_executions(caller, input).await
     }
 
     async fn put_approval_result(
@@ -450,7 +450,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: PutApprovalResultInput,
     ) -> Result<PutApprovalResultOutput, ServiceError> {
-        self.put_approval_result(caller, input).await
+        self.handle_put_approval_result(caller, input).await
     }
 
     async fn retry_stage_execution(
@@ -458,7 +458,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: RetryStageExecutionInput,
     ) -> Result<RetryStageExecutionOutput, ServiceError> {
-        self.retry_stage_execution(caller, input).await
+        self.handle_retry_stage_execution(caller, input).await
     }
 
     async fn enable_stage_transition(
@@ -466,7 +466,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: EnableStageTransitionInput,
     ) -> Result<(), ServiceError> {
-        self.enable_stage_transition(caller, input).await
+        self.handle_enable_stage_transition(caller, input).await
     }
 
     async fn disable_stage_transition(
@@ -474,7 +474,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: DisableStageTransitionInput,
     ) -> Result<(), ServiceError> {
-        self.disable_stage_transition(caller, input).await
+        self.handle_disable_stage_transition(caller, input).await
     }
 
     async fn create_custom_action_type(
@@ -482,7 +482,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: CreateCustomActionTypeInput,
     ) -> Result<CreateCustomActionTypeOutput, ServiceError> {
-        self.create_custom_action_type(caller, input).await
+        self.handle_create_custom_action_type(caller, input).await
     }
 
     async fn delete_custom_action_type(
@@ -490,7 +490,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: DeleteCustomActionTypeInput,
     ) -> Result<(), ServiceError> {
-        self.delete_custom_action_type(caller, input).await
+        self.handle_delete_custom_action_type(caller, input).await
     }
 
     async fn list_action_types(
@@ -498,7 +498,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: ListActionTypesInput,
     ) -> Result<ListActionTypesOutput, ServiceError> {
-        self.list_action_types(caller, input).await
+        self.handle_list_action_types(caller, input).await
     }
 
     async fn poll_for_jobs(
@@ -506,7 +506,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: PollForJobsInput,
     ) -> Result<PollForJobsOutput, ServiceError> {
-        self.poll_for_jobs(caller, input).await
+        self.handle_poll_for_jobs(caller, input).await
     }
 
     async fn acknowledge_job(
@@ -514,7 +514,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: AcknowledgeJobInput,
     ) -> Result<AcknowledgeJobOutput, ServiceError> {
-        self.acknowledge_job(caller, input).await
+        self.handle_acknowledge_job(caller, input).await
     }
 
     async fn get_job_details(
@@ -522,7 +522,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: GetJobDetailsInput,
     ) -> Result<GetJobDetailsOutput, ServiceError> {
-        self.get_job_details(caller, input).await
+        self.handle_get_job_details(caller, input).await
     }
 
     async fn put_job_success_result(
@@ -530,7 +530,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: PutJobSuccessResultInput,
     ) -> Result<(), ServiceError> {
-        self.put_job_success_result(caller, input).await
+        self.handle_put_job_success_result(caller, input).await
     }
 
     async fn put_job_failure_result(
@@ -538,7 +538,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: PutJobFailureResultInput,
     ) -> Result<(), ServiceError> {
-        self.put_job_failure_result(caller, input).await
+        self.handle_put_job_failure_result(caller, input).await
     }
 
     async fn tag_resource(
@@ -546,7 +546,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: TagResourceInput,
     ) -> Result<TagResourceOutput, ServiceError> {
-        self.tag_resource(caller, input).await
+        self.handle_tag_resource(caller, input).await
     }
 
     async fn untag_resource(
@@ -554,7 +554,7 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: UntagResourceInput,
     ) -> Result<UntagResourceOutput, ServiceError> {
-        self.untag_resource(caller, input).await
+        self.handle_untag_resource(caller, input).await
     }
 
     async fn list_tags_for_resource(
@@ -562,6 +562,6 @@ impl CodePipelineService for PipelineService {
         caller: &Caller,
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsForResourceOutput, ServiceError> {
-        self.list_tags_for_resource(caller, input).await
+        self.handle_list_tags_for_resource(caller, input).await
     }
 }

@@ -22,7 +22,7 @@ use crate::state::{PipelineEntry, PipelineState};
 use crate::views;
 
 impl PipelineService {
-    pub(super) async fn create_pipeline(
+    pub(super) async fn handle_create_pipeline(
         &self,
         caller: &Caller,
         input: CreatePipelineInput,
@@ -101,7 +101,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn get_pipeline(
+    pub(super) async fn handle_get_pipeline(
         &self,
         _caller: &Caller,
         input: GetPipelineInput,
@@ -138,7 +138,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn update_pipeline(
+    pub(super) async fn handle_update_pipeline(
         &self,
         _caller: &Caller,
         input: UpdatePipelineInput,
@@ -183,7 +183,7 @@ impl PipelineService {
         .await
     }
 
-    pub(super) async fn delete_pipeline(
+    pub(super) async fn handle_delete_pipeline(
         &self,
         _caller: &Caller,
         input: DeletePipelineInput,
@@ -223,7 +223,7 @@ impl PipelineService {
         Ok(())
     }
 
-    pub(super) async fn list_pipelines(
+    pub(super) async fn handle_list_pipelines(
         &self,
         _caller: &Caller,
         input: ListPipelinesInput,

@@ -17,7 +17,7 @@ use crate::paging;
 const MAX_TAGS: usize = 50;
 
 impl PipelineService {
-    pub(super) async fn tag_resource(
+    pub(super) async fn handle_tag_resource(
         &self,
         _caller: &Caller,
         input: TagResourceInput,
@@ -35,7 +35,7 @@ impl PipelineService {
         Ok(TagResourceOutput {})
     }
 
-    pub(super) async fn untag_resource(
+    pub(super) async fn handle_untag_resource(
         &self,
         _caller: &Caller,
         input: UntagResourceInput,
@@ -47,7 +47,7 @@ impl PipelineService {
         Ok(UntagResourceOutput {})
     }
 
-    pub(super) async fn list_tags_for_resource(
+    pub(super) async fn handle_list_tags_for_resource(
         &self,
         _caller: &Caller,
         input: ListTagsForResourceInput,

@@ -16,7 +16,7 @@ use crate::state::JobRecord;
 use crate::views;
 
 impl PipelineService {
-    pub(super) async fn poll_for_jobs(
+    pub(super) async fn handle_poll_for_jobs(
         &self,
         _caller: &Caller,
         input: PollForJobsInput,
@@ -40,7 +40,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn acknowledge_job(
+    pub(super) async fn handle_acknowledge_job(
         &self,
         _caller: &Caller,
         input: AcknowledgeJobInput,
@@ -76,7 +76,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn get_job_details(
+    pub(super) async fn handle_get_job_details(
         &self,
         _caller: &Caller,
         input: GetJobDetailsInput,
@@ -91,7 +91,7 @@ impl PipelineService {
         })
     }
 
-    pub(super) async fn put_job_success_result(
+    pub(super) async fn handle_put_job_success_result(
         &self,
         _caller: &Caller,
         input: PutJobSuccessResultInput,
@@ -108,7 +108,7 @@ impl PipelineService {
         .await
     }
 
-    pub(super) async fn put_job_failure_result(
+    pub(super) async fn handle_put_job_failure_result(
         &self,
         _caller: &Caller,
         input: PutJobFailureResultInput,
