@@ -1,0 +1,214 @@
+//! Starting an action: an approval waiting for an answer, or a job for a worker with its
+//! input and output artifacts.
+
+use std::collections::BTreeMap;
+
+use lockgate_shapes::{
+    ActionDeclaration, ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType,
+    JobData, JobStatus, PipelineContext, PipelineDeclaration, S3ArtifactLocation,
+};
+
+use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
+use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
+
+impl<'a> Decider<'a> {
+    /// Starts action `k` of stage `s` in execution `i`.
+    pub(super) fn start_action(
+        &mut self,
+        i: usize,
+        s: usize,
+        k: usize,
+        decl: &PipelineDeclaration,
+    ) {
+        let action = &decl.stages[s].actions[k];
+        let kind = if is_manual_approval(&action.action_type_id) {
+            ActionKind::Approval
+        } else {
+            ActionKind::Job
+        };
+        let action_execution_id = self.ids.uuid();
+        let mut run = ActionRun {
+            action_index: k,
+            name: action.name.clone(),
+            kind,
+            action_execution_id: action_execution_id.clone(),
+            status: ActionExecutionStatus::InProgress,
+            summary: None,
+            started: self.now,
+            last_change: self.now,
+            token: None,
+            last_updated_by: None,
+            external_execution_id: None,
+            external_execution_url: None,
+            percent_complete: None,
+            error: None,
+            job_id: None,
+            deadline: None,
+            output_variables: BTreeMap::new(),
+            decided: false,
+        };
+        match kind {
+            ActionKind::Approval => {
+                let token = self.ids.uuid();
+                let minutes = action
+                    .timeout_in_minutes
+                    .map(i64::from)
+                    .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_MINUTES);
+                run.token = Some(token.clone());
+                run.external_execution_id = Some(token);
+                run.deadline = Some(self.now + minutes * 60_000);
+            }
+            ActionKind::Job => {
+                let job = self.new_job(i, s, k, decl, &action_execution_id, None);
+                run.job_id = Some(job.id.clone());
+                run.deadline = Some(self.now + self.cfg.job_timeout_millis);
+                self.out.jobs_created.push(job);
+            }
+        }
+        let e = self.exec_mut(i);
+        if let Some(stage) = e.stages[s].as_mut() {
+            stage.actions[k] = Some(run);
+        }
+    }
+
+    /// Builds the job a worker receives for action `k` of stage `s`.
+    pub(super) fn new_job(
+        &mut self,
+        i: usize,
+        s: usize,
+        k: usize,
+        decl: &PipelineDeclaration,
+        action_execution_id: &str,
+        continuation_token: Option<String>,
+    ) -> JobRecord {
+        let pipeline_name = decl.name.clone();
+        let stage = &decl.stages[s];
+        let action = &stage.actions[k];
+        let bucket = artifact_bucket(decl, action);
+        let mut output_artifacts = Vec::new();
+        let mut new_records = Vec::new();
+        for out in action.output_artifacts.iter().flatten() {
+            // A continuation job carries on the same action execution, so it must write where
+            // the first job was told to: later actions read the artifact from that location.
+            let recorded = continuation_token.as_ref().and_then(|_| {
+                self.state.executions[i]
+                    .artifacts
+                    .get(&out.name)
+                    .map(|r| (r.bucket.clone(), r.object_key.clone()))
+            });
+            if let Some((bucket, key)) = recorded {
+                output_artifacts.push(artifact(&out.name, None, &bucket, &key));
+                continue;
+            }
+            let key = format!(
+                "{}/{}/{}",
+                truncate(&pipeline_name, 20),
+                truncate(&out.name, 20),
+                &self.ids.uuid()[..7]
+            );
+            new_records.push((
+                out.name.clone(),
+                ArtifactRecord {
+                    bucket: bucket.clone(),
+                    object_key: key.clone(),
+                    revision: None,
+                    change_identifier: None,
+                    revision_summary: None,
+                    created: None,
+                    producer: action.name.clone(),
+                },
+            ));
+            output_artifacts.push(artifact(&out.name, None, &bucket, &key));
+        }
+        let execution = &self.state.executions[i];
+        let input_artifacts = action
+            .input_artifacts
+            .iter()
+            .flatten()
+            .map(|input| match execution.artifacts.get(&input.name) {
+                Some(r) => artifact(&input.name, r.revision.clone(), &r.bucket, &r.object_key),
+                None => artifact(&input.name, None, &bucket, ""),
+            })
+            .collect();
+        let execution_id = execution.id.clone();
+        let job_id = self.ids.uuid();
+        let nonce = self.ids.nonce();
+        if continuation_token.is_none() {
+            let e = self.exec_mut(i);
+            for (name, rec) in new_records {
+                e.artifacts.insert(name, rec);
+            }
+        }
+        JobRecord {
+            id: job_id,
+            nonce,
+            status: JobStatus::Queued,
+            action_type_id: action.action_type_id.clone(),
+            pipeline_name: pipeline_name.clone(),
+            execution_id: execution_id.clone(),
+            stage_index: s,
+            action_index: k,
+            action_execution_id: action_execution_id.to_string(),
+            data: JobData {
+                action_type_id: Some(action.action_type_id.clone()),
+                action_configuration: Some(lockgate_shapes::ActionConfiguration {
+                    configuration: action.configuration.clone(),
+                }),
+                pipeline_context: Some(PipelineContext {
+                    pipeline_name: Some(pipeline_name.clone()),
+                    stage: Some(lockgate_shapes::StageContext {
+                        name: Some(stage.name.clone()),
+                    }),
+                    action: Some(lockgate_shapes::ActionContext {
+                        name: Some(action.name.clone()),
+                        action_execution_id: Some(action_execution_id.to_string()),
+                    }),
+                    pipeline_arn: Some(self.cfg.pipeline_arn(&pipeline_name)),
+                    pipeline_execution_id: Some(execution_id),
+                }),
+                input_artifacts: Some(input_artifacts),
+                output_artifacts: Some(output_artifacts),
+                artifact_credentials: None,
+                continuation_token,
+                encryption_key: None,
+            },
+            created: self.now,
+        }
+    }
+}
+
+fn truncate(s: &str, n: usize) -> &str {
+    match s.char_indices().nth(n) {
+        Some((idx, _)) => &s[..idx],
+        None => s,
+    }
+}
+
+fn artifact_bucket(decl: &PipelineDeclaration, action: &ActionDeclaration) -> String {
+    if let Some(store) = &decl.artifact_store {
+        return store.location.clone();
+    }
+    if let Some(stores) = &decl.artifact_stores {
+        if let Some(store) = action.region.as_ref().and_then(|r| stores.get(r)) {
+            return store.location.clone();
+        }
+        if let Some(store) = stores.values().next() {
+            return store.location.clone();
+        }
+    }
+    String::new()
+}
+
+fn artifact(name: &str, revision: Option<String>, bucket: &str, key: &str) -> Artifact {
+    Artifact {
+        name: Some(name.to_string()),
+        revision,
+        location: Some(ArtifactLocation {
+            r#type: Some(ArtifactLocationType::S3),
+            s3_location: Some(S3ArtifactLocation {
+                bucket_name: bucket.to_string(),
+                object_key: key.to_string(),
+            }),
+        }),
+    }
+}

@@ -1,0 +1,54 @@
+//! Failing an action whose deadline passed: an expired approval or a timed-out job.
+
+use lockgate_shapes::{ActionExecutionStatus, JobStatus};
+
+use super::Decider;
+use crate::state::ActionKind;
+
+impl<'a> Decider<'a> {
+    /// Fails the action execution whose deadline has passed, if it is still in progress.
+    /// Returns whether anything changed.
+    pub fn deadline_reached(&mut self, execution_id: &str, action_execution_id: &str) -> bool {
+        let Some((i, s, k)) = self.find_run(execution_id, action_execution_id) else {
+            return false;
+        };
+        let now = self.now;
+        let run = self.state.executions[i].stages[s]
+            .as_ref()
+            .and_then(|st| st.actions[k].as_ref());
+        let Some(run) = run else { return false };
+        if run.status != ActionExecutionStatus::InProgress || run.deadline.is_none_or(|d| d > now) {
+            return false;
+        }
+        let mut closed = None;
+        if let Some(run) = self.run_mut(i, s, k) {
+            run.status = ActionExecutionStatus::Failed;
+            run.last_change = now;
+            run.deadline = None;
+            match run.kind {
+                ActionKind::Approval => {
+                    run.summary = Some(
+                        "Approval expired: no response was received before the approval timed out"
+                            .into(),
+                    );
+                    run.error = Some((
+                        "ApprovalExpired".into(),
+                        "The approval request expired without a response".into(),
+                    ));
+                }
+                ActionKind::Job => {
+                    run.error = Some((
+                        "JobTimedOut".into(),
+                        "The job did not complete before the action timed out".into(),
+                    ));
+                    closed = run.job_id.take();
+                }
+            }
+        }
+        if let Some(job) = closed {
+            self.out.jobs_closed.push((job, JobStatus::TimedOut));
+        }
+        self.advance();
+        true
+    }
+}

@@ -1,0 +1,112 @@
+//! Applying a job worker's report (success, continuation or failure) to its action.
+
+use lockgate_shapes::{ActionExecutionStatus, ErrorCode, JobStatus, ServiceError};
+
+use super::{err, Decider, JobReport};
+use crate::state::JobRecord;
+
+impl<'a> Decider<'a> {
+    /// Applies a job worker's report to the job's action execution.
+    pub fn job_report(&mut self, job: &JobRecord, report: JobReport) -> Result<(), ServiceError> {
+        let Some((i, s, k)) = self.find_run(&job.execution_id, &job.action_execution_id) else {
+            return Err(invalid_job_state());
+        };
+        let in_progress = self.state.executions[i].stages[s]
+            .as_ref()
+            .and_then(|st| st.actions[k].as_ref())
+            .is_some_and(|r| {
+                r.status == ActionExecutionStatus::InProgress
+                    && r.job_id.as_deref() == Some(job.id.as_str())
+            });
+        if !in_progress {
+            return Err(invalid_job_state());
+        }
+        let now = self.now;
+        match report {
+            JobReport::Failure(details) => {
+                if let Some(run) = self.run_mut(i, s, k) {
+                    run.status = ActionExecutionStatus::Failed;
+                    run.last_change = now;
+                    run.deadline = None;
+                    run.job_id = None;
+                    run.summary = Some(details.message.clone());
+                    run.error = Some((details.r#type.as_str().to_string(), details.message));
+                    if details.external_execution_id.is_some() {
+                        run.external_execution_id = details.external_execution_id;
+                    }
+                }
+                self.out
+                    .jobs_closed
+                    .push((job.id.clone(), JobStatus::Failed));
+            }
+            JobReport::Success {
+                current_revision,
+                continuation_token,
+                details,
+                output_variables,
+            } => {
+                let decl = self
+                    .state
+                    .declaration(self.state.executions[i].pipeline_version);
+                if let Some(rev) = current_revision {
+                    let outputs: Vec<String> = decl.stages[s].actions[k]
+                        .output_artifacts
+                        .iter()
+                        .flatten()
+                        .map(|o| o.name.clone())
+                        .collect();
+                    let e = self.exec_mut(i);
+                    for name in outputs {
+                        if let Some(a) = e.artifacts.get_mut(&name) {
+                            a.revision = Some(rev.revision.clone());
+                            a.change_identifier = Some(rev.change_identifier.clone());
+                            a.revision_summary = rev.revision_summary.clone();
+                            a.created = Some(rev.created.map(|t| t.0).unwrap_or(now));
+                        }
+                    }
+                }
+                let next_job = continuation_token.map(|token| {
+                    self.new_job(i, s, k, &decl, &job.action_execution_id, Some(token))
+                });
+                if let Some(run) = self.run_mut(i, s, k) {
+                    run.last_change = now;
+                    if let Some(d) = details {
+                        if d.summary.is_some() {
+                            run.summary = d.summary;
+                        }
+                        if d.external_execution_id.is_some() {
+                            run.external_execution_id = d.external_execution_id;
+                        }
+                        if d.percent_complete.is_some() {
+                            run.percent_complete = d.percent_complete;
+                        }
+                    }
+                    run.output_variables.extend(output_variables);
+                    match &next_job {
+                        Some(next) => run.job_id = Some(next.id.clone()),
+                        None => {
+                            run.status = ActionExecutionStatus::Succeeded;
+                            run.deadline = None;
+                            run.job_id = None;
+                        }
+                    }
+                }
+                self.out
+                    .jobs_closed
+                    .push((job.id.clone(), JobStatus::Succeeded));
+                if let Some(next) = next_job {
+                    self.out.jobs_created.push(next);
+                }
+            }
+        }
+        self.advance();
+        Ok(())
+    }
+}
+
+fn invalid_job_state() -> ServiceError {
+    err(
+        ErrorCode::InvalidJobStateException,
+        "The job is not in a state that accepts this result",
+    )
+}

@@ -1,0 +1,217 @@
+//! Execution semantics: how executions move through stages, and what each command does to them.
+//!
+//! Everything here is pure: a [`Decider`] mutates a copy of one pipeline's [`PipelineState`] at a
+//! given time and records what changed ([`Outcome`]). The service then persists exactly the
+//! changed executions and jobs in one commit before anyone sees the new state.
+//!
+//! This module holds the decider itself, the requests it takes and the helpers every command
+//! shares; each command lives in its own submodule.
+
+mod actions;
+mod advance;
+mod approval;
+mod deadlines;
+mod jobs;
+mod retry;
+mod stop;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use lockgate_shapes::{ActionDeclaration, ErrorCode, JobStatus, ServiceError, TriggerType};
+
+pub use lockgate_model::action_types::is_manual_approval;
+
+use crate::state::{ActionRun, Execution, JobRecord, PipelineState};
+
+/// Default approval timeout: seven days, in minutes.
+pub const DEFAULT_APPROVAL_TIMEOUT_MINUTES: i64 = 7 * 24 * 60;
+
+/// Settings the execution semantics depend on.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The account pipelines belong to (12 digits).
+    pub account_id: String,
+    /// The region pipelines live in.
+    pub region: String,
+    /// How long a custom action's job may take, from the action's start, before it times out.
+    pub job_timeout_millis: i64,
+}
+
+impl EngineConfig {
+    /// The ARN of a pipeline.
+    pub fn pipeline_arn(&self, pipeline: &str) -> String {
+        format!(
+            "arn:aws:codepipeline:{}:{}:{}",
+            self.region, self.account_id, pipeline
+        )
+    }
+}
+
+/// Where new ids come from; random in production, predictable in tests.
+pub trait IdSource: Send {
+    /// A new lowercase UUID (executions, action executions, jobs, approval tokens).
+    fn uuid(&mut self) -> String;
+    /// A new job nonce.
+    fn nonce(&mut self) -> String;
+}
+
+/// Ids from the operating system's random source.
+#[derive(Debug, Default)]
+pub struct RandomIds;
+
+impl IdSource for RandomIds {
+    fn uuid(&mut self) -> String {
+        lockgate_model::ids::new_execution_id()
+    }
+    fn nonce(&mut self) -> String {
+        lockgate_model::ids::new_nonce()
+    }
+}
+
+/// What a decision changed, for the service to persist and act on.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Ids of executions whose state changed.
+    pub dirty: BTreeSet<String>,
+    /// Jobs created (to store and offer to workers).
+    pub jobs_created: Vec<JobRecord>,
+    /// Jobs that ended, with their final status.
+    pub jobs_closed: Vec<(String, JobStatus)>,
+    /// Whether the pipeline entry itself changed (sequence counter, transitions).
+    pub entry_dirty: bool,
+}
+
+/// Applies commands to one pipeline's state at one instant.
+pub struct Decider<'a> {
+    /// The state being changed.
+    pub state: &'a mut PipelineState,
+    /// The time of the decision (ms since the epoch).
+    pub now: i64,
+    /// Where new ids come from.
+    pub ids: &'a mut dyn IdSource,
+    /// Engine settings.
+    pub cfg: &'a EngineConfig,
+    /// What changed so far.
+    pub out: Outcome,
+}
+
+/// What a start request asks for.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    /// What started it.
+    pub trigger_type: TriggerType,
+    /// Who started it.
+    pub trigger_detail: String,
+    /// Idempotency token.
+    pub client_request_token: Option<String>,
+    /// Pipeline variables.
+    pub variables: BTreeMap<String, String>,
+    /// Source revision overrides.
+    pub source_overrides: Vec<lockgate_shapes::SourceRevisionOverride>,
+}
+
+/// An approver's answer.
+#[derive(Debug, Clone)]
+pub struct ApprovalAnswer {
+    /// The stage name.
+    pub stage: String,
+    /// The action name.
+    pub action: String,
+    /// The token presented.
+    pub token: String,
+    /// Approved (true) or rejected (false).
+    pub approved: bool,
+    /// The approver's summary.
+    pub summary: String,
+    /// The approver's ARN.
+    pub approver: String,
+}
+
+/// A job worker's report on a job.
+#[derive(Debug, Clone)]
+pub enum JobReport {
+    /// PutJobSuccessResult.
+    Success {
+        /// The revision a source action produced.
+        current_revision: Option<lockgate_shapes::CurrentRevision>,
+        /// Asks for another job for the same action (long-running work).
+        continuation_token: Option<String>,
+        /// Summary, external id, percent complete.
+        details: Option<lockgate_shapes::ExecutionDetails>,
+        /// Output variables.
+        output_variables: BTreeMap<String, String>,
+    },
+    /// PutJobFailureResult.
+    Failure(lockgate_shapes::FailureDetails),
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
+    ServiceError::new(code, msg.into())
+}
+
+impl<'a> Decider<'a> {
+    /// A decider over `state` at time `now`.
+    pub fn new(
+        state: &'a mut PipelineState,
+        now: i64,
+        ids: &'a mut dyn IdSource,
+        cfg: &'a EngineConfig,
+    ) -> Self {
+        Decider {
+            state,
+            now,
+            ids,
+            cfg,
+            out: Outcome::default(),
+        }
+    }
+
+    fn exec_mut(&mut self, i: usize) -> &mut Execution {
+        let e = Arc::make_mut(&mut self.state.executions[i]);
+        self.out.dirty.insert(e.id.clone());
+        e.updated = self.now;
+        e
+    }
+
+    fn index_of(&self, execution_id: &str) -> Option<usize> {
+        self.state
+            .executions
+            .iter()
+            .position(|e| e.id == execution_id)
+    }
+
+    /// Finds the in-progress run of `(stage, action)` by execution and action execution id.
+    fn find_run(
+        &self,
+        execution_id: &str,
+        action_execution_id: &str,
+    ) -> Option<(usize, usize, usize)> {
+        let i = self.index_of(execution_id)?;
+        let e = &self.state.executions[i];
+        for (s, stage) in e.stages.iter().enumerate() {
+            if let Some(stage) = stage {
+                for (k, run) in stage.actions.iter().enumerate() {
+                    if run
+                        .as_ref()
+                        .is_some_and(|r| r.action_execution_id == action_execution_id)
+                    {
+                        return Some((i, s, k));
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn run_mut(&mut self, i: usize, s: usize, k: usize) -> Option<&mut ActionRun> {
+        self.exec_mut(i).stages[s]
+            .as_mut()
+            .and_then(|st| st.actions[k].as_mut())
+    }
+}
+
+/// An action's run order (1 when not given).
+pub fn run_order(action: &ActionDeclaration) -> i32 {
+    action.run_order.unwrap_or(1)
+}
