@@ -11,6 +11,7 @@ use lockgate_shapes::{
 };
 use lockgate_store::{Collection, Mutation, Record};
 
+use super::tags::tags_mutation;
 use super::{err, internal, to_json, write, PipelineService};
 use crate::jobs::action_type_key;
 use crate::paging;
@@ -79,11 +80,7 @@ impl PipelineService {
             to_json(&action_type),
         ))];
         if !tags.is_empty() {
-            mutations.push(Mutation::Put(Record::new(
-                Collection::Tags,
-                arn.clone(),
-                to_json(&tags),
-            )));
+            mutations.push(tags_mutation(&arn, &tags));
         }
         self.store.commit(mutations).await.map_err(internal)?;
         write(&self.action_types).insert(action_type.clone());

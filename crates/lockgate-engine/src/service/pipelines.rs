@@ -13,6 +13,7 @@ use lockgate_shapes::{
 };
 use lockgate_store::{Collection, Mutation, Record};
 
+use super::tags::tags_mutation;
 use super::{
     err, from_json, internal, read, to_json, version_key, write, PipelineService, PipelineSlot,
 };
@@ -77,11 +78,7 @@ impl PipelineService {
         ));
         let arn = self.cfg.pipeline_arn(&name);
         if !tags.is_empty() {
-            mutations.push(Mutation::Put(Record::new(
-                Collection::Tags,
-                arn.clone(),
-                to_json(&tags),
-            )));
+            mutations.push(tags_mutation(&arn, &tags));
         }
         self.store.commit(mutations).await.map_err(internal)?;
         let slot = PipelineSlot::new(PipelineState {

@@ -85,11 +85,7 @@ impl PipelineService {
         edit(&mut tags);
         self.check_tags(&tags)?;
         self.store
-            .commit(vec![Mutation::Put(Record::new(
-                Collection::Tags,
-                arn.to_string(),
-                to_json(&tags),
-            ))])
+            .commit(vec![tags_mutation(arn, &tags)])
             .await
             .map_err(internal)?;
         write(&self.tags).insert(arn.to_string(), tags);
@@ -158,4 +154,13 @@ impl PipelineService {
             Err(missing())
         }
     }
+}
+
+/// The record holding a resource's tags.
+pub(super) fn tags_mutation(arn: &str, tags: &[Tag]) -> Mutation {
+    Mutation::Put(Record::new(
+        Collection::Tags,
+        arn.to_string(),
+        to_json(&tags),
+    ))
 }
