@@ -5,3 +5,4 @@ mod approval;
 mod harness;
 mod lifecycle;
 mod process;
+mod users;
