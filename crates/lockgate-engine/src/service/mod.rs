@@ -286,9 +286,12 @@ impl PipelineService {
         };
         let mut mutations = self.mutations_for(&next, &outcome);
         mutations.extend(extra);
-        if !mutations.is_empty() {
-            self.store.commit(mutations).await.map_err(internal)?;
+        if mutations.is_empty() {
+            // The decision changed nothing (e.g. a deadline for an action already answered):
+            // the installed state and its view are still exact, so there is nothing to rebuild.
+            return Ok(result);
         }
+        self.store.commit(mutations).await.map_err(internal)?;
         // Only after the commit: an execution that just finished must be stored before it may
         // leave memory.
         next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);

@@ -429,21 +429,7 @@ async fn an_approval_whose_deadline_passed_while_the_server_was_down_expires_on_
 #[tokio::test]
 async fn two_approvals_in_one_stage_each_need_an_answer() {
     let env = TestEnv::new().await;
-    env.create(pipeline(
-        "p",
-        vec![
-            stage("Source", vec![source_action("Checkout", "src")]),
-            stage(
-                "Approve",
-                vec![
-                    approval_action("Security", None),
-                    approval_action("Product", None),
-                ],
-            ),
-            stage("Deploy", vec![shell_action("Deploy", &["src"], 1)]),
-        ],
-    ))
-    .await;
+    env.create(two_approvals("p")).await;
     env.run_source("r1").await;
     let id = env.only_execution("p").await;
     let security = env.token("p", "Approve", "Security").await;
@@ -482,21 +468,7 @@ async fn two_approvals_in_one_stage_each_need_an_answer() {
 #[tokio::test]
 async fn one_rejection_among_parallel_approvals_fails_the_stage() {
     let env = TestEnv::new().await;
-    env.create(pipeline(
-        "p",
-        vec![
-            stage("Source", vec![source_action("Checkout", "src")]),
-            stage(
-                "Approve",
-                vec![
-                    approval_action("Security", None),
-                    approval_action("Product", None),
-                ],
-            ),
-            stage("Deploy", vec![shell_action("Deploy", &["src"], 1)]),
-        ],
-    ))
-    .await;
+    env.create(two_approvals("p")).await;
     env.run_source("r1").await;
     let id = env.only_execution("p").await;
     let product = env.token("p", "Approve", "Product").await;
@@ -544,4 +516,22 @@ async fn concurrent_answers_to_one_approval_are_decided_exactly_once() {
         PipelineExecutionStatus::Failed
     };
     assert_eq!(env.status("p", &id).await, expected);
+}
+
+/// Source, then a stage with two approvals side by side (Security and Product), then Deploy.
+fn two_approvals(name: &str) -> PipelineDeclaration {
+    pipeline(
+        name,
+        vec![
+            stage("Source", vec![source_action("Checkout", "src")]),
+            stage(
+                "Approve",
+                vec![
+                    approval_action("Security", None),
+                    approval_action("Product", None),
+                ],
+            ),
+            stage("Deploy", vec![shell_action("Deploy", &["src"], 1)]),
+        ],
+    )
 }

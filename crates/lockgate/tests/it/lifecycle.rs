@@ -9,6 +9,32 @@ use aws_sdk_codepipeline::types::{
 
 use crate::harness::{approval_execution, approval_pipeline, TestApp};
 
+async fn latest_execution_id(app: &TestApp, name: &str) -> String {
+    let out = app
+        .client
+        .list_pipeline_executions()
+        .pipeline_name(name)
+        .send()
+        .await
+        .expect("executions");
+    out.pipeline_execution_summaries()[0]
+        .pipeline_execution_id()
+        .expect("id")
+        .to_string()
+}
+
+async fn start_execution(app: &TestApp, name: &str) -> String {
+    app.client
+        .start_pipeline_execution()
+        .name(name)
+        .send()
+        .await
+        .expect("start")
+        .pipeline_execution_id()
+        .expect("id")
+        .to_string()
+}
+
 async fn latest_status(app: &TestApp, name: &str) -> PipelineExecutionStatus {
     let out = app
         .client
@@ -189,17 +215,7 @@ async fn stopping_an_execution_abandons_its_pending_approval() {
     app.create_source_type().await;
     app.create_approval_pipeline("Stop").await;
     app.complete_source_job("rev-s").await;
-    let executions = app
-        .client
-        .list_pipeline_executions()
-        .pipeline_name("Stop")
-        .send()
-        .await
-        .expect("executions");
-    let id = executions.pipeline_execution_summaries()[0]
-        .pipeline_execution_id()
-        .expect("id")
-        .to_string();
+    let id = latest_execution_id(&app, "Stop").await;
     app.client
         .stop_pipeline_execution()
         .pipeline_name("Stop")
@@ -231,27 +247,9 @@ async fn a_newer_execution_supersedes_one_waiting_at_the_same_stage() {
     app.create_source_type().await;
     app.create_approval_pipeline("Supersede").await;
     app.complete_source_job("rev-1").await; // execution 1 now waits for approval
-    let second = app
-        .client
-        .start_pipeline_execution()
-        .name("Supersede")
-        .send()
-        .await
-        .expect("start 2")
-        .pipeline_execution_id()
-        .expect("id")
-        .to_string();
+    let second = start_execution(&app, "Supersede").await;
     app.complete_source_job("rev-2").await; // execution 2 waits at the Approve gate
-    let third = app
-        .client
-        .start_pipeline_execution()
-        .name("Supersede")
-        .send()
-        .await
-        .expect("start 3")
-        .pipeline_execution_id()
-        .expect("id")
-        .to_string();
+    let third = start_execution(&app, "Supersede").await;
     app.complete_source_job("rev-3").await; // execution 3 arrives at the gate: 2 is superseded
 
     let second_state = app
