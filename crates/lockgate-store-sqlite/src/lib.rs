@@ -196,8 +196,13 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn due_timers(&self, due_at: i64, limit: usize) -> Result<Vec<Record>, StoreError> {
-        self.read(move |conn| reader::due_timers(conn, due_at, limit))
+    async fn due(
+        &self,
+        collection: Collection,
+        due_at: i64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError> {
+        self.read(move |conn| reader::due(conn, collection, due_at, limit))
             .await
     }
 }

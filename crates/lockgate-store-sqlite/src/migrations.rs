@@ -62,6 +62,20 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX tags_parent ON tags (parent, key);
     ",
+    // 2: console sessions (expiring) and the notification outbox (next attempt time).
+    "
+    CREATE TABLE sessions (
+        key TEXT NOT NULL PRIMARY KEY, parent TEXT, due_at INTEGER, body TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX sessions_parent ON sessions (parent, key);
+    CREATE INDEX sessions_due_at ON sessions (due_at, key);
+
+    CREATE TABLE outbox (
+        key TEXT NOT NULL PRIMARY KEY, parent TEXT, due_at INTEGER, body TEXT NOT NULL
+    ) STRICT;
+    CREATE INDEX outbox_parent ON outbox (parent, key);
+    CREATE INDEX outbox_due_at ON outbox (due_at, key);
+    ",
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction.

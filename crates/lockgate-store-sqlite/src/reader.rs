@@ -1,5 +1,5 @@
 //! Reads: a small pool of read connections and the queries behind `load`, `get`,
-//! `list_children` and `due_timers`.
+//! `list_children` and `due`.
 //!
 //! In WAL mode readers never block the writer and the writer never blocks readers, so reads run
 //! on their own connections, on Tokio's blocking pool. Each query is a single statement and
@@ -97,13 +97,14 @@ pub(crate) fn list_children(
     query(conn, collection, &sql, [parent])
 }
 
-/// Timers due at or before `due_at`, earliest first (ties by key), at most `limit`.
-pub(crate) fn due_timers(
+/// Records of `collection` due at or before `due_at`, earliest first (ties by key), at most
+/// `limit`.
+pub(crate) fn due(
     conn: &Connection,
+    collection: Collection,
     due_at: i64,
     limit: usize,
 ) -> Result<Vec<Record>, StoreError> {
-    let collection = Collection::Timer;
     let sql = format!(
         "SELECT {COLUMNS} FROM {} WHERE due_at <= ?1 ORDER BY due_at, key LIMIT ?2",
         collection.as_str()

@@ -30,6 +30,10 @@ pub enum Collection {
     ActionType,
     /// The tags of one resource; key = resource ARN.
     Tags,
+    /// A signed-in console session; key = SHA-256 of the session cookie, `due_at` = expiry.
+    Session,
+    /// A notification waiting to be delivered; `due_at` = next attempt.
+    Outbox,
 }
 
 impl Collection {
@@ -43,6 +47,8 @@ impl Collection {
         Collection::User,
         Collection::ActionType,
         Collection::Tags,
+        Collection::Session,
+        Collection::Outbox,
     ];
 
     /// A short lowercase name, usable as a table name.
@@ -56,6 +62,8 @@ impl Collection {
             Collection::User => "users",
             Collection::ActionType => "action_types",
             Collection::Tags => "tags",
+            Collection::Session => "sessions",
+            Collection::Outbox => "outbox",
         }
     }
 }
@@ -168,6 +176,16 @@ pub trait Store: Send + Sync + 'static {
         collection: Collection,
         parent: &str,
     ) -> Result<Vec<Record>, StoreError>;
+    /// Records of `collection` (timers, sessions, outbox messages) due at or before `due_at`
+    /// (ms since the epoch), earliest first, at most `limit`.
+    async fn due(
+        &self,
+        collection: Collection,
+        due_at: i64,
+        limit: usize,
+    ) -> Result<Vec<Record>, StoreError>;
     /// Timers due at or before `due_at` (ms since the epoch), earliest first, at most `limit`.
-    async fn due_timers(&self, due_at: i64, limit: usize) -> Result<Vec<Record>, StoreError>;
+    async fn due_timers(&self, due_at: i64, limit: usize) -> Result<Vec<Record>, StoreError> {
+        self.due(Collection::Timer, due_at, limit).await
+    }
 }
