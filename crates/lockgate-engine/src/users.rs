@@ -120,6 +120,18 @@ impl UserDirectory {
             .is_empty()
     }
 
+    /// The user with this name, from memory (refreshed every few seconds), for checking on each
+    /// console request that a signed-in user still exists without a database round trip.
+    pub fn named(&self, name: &str) -> Option<UserRecord> {
+        self.cache
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_key
+            .values()
+            .find(|u| u.name == name)
+            .cloned()
+    }
+
     /// The user with this name (from the store).
     pub async fn by_name(&self, name: &str) -> Result<Option<UserRecord>, StoreError> {
         get_user(self.store.as_ref(), name).await

@@ -19,6 +19,9 @@ use crate::config::Config;
 /// runs (an unknown access key also triggers a re-read, at most once a second).
 const USER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// How often expired console sessions are deleted from the store.
+const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(10 * 60);
+
 /// A built, not yet running, Lockgate server.
 pub struct App {
     listener: TcpListener,
@@ -124,14 +127,39 @@ impl App {
             Arc::new(DirectoryCredentials(self.users.clone())),
             ApiConfig::new(self.config.region.clone()),
         );
+        let console = lockgate_console::Console::new(
+            self.service.clone(),
+            self.users.clone(),
+            Arc::new(self.store.clone()),
+            stop_rx.clone(),
+        );
+        let sweeper = {
+            let console = console.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(SESSION_SWEEP);
+                loop {
+                    tokio::select! {
+                        _ = rx.changed() => break,
+                        _ = tick.tick() => {
+                            if let Err(e) = console.purge_expired_sessions().await {
+                                tracing::error!(error = %e, "could not purge expired console sessions");
+                            }
+                        }
+                    }
+                }
+            })
+        };
         let app = axum::Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .merge(api);
+            .merge(api)
+            .merge(lockgate_console::router(console));
         tracing::info!(
             listen = %self.listener.local_addr()?,
             data_dir = %self.config.data_dir.display(),
             region = %self.config.region,
             account_id = %self.config.account_id,
+            console = %format!("http://{}/console/pipelines", self.listener.local_addr()?),
             "lockgate is ready"
         );
         if self.users.is_empty() {
@@ -148,6 +176,7 @@ impl App {
             .context("server failed")?;
         let _ = scheduler.await;
         let _ = refresher.await;
+        let _ = sweeper.await;
         self.store.close().context("closing the store")?;
         tracing::info!("lockgate stopped");
         Ok(())

@@ -53,6 +53,8 @@ struct PipelineSlot {
     write: tokio::sync::Mutex<bool>,
     state: RwLock<Arc<PipelineState>>,
     view: RwLock<Arc<GetPipelineStateOutput>>,
+    /// How many commits have been installed; live views compare it to notice a change.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 impl PipelineSlot {
@@ -62,6 +64,7 @@ impl PipelineSlot {
             write: tokio::sync::Mutex::new(true),
             state: RwLock::new(Arc::new(state)),
             view: RwLock::new(view),
+            changes: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -257,6 +260,14 @@ impl PipelineService {
         Ok(read(&self.slot(name)?.view).clone())
     }
 
+    /// How many changes of the pipeline have been installed since the server started; it grows
+    /// with every commit that changes the pipeline, so a live view can tell it is out of date.
+    pub fn change_count(&self, name: &str) -> Option<u64> {
+        read(&self.pipelines)
+            .get(name)
+            .map(|s| s.changes.load(std::sync::atomic::Ordering::Acquire))
+    }
+
     /// The action types pipelines may use: the built-in ones and the custom ones.
     fn registry(&self) -> std::sync::RwLockReadGuard<'_, ActionTypeRegistry> {
         read(&self.action_types)
@@ -343,6 +354,8 @@ impl PipelineService {
         self.arm_deadlines(&name, &next, outcome.dirty.iter());
         *write(&slot.state) = Arc::new(next);
         *write(&slot.view) = view;
+        slot.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         for (id, status) in &outcome.jobs_closed {
             self.jobs.set_status(id, *status);
         }

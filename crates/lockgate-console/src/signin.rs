@@ -1,0 +1,275 @@
+//! Signing in and out.
+//!
+//! The password is checked with argon2 on a blocking thread; an unknown user name is checked
+//! against a fixed dummy hash so that it takes as long as a wrong password and does not reveal
+//! which names exist. Failed attempts feed the [`SignInBrake`](crate::brake::SignInBrake).
+
+use std::sync::{Arc, LazyLock};
+use std::time::Instant;
+
+use argon2::password_hash::{PasswordHash, PasswordVerifier};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Form;
+use axum_extra::extract::cookie::Cookie;
+use axum_extra::extract::CookieJar;
+use maud::html;
+use serde::Deserialize;
+
+use crate::auth::{cookie, is_tls, see_other, SignedIn, SESSION_COOKIE};
+use crate::markup::{self, Page};
+use crate::session::now_millis;
+use crate::Console;
+
+/// The double-submit CSRF cookie of the sign-in form.
+const SIGNIN_CSRF_COOKIE: &str = "lockgate_signin_csrf";
+
+/// A valid argon2 hash of a random password, verified against when the user name is unknown.
+static DUMMY_HASH: LazyLock<String> = LazyLock::new(|| {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    argon2::Argon2::default()
+        .hash_password(
+            crate::csrf::random_token().as_bytes(),
+            &SaltString::generate(&mut OsRng),
+        )
+        .map(|h| h.to_string())
+        .unwrap_or_default()
+});
+
+/// The query of the sign-in page.
+#[derive(Deserialize)]
+pub struct SignInQuery {
+    next: Option<String>,
+}
+
+/// The sign-in form's fields.
+#[derive(Deserialize)]
+pub struct SignInForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+    csrf_token: Option<String>,
+}
+
+/// Only local console paths are followed after sign-in (no open redirect to another site).
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => {
+            n.to_string()
+        }
+        _ => "/console/pipelines".to_string(),
+    }
+}
+
+fn page(
+    status: StatusCode,
+    jar: CookieJar,
+    tls: bool,
+    next: &str,
+    username: &str,
+    alert: Option<&str>,
+) -> Response {
+    let token = crate::csrf::random_token();
+    let jar = jar.add(cookie(SIGNIN_CSRF_COOKIE, token.clone(), tls));
+    let body = html! {
+        section.signin {
+            h1 { "Sign in to Lockgate" }
+            @if let Some(a) = alert { (markup::notice(a, true)) }
+            form method="post" action="/console/signin" {
+                input type="hidden" name="csrf_token" value=(token);
+                input type="hidden" name="next" value=(next);
+                label for="username" { "User name" }
+                input #username type="text" name="username" value=(username) autocomplete="username" required autofocus;
+                label for="password" { "Password" }
+                input #password type="password" name="password" autocomplete="current-password" required;
+                button.primary type="submit" { "Sign in" }
+            }
+            p.hint { "Users and passwords are made with " code { "lockgate user add NAME" } "." }
+        }
+    };
+    let doc = markup::layout(
+        Page {
+            title: "Sign in",
+            ..Page::default()
+        },
+        body,
+    );
+    (status, jar, doc).into_response()
+}
+
+/// `GET /console/signin`: the form (or straight on, when already signed in).
+pub async fn form(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    let next = safe_next(q.next.as_deref());
+    if let Some(c) = jar.get(SESSION_COOKIE) {
+        if let Ok(Some(s)) = console.sessions.find(c.value(), now_millis()).await {
+            if console.users.named(&s.user).is_some() {
+                return see_other(&next);
+            }
+        }
+    }
+    page(StatusCode::OK, jar, is_tls(&headers), &next, "", None)
+}
+
+async fn password_matches(hash: Option<String>, password: String) -> bool {
+    let known = hash.is_some();
+    let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|h| {
+                argon2::Argon2::default()
+                    .verify_password(password.as_bytes(), &h)
+                    .is_ok()
+            })
+            .unwrap_or(false)
+    })
+    .await
+    .unwrap_or(false);
+    known && ok
+}
+
+/// `POST /console/signin`: checks the password and starts a session.
+pub async fn submit(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    jar: CookieJar,
+    Form(f): Form<SignInForm>,
+) -> Response {
+    let tls = is_tls(&headers);
+    let next = safe_next(f.next.as_deref());
+    let expected = jar
+        .get(SIGNIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
+    if !crate::csrf::matches(&expected, f.csrf_token.as_deref()) {
+        return page(
+            StatusCode::FORBIDDEN,
+            jar,
+            tls,
+            &next,
+            &f.username,
+            Some("The sign-in form expired or did not come from this page. Please try again."),
+        );
+    }
+    let name = f.username.trim().to_string();
+    if let Err(wait) = console.brake.check(&name, Instant::now()) {
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        tracing::warn!(user = %name, "console sign-in refused: too many failed attempts");
+        return page(
+            StatusCode::TOO_MANY_REQUESTS,
+            jar,
+            tls,
+            &next,
+            &name,
+            Some(&format!(
+                "Too many failed sign-in attempts for this user. Try again in {minutes} minute{}.",
+                if minutes == 1 { "" } else { "s" }
+            )),
+        );
+    }
+    let user = match console.users.by_name(&name).await {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "could not read users for a console sign-in");
+            return markup::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "Something went wrong",
+                "Lockgate could not check your password. Try again in a moment.",
+            );
+        }
+    };
+    let hash = user.as_ref().and_then(|u| u.password_hash.clone());
+    if !password_matches(hash, f.password).await {
+        console.brake.failed(&name, Instant::now());
+        tracing::info!(user = %name, "console sign-in failed");
+        return page(
+            StatusCode::UNAUTHORIZED,
+            jar,
+            tls,
+            &next,
+            &name,
+            Some("Incorrect user name or password."),
+        );
+    }
+    let Some(user) = user else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            jar,
+            tls,
+            &next,
+            &name,
+            Some("Incorrect user name or password."),
+        );
+    };
+    console.brake.succeeded(&name);
+    match console.sessions.create(&user.name, now_millis()).await {
+        Ok((value, _)) => {
+            tracing::info!(user = %user.name, "console sign-in");
+            let jar = jar
+                .remove(Cookie::build(SIGNIN_CSRF_COOKIE).path("/"))
+                .add(cookie(SESSION_COOKIE, value, tls));
+            (jar, see_other(&next)).into_response()
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not store a console session");
+            markup::error_page(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                None,
+                "Something went wrong",
+                "Lockgate could not start your session. Try again in a moment.",
+            )
+        }
+    }
+}
+
+/// The sign-out form's fields.
+#[derive(Deserialize)]
+pub struct SignOutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /console/signout`: ends the session.
+pub async fn sign_out(
+    State(console): State<Arc<Console>>,
+    user: SignedIn,
+    jar: CookieJar,
+    Form(f): Form<SignOutForm>,
+) -> Response {
+    if let Err(r) = user.check_csrf(f.csrf_token.as_deref()) {
+        return r;
+    }
+    if let Err(e) = console.sessions.end(&user.cookie).await {
+        tracing::error!(error = %e, "could not end a console session");
+    }
+    let jar = jar.remove(Cookie::build(SESSION_COOKIE).path("/"));
+    (jar, see_other("/console/signin")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_console_paths_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/console/pipelines/P")),
+            "/console/pipelines/P"
+        );
+        assert_eq!(
+            safe_next(Some("https://evil.example")),
+            "/console/pipelines"
+        );
+        assert_eq!(
+            safe_next(Some("//evil.example/console/")),
+            "/console/pipelines"
+        );
+        assert_eq!(safe_next(Some("/console/\\evil")), "/console/pipelines");
+        assert_eq!(safe_next(None), "/console/pipelines");
+    }
+}
