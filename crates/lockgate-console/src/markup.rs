@@ -39,10 +39,10 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
             body data-live-events=[page.live_events.as_deref()] data-live-page=[page.live_page.as_deref()] {
                 header.topbar {
                     a.brand href="/console/pipelines" { "Lockgate" }
-                    nav aria-label="Main" {
-                        a href="/console/pipelines" { "Pipelines" }
-                    }
                     @if let Some(u) = page.user {
+                        nav aria-label="Main" {
+                            a href="/console/pipelines" { "Pipelines" }
+                        }
                         div.whoami {
                             span data-testid="signed-in-user" title=(u.user.caller().arn()) { (u.user.name) }
                             form method="post" action="/console/signout" {

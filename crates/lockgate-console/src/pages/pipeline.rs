@@ -439,7 +439,7 @@ fn review_dialog(
                     dt { "Pipeline" } dd { (name) }
                     dt { "Stage" } dd data-fill-text="stage" { (target.map_or("", |t| t.stage.as_str())) }
                     dt { "Action" } dd data-fill-text="action" { (target.map_or("", |t| t.action.as_str())) }
-                    dt { "Comments" } dd data-fill-text="customData" { (target.and_then(|t| t.custom_data.as_deref()).unwrap_or("—")) }
+                    dt { "Approval comments" } dd data-fill-text="customData" { (target.and_then(|t| t.custom_data.as_deref()).unwrap_or("—")) }
                     dt { "URL for review" }
                     dd {
                         @match target.and_then(|t| t.link.as_deref()) {

@@ -352,3 +352,183 @@ pub fn approval_pipeline(name: &str) -> PipelineDeclaration {
 pub fn lockgate_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lockgate"))
 }
+
+/// The console user the browser tests sign in as.
+pub const ALICE: &str = "Alice";
+/// Alice's console password.
+pub const ALICE_PASSWORD: &str = "correct horse battery staple";
+/// Alice's ARN, recorded as `lastUpdatedBy` when she answers an approval.
+pub const ALICE_ARN: &str = "arn:aws:iam::123456789012:user/Alice";
+
+/// Adds a user `name` who signs in to the console with `password` (hashed with argon2, as
+/// `lockgate user add` does) to the store in `dir`. Works while a server runs on that directory:
+/// this opens a second store handle, as the CLI does.
+pub async fn add_console_user(dir: &Path, name: &str, password: &str) {
+    use argon2::password_hash::{rand_core::OsRng, PasswordHasher, SaltString};
+    let salt = SaltString::generate(&mut OsRng);
+    let password_hash = argon2::Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .expect("hash the password")
+        .to_string();
+    let store = SqliteStore::open(dir).expect("open store");
+    let shared: Arc<dyn Store> = Arc::new(store.clone());
+    put_user(
+        shared.as_ref(),
+        &UserRecord {
+            name: name.into(),
+            account_id: "123456789012".into(),
+            access_key_id: format!("AKIACONSOLE{}", name.to_uppercase()),
+            secret_access_key: format!("{name}-secret-access-key"),
+            password_hash: Some(password_hash),
+            created: 0,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("add {name}: {e}"));
+    store.close().expect("close store");
+}
+
+/// A manual approval action in the `Approve` stage of [`pipeline_with_approvals`].
+#[derive(Clone, Copy, Debug)]
+pub struct ManualApproval<'a> {
+    /// The action's name.
+    pub action: &'a str,
+    /// `CustomData`: the comments shown to the approver.
+    pub custom_data: &'a str,
+    /// `ExternalEntityLink`: the URL the approver reviews.
+    pub external_entity_link: &'a str,
+}
+
+impl TestApp {
+    /// Starts a server whose users are Bob (API keys) and Alice (console password
+    /// [`ALICE_PASSWORD`]); both exist before the server starts, so its in-memory user list has
+    /// them from the first request.
+    pub async fn spawn_with_alice() -> TestApp {
+        let dir = tempfile::tempdir().expect("tempdir");
+        add_bob(dir.path()).await;
+        add_console_user(dir.path(), ALICE, ALICE_PASSWORD).await;
+        TestApp::spawn_in(dir).await
+    }
+}
+
+impl TestAppClient {
+    /// Creates `name` (a custom source stage, then an `Approve` stage holding `approvals` side by
+    /// side), plays the job worker for its first source job with `revision`, and returns once
+    /// every approval is In progress. The source action type must exist
+    /// ([`TestAppClient::create_source_type`]); create pipelines one after another, since the
+    /// worker takes whichever source job is offered.
+    pub async fn create_pipeline_waiting_for_approvals(
+        &self,
+        name: &str,
+        approvals: &[ManualApproval<'_>],
+        revision: &str,
+    ) {
+        self.client
+            .create_pipeline()
+            .pipeline(pipeline_with_approvals(name, approvals))
+            .send()
+            .await
+            .expect("create pipeline");
+        self.complete_source_job(revision).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        for approval in approvals {
+            while self
+                .approval_token_of(name, approval.action)
+                .await
+                .is_none()
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "approval {} of {name} never became In progress",
+                    approval.action
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// The approval token of the action `action` in stage `Approve`, when pending.
+    pub async fn approval_token_of(&self, pipeline: &str, action: &str) -> Option<String> {
+        let state = self
+            .client
+            .get_pipeline_state()
+            .name(pipeline)
+            .send()
+            .await
+            .expect("state");
+        approval_execution_of(&state, action).and_then(|e| e.token().map(str::to_string))
+    }
+}
+
+/// The latest execution of the action `action` in stage `Approve` in a GetPipelineState answer.
+pub fn approval_execution_of<'s>(
+    state: &'s aws_sdk_codepipeline::operation::get_pipeline_state::GetPipelineStateOutput,
+    action: &str,
+) -> Option<&'s aws_sdk_codepipeline::types::ActionExecution> {
+    state
+        .stage_states()
+        .iter()
+        .find(|s| s.stage_name() == Some("Approve"))?
+        .action_states()
+        .iter()
+        .find(|a| a.action_name() == Some(action))?
+        .latest_execution()
+}
+
+/// Like [`approval_pipeline`], with the given manual approvals side by side in stage `Approve`.
+pub fn pipeline_with_approvals(
+    name: &str,
+    approvals: &[ManualApproval<'_>],
+) -> PipelineDeclaration {
+    let source = ActionDeclaration::builder()
+        .name("Source")
+        .action_type_id(source_type_id())
+        .output_artifacts(
+            OutputArtifact::builder()
+                .name("SourceOutput")
+                .build()
+                .expect("out"),
+        )
+        .build()
+        .expect("source action");
+    let mut approve = StageDeclaration::builder().name("Approve");
+    for approval in approvals {
+        approve = approve.actions(
+            ActionDeclaration::builder()
+                .name(approval.action)
+                .action_type_id(
+                    ActionTypeId::builder()
+                        .category(ActionCategory::Approval)
+                        .owner(ActionOwner::Aws)
+                        .provider("Manual")
+                        .version("1")
+                        .build()
+                        .expect("approval type"),
+                )
+                .configuration("CustomData", approval.custom_data)
+                .configuration("ExternalEntityLink", approval.external_entity_link)
+                .build()
+                .expect("approval action"),
+        );
+    }
+    PipelineDeclaration::builder()
+        .name(name)
+        .role_arn("arn:aws:iam::123456789012:role/LockgateRole")
+        .artifact_store(
+            ArtifactStore::builder()
+                .r#type(ArtifactStoreType::S3)
+                .location("lockgate-artifacts")
+                .build()
+                .expect("store"),
+        )
+        .stages(
+            StageDeclaration::builder()
+                .name("Source")
+                .actions(source)
+                .build()
+                .expect("source stage"),
+        )
+        .stages(approve.build().expect("approve stage"))
+        .build()
+        .expect("pipeline")
+}

@@ -2,6 +2,8 @@
 //! (`TestApp`) and as a child process (`LockgateProcess`) for restarts, SIGTERM and kill -9.
 
 mod approval;
+mod browser;
+mod console;
 mod harness;
 mod lifecycle;
 mod process;
