@@ -854,3 +854,201 @@ async fn the_pipelines_list_marks_the_one_waiting_and_the_history_shows_the_appr
     );
     browser.screenshot("execution-detail").await;
 }
+
+/// Clicks the button with text `label` inside `css`.
+async fn click_button_in(
+    browser: &Browser,
+    css: &str,
+    label: &str,
+) -> fantoccini::elements::Element {
+    browser
+        .find(css)
+        .await
+        .find(Locator::XPath(&format!(
+            ".//button[normalize-space(.)='{label}']"
+        )))
+        .await
+        .unwrap_or_else(|e| panic!("no {label} button in {css}: {e}"))
+}
+
+/// Waits until the dialog `id` is open and shown.
+async fn wait_for_dialog(browser: &Browser, id: &str) {
+    let deadline = Instant::now() + crate::browser::WAIT;
+    loop {
+        let dialog = browser.find(&format!("dialog#{id}")).await;
+        if dialog.attr("open").await.ok().flatten().is_some()
+            && dialog.is_displayed().await.unwrap_or(false)
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "dialog {id} never opened");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn transitions_release_change_and_stop_execution_work_from_the_pipeline_page() {
+    let app = app_waiting_for("Ops", &[approval("Approval", COMMENTS)]).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.endpoint, ALICE, ALICE_PASSWORD).await;
+    browser
+        .goto(&format!("{}/console/pipelines/Ops", app.endpoint))
+        .await;
+
+    // Disable the transition into Approve, with a reason.
+    let transition = "[data-testid=\"transition\"][data-stage=\"Approve\"]";
+    click_button_in(&browser, transition, "Disable transition")
+        .await
+        .click()
+        .await
+        .expect("click Disable transition");
+    wait_for_dialog(&browser, "transition-dialog").await;
+    browser
+        .find("dialog#transition-dialog textarea#transition-reason")
+        .await
+        .send_keys("Freeze for the holidays")
+        .await
+        .expect("type the reason");
+    let disable = click_button_in(&browser, "dialog#transition-dialog", "Disable").await;
+    browser.click_and_wait_for_page(&disable).await;
+    browser
+        .wait_for_text(transition, "Transition disabled: Freeze for the holidays")
+        .await;
+    let state = app
+        .client
+        .get_pipeline_state()
+        .name("Ops")
+        .send()
+        .await
+        .expect("state");
+    let inbound = state.stage_states()[1]
+        .inbound_transition_state()
+        .expect("transition state");
+    assert!(!inbound.enabled());
+    assert_eq!(inbound.disabled_reason(), Some("Freeze for the holidays"));
+    assert_eq!(inbound.last_changed_by(), Some(ALICE_ARN));
+
+    // Release change starts a second execution.
+    let release = click_button_in(&browser, "div.head-actions", "Release change").await;
+    browser.click_and_wait_for_page(&release).await;
+    browser
+        .wait_for_text(
+            "[role=\"status\"]",
+            "Release change started a new execution.",
+        )
+        .await;
+    let executions = app
+        .client
+        .list_pipeline_executions()
+        .pipeline_name("Ops")
+        .send()
+        .await
+        .expect("executions");
+    assert_eq!(executions.pipeline_execution_summaries().len(), 2);
+    let newest = &executions.pipeline_execution_summaries()[0];
+    assert_eq!(newest.status(), Some(&PipelineExecutionStatus::InProgress));
+    let trigger = newest.trigger().expect("trigger");
+    assert_eq!(trigger.trigger_detail(), Some(ALICE_ARN));
+    let newest_id = newest.pipeline_execution_id().expect("id").to_string();
+
+    // Stop it, abandoning what runs.
+    let stop = click_button_in(&browser, "section.latest", "Stop execution").await;
+    assert_eq!(
+        stop.attr("data-execution-id")
+            .await
+            .expect("attr")
+            .as_deref(),
+        Some(newest_id.as_str())
+    );
+    stop.click().await.expect("click Stop execution");
+    wait_for_dialog(&browser, "stop-dialog").await;
+    browser
+        .find("dialog#stop-dialog input[name=\"mode\"][value=\"abandon\"]")
+        .await
+        .click()
+        .await
+        .expect("choose abandon");
+    browser
+        .find("dialog#stop-dialog textarea#stop-reason")
+        .await
+        .send_keys("Wrong revision")
+        .await
+        .expect("type the reason");
+    let confirm = click_button_in(&browser, "dialog#stop-dialog", "Stop").await;
+    browser.click_and_wait_for_page(&confirm).await;
+    browser
+        .wait_for_text("[role=\"status\"]", "The execution is stopping.")
+        .await;
+    let stopped = app
+        .client
+        .get_pipeline_execution()
+        .pipeline_name("Ops")
+        .pipeline_execution_id(&newest_id)
+        .send()
+        .await
+        .expect("execution");
+    let stopped = stopped.pipeline_execution().expect("execution");
+    assert!(
+        matches!(
+            stopped.status(),
+            Some(PipelineExecutionStatus::Stopped | PipelineExecutionStatus::Stopping)
+        ),
+        "{:?}",
+        stopped.status()
+    );
+
+    // Enable the transition again.
+    let enable = click_button_in(&browser, transition, "Enable transition").await;
+    browser.click_and_wait_for_page(&enable).await;
+    browser
+        .wait_for_text(transition, "Transition enabled")
+        .await;
+    let state = app
+        .client
+        .get_pipeline_state()
+        .name("Ops")
+        .send()
+        .await
+        .expect("state");
+    assert!(state.stage_states()[1]
+        .inbound_transition_state()
+        .expect("transition state")
+        .enabled());
+}
+
+#[tokio::test]
+async fn a_disabled_transition_without_a_reason_is_refused_with_the_api_message() {
+    let app = app_waiting_for("NoReason", &[approval("Approval", COMMENTS)]).await;
+    let browser = Browser::start().await;
+    browser.sign_in(&app.endpoint, ALICE, ALICE_PASSWORD).await;
+    browser
+        .goto(&format!("{}/console/pipelines/NoReason", app.endpoint))
+        .await;
+    // The dialog's textarea is `required`; remove that to send what a hand-made form could.
+    browser
+        .js("document.getElementById('transition-reason').removeAttribute('required'); return null;")
+        .await;
+    let transition = "[data-testid=\"transition\"][data-stage=\"Approve\"]";
+    click_button_in(&browser, transition, "Disable transition")
+        .await
+        .click()
+        .await
+        .expect("click Disable transition");
+    wait_for_dialog(&browser, "transition-dialog").await;
+    let disable = click_button_in(&browser, "dialog#transition-dialog", "Disable").await;
+    browser.click_and_wait_for_page(&disable).await;
+    let alert = browser.text("[role=\"alert\"]").await;
+    assert!(alert.contains("Nothing was changed."), "{alert}");
+    assert_eq!(browser.page_status().await, 400);
+    let state = app
+        .client
+        .get_pipeline_state()
+        .name("NoReason")
+        .send()
+        .await
+        .expect("state");
+    assert!(state.stage_states()[1]
+        .inbound_transition_state()
+        .expect("transition state")
+        .enabled());
+}
