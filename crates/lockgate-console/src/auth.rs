@@ -112,7 +112,7 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
                 ));
             }
         };
-        let Some(user) = console.users.named(&session.user) else {
+        let Some(user) = console.current_user(&cookie, &session.user).await else {
             return Err(to_sign_in(parts));
         };
         Ok(SignedIn {

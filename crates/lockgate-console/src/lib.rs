@@ -62,6 +62,32 @@ impl Console {
         })
     }
 
+    /// The user a session belongs to, if it still exists. Users come from memory; a user added
+    /// since the last refresh is read from the store, and a session whose user was removed ends.
+    async fn current_user(
+        &self,
+        cookie: &str,
+        name: &str,
+    ) -> Option<lockgate_engine::users::UserRecord> {
+        if let Some(u) = self.users.named(name) {
+            return Some(u);
+        }
+        match self.users.by_name(name).await {
+            Ok(Some(u)) => Some(u),
+            Ok(None) => {
+                tracing::info!(user = %name, "console session ended: the user was removed");
+                if let Err(e) = self.sessions.end(cookie).await {
+                    tracing::error!(error = %e, "could not end a console session");
+                }
+                None
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not read a console session's user");
+                None
+            }
+        }
+    }
+
     /// Deletes expired sessions from the store; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<usize, StoreError> {
         self.sessions.purge_expired(session::now_millis()).await

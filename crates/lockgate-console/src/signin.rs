@@ -108,7 +108,7 @@ pub async fn form(
     let next = safe_next(q.next.as_deref());
     if let Some(c) = jar.get(SESSION_COOKIE) {
         if let Ok(Some(s)) = console.sessions.find(c.value(), now_millis()).await {
-            if console.users.named(&s.user).is_some() {
+            if console.current_user(c.value(), &s.user).await.is_some() {
                 return see_other(&next);
             }
         }

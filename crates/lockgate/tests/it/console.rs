@@ -1052,3 +1052,38 @@ async fn a_disabled_transition_without_a_reason_is_refused_with_the_api_message(
         .expect("transition state")
         .enabled());
 }
+
+#[tokio::test]
+async fn a_user_added_while_the_server_runs_can_sign_in_and_is_signed_out_once_removed() {
+    let app = TestApp::spawn().await;
+    crate::harness::add_console_user(app.dir.path(), "Carol", "a long enough password").await;
+    let browser = Browser::start().await;
+    // Signing in right away, before the server's periodic user refresh, must work.
+    browser
+        .sign_in(&app.endpoint, "Carol", "a long enough password")
+        .await;
+    browser
+        .goto(&format!("{}/console/pipelines", app.endpoint))
+        .await;
+    assert_eq!(browser.text(SIGNED_IN_USER).await, "Carol");
+
+    let store = lockgate_store_sqlite::SqliteStore::open(app.dir.path()).expect("open store");
+    assert!(lockgate_engine::users::remove_user(&store, "Carol")
+        .await
+        .expect("remove Carol"));
+    store.close().expect("close store");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        browser
+            .goto(&format!("{}/console/pipelines", app.endpoint))
+            .await;
+        if browser.path().await.starts_with("/console/signin") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a removed user is still signed in"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
