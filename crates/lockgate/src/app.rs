@@ -57,6 +57,7 @@ impl App {
             account_id: config.account_id.clone(),
             region: config.region.clone(),
             job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
+            notification_topics: Default::default(),
         };
         let service = PipelineService::load(shared.clone(), clock, engine)
             .await
