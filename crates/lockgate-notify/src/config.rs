@@ -10,8 +10,9 @@ use lockgate_model::notice::is_sns_topic_arn;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-/// Everything the notifier needs, resolved from the server's configuration.
-#[derive(Debug, Clone, Default)]
+/// Everything the notifier needs, resolved from the server's configuration. The default has no
+/// topics (so nothing is ever sent) and links to Lockgate's default address.
+#[derive(Debug, Clone)]
 pub struct NotifyConfig {
     /// The base of every link in a message (`<public_url>/console/...`), without a trailing `/`.
     pub public_url: String,
@@ -23,6 +24,18 @@ pub struct NotifyConfig {
     pub topics: Vec<TopicConfig>,
     /// How often and how long delivery is retried.
     pub delivery: DeliveryPolicy,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            public_url: "http://127.0.0.1:4680".to_string(),
+            smtp: None,
+            sns: SnsConfig::default(),
+            topics: Vec::new(),
+            delivery: DeliveryPolicy::default(),
+        }
+    }
 }
 
 /// `[smtp]`: the SMTP server that email subscriptions are sent through.

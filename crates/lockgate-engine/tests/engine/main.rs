@@ -11,6 +11,7 @@ mod durability;
 mod history;
 mod jobs;
 mod modes;
+mod notifications;
 mod retry;
 mod stages;
 mod stop;
@@ -572,6 +573,17 @@ impl TestEnv {
             Some(ActionExecutionStatus::InProgress)
         );
         id
+    }
+
+    /// Every row in the notification outbox, by key.
+    pub async fn outbox(&self) -> Vec<lockgate_store::Record> {
+        let mut rows = self
+            .store
+            .load(lockgate_store::Collection::Outbox)
+            .await
+            .expect("the outbox loads");
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows
     }
 
     /// The id of the pipeline's only execution.
