@@ -227,6 +227,7 @@ impl Relay {
                     Outcome::Completed => report.completed += 1,
                     Outcome::Retrying => report.retrying += 1,
                     Outcome::Failed => report.failed += 1,
+                    Outcome::Gone => {}
                 }
             }
             if n < BATCH {
@@ -237,6 +238,11 @@ impl Relay {
 
     /// Tries one row's missing deliveries and writes the result back.
     async fn deliver(&self, row: Record) -> Result<Outcome, StoreError> {
+        // The batch was read a while ago: an approval decided since then has taken its
+        // approval-needed row back, and that message must not go out any more.
+        let Some(row) = self.store.get(Collection::Outbox, &row.key).await? else {
+            return Ok(Outcome::Gone);
+        };
         let mut body: OutboxBody = match serde_json::from_value(row.body.clone()) {
             Ok(b) => b,
             Err(e) => {
@@ -398,6 +404,8 @@ enum Outcome {
     Completed,
     Retrying,
     Failed,
+    /// The row was deleted (its approval was decided) before it could be sent.
+    Gone,
 }
 
 /// The subscriptions a notice goes to: everyone for an approval that needs an answer, webhooks
