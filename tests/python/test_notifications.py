@@ -78,7 +78,7 @@ class WebhookReceiver:
                 with receiver.changed:
                     status = receiver.statuses.pop(0) if receiver.statuses else receiver.default
                     receiver.requests.append(
-                        {"path": self.path, "headers": dict(self.headers), "body": body, "status": status}
+                        {"path": self.path, "headers": {k.title(): v for k, v in self.headers.items()}, "body": body, "status": status}
                     )
                     receiver.changed.notify_all()
                 self.send_response(status)
@@ -319,7 +319,11 @@ def test_a_webhook_gets_the_signed_codepipeline_message_after_a_500_and_a_retry(
         assert approval["approvalReviewLink"] == review_link("Hooked")
         assert len(approval["expires"]) == len("2016-07-07T20:22Z") and approval["expires"].endswith("Z")
 
-        counts = metrics(server)
+        # The row leaves the outbox just after the receiver's answer.
+        counts = wait_until(
+            lambda: (m := metrics(server))["lockgate_notifications_pending"] == 0 and m,
+            "the delivered message to leave the outbox",
+        )
         assert counts["lockgate_notifications_delivered_total"] == 1
         assert counts["lockgate_notifications_retries_total"] == 1
         assert counts["lockgate_notifications_pending"] == 0

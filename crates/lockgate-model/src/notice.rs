@@ -124,7 +124,9 @@ mod tests {
         assert!(is_sns_topic_arn(
             "arn:aws:sns:us-east-1:123456789012:release-approvals"
         ));
-        assert!(is_sns_topic_arn("arn:aws:sns:eu-west-1:123456789012:t.fifo"));
+        assert!(is_sns_topic_arn(
+            "arn:aws:sns:eu-west-1:123456789012:t.fifo"
+        ));
         assert!(!is_sns_topic_arn("arn:aws:sqs:us-east-1:123456789012:q"));
         assert!(!is_sns_topic_arn("arn:aws:sns:us-east-1:1234:t"));
         assert!(!is_sns_topic_arn("arn:aws:sns:us-east-1:123456789012:"));

@@ -23,7 +23,10 @@ pub struct Message {
 
 /// `<public_url>/console/pipelines/{pipeline}`: the pipeline's page in the console.
 pub fn console_link(public_url: &str, pipeline: &str) -> String {
-    format!("{}/console/pipelines/{pipeline}", public_url.trim_end_matches('/'))
+    format!(
+        "{}/console/pipelines/{pipeline}",
+        public_url.trim_end_matches('/')
+    )
 }
 
 /// `<public_url>/console/pipelines/{pipeline}/stages/{stage}/actions/{action}/review`: the
@@ -69,10 +72,7 @@ pub fn render(notice: &ApprovalNotice, public_url: &str) -> Message {
         "AWS CodePipeline {} for action {}",
         n.pipeline_name, n.action_name
     );
-    let place = format!(
-        "{} / {} / {}",
-        n.pipeline_name, n.stage_name, n.action_name
-    );
+    let place = format!("{} / {} / {}", n.pipeline_name, n.stage_name, n.action_name);
     let (event, subject, text, chat) = match n.kind {
         NoticeKind::ApprovalNeeded => (
             "approval-needed",
@@ -273,7 +273,9 @@ mod tests {
         );
         assert_eq!(m.json["result"]["summary"], "Not this week");
         assert_eq!(m.json["approval"]["token"], "tok");
-        assert!(m.chat.contains("Rejected by arn:aws:iam::123456789012:user/Bob"));
+        assert!(m
+            .chat
+            .contains("Rejected by arn:aws:iam::123456789012:user/Bob"));
     }
 
     #[test]

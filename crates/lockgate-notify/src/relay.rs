@@ -309,15 +309,17 @@ impl Relay {
         }
         if log.attempts >= self.config.delivery.max_attempts {
             log.failed = true;
-            self.counters.failed.fetch_add(missing, Ordering::Relaxed);
-            tracing::error!(key = %row.key, attempts = log.attempts, subscriptions = missing, event = message.event, "notification not delivered after the last attempt; kept as failed");
+            let attempts = log.attempts;
             self.write_back(&row, &body, None).await?;
+            // Counted once stored, so whoever sees the count also finds the row in `failed()`.
+            self.counters.failed.fetch_add(missing, Ordering::Relaxed);
+            tracing::error!(key = %row.key, attempts, subscriptions = missing, event = message.event, "notification not delivered after the last attempt; kept as failed");
             return Ok(Outcome::Failed);
         }
         let wait = self.config.delivery.backoff(log.attempts);
         let next = now.saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
-        self.counters.retries.fetch_add(1, Ordering::Relaxed);
         self.write_back(&row, &body, Some(next)).await?;
+        self.counters.retries.fetch_add(1, Ordering::Relaxed);
         Ok(Outcome::Retrying)
     }
 
@@ -329,7 +331,12 @@ impl Relay {
         body: &OutboxBody,
         due_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        if self.store.get(Collection::Outbox, &row.key).await?.is_none() {
+        if self
+            .store
+            .get(Collection::Outbox, &row.key)
+            .await?
+            .is_none()
+        {
             return Ok(());
         }
         let json = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
@@ -341,7 +348,10 @@ impl Relay {
 
     /// Every message still to be delivered, earliest first.
     pub async fn pending(&self) -> Result<Vec<OutboxEntry>, StoreError> {
-        let rows = self.store.due(Collection::Outbox, i64::MAX, usize::MAX).await?;
+        let rows = self
+            .store
+            .due(Collection::Outbox, i64::MAX, usize::MAX)
+            .await?;
         Ok(rows.into_iter().filter_map(entry).collect())
     }
 

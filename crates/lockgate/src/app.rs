@@ -85,9 +85,13 @@ impl App {
             .await
             .context("cannot load pipelines from the store")?;
         let relay = Arc::new(
-            Relay::new(shared.clone(), config.notify.clone(), service.outbox_written())
-                .context("cannot set up notifications")?
-                .with_clock(Arc::new(move || clock.now_millis())),
+            Relay::new(
+                shared.clone(),
+                config.notify.clone(),
+                service.outbox_written(),
+            )
+            .context("cannot set up notifications")?
+            .with_clock(Arc::new(move || clock.now_millis())),
         );
         let users = Arc::new(
             UserDirectory::load(shared)

@@ -112,7 +112,9 @@ async fn a_stopped_approval_takes_back_its_unsent_message_and_sends_nothing() {
     let env = TestEnv::new().await;
     waiting(&env, "p").await;
     let id = env.only_execution("p").await;
-    env.stop("p", &id, false).await.expect("the execution stops");
+    env.stop("p", &id, false)
+        .await
+        .expect("the execution stops");
 
     assert_eq!(env.outbox().await, Vec::new());
 }

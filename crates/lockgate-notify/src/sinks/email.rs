@@ -23,9 +23,12 @@ impl EmailSink {
             ConfigError(format!("[smtp] cannot set up TLS for {}: {e}", cfg.host))
         };
         let builder = match cfg.security {
-            SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host),
+            SmtpSecurity::None => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&cfg.host)
+            }
             SmtpSecurity::Starttls => {
-                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host).map_err(tls_error)?
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&cfg.host)
+                    .map_err(tls_error)?
             }
             SmtpSecurity::Tls => {
                 AsyncSmtpTransport::<Tokio1Executor>::relay(&cfg.host).map_err(tls_error)?

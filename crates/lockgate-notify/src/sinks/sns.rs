@@ -86,7 +86,13 @@ impl SnsSink {
 fn sns_subject(subject: &str) -> String {
     subject
         .chars()
-        .map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' })
+        .map(|c| {
+            if c.is_ascii_graphic() || c == ' ' {
+                c
+            } else {
+                '?'
+            }
+        })
         .take(99)
         .collect()
 }

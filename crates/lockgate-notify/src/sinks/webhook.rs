@@ -51,7 +51,9 @@ impl WebhookSink {
         let url = sub.endpoint.as_deref().unwrap_or_default();
         let body = match sub.format {
             WebhookFormat::Json => serde_json::to_vec(&message.json),
-            WebhookFormat::Slack => serde_json::to_vec(&serde_json::json!({ "text": message.chat })),
+            WebhookFormat::Slack => {
+                serde_json::to_vec(&serde_json::json!({ "text": message.chat }))
+            }
         }
         .map_err(|e| format!("cannot encode the message: {e}"))?;
         let now = std::time::SystemTime::now()
