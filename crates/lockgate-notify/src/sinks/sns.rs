@@ -13,10 +13,13 @@ use tokio::sync::Mutex;
 use crate::config::{SnsConfig, SubscriptionConfig};
 use crate::message::Message;
 
-/// SNS clients, one per (endpoint, region, access key), built on first use.
+/// What tells SNS clients apart: (endpoint, region, access key id).
+type ClientId = (Option<String>, String, Option<String>);
+
+/// SNS clients, one per [`ClientId`], built on first use.
 #[derive(Default)]
 pub(super) struct SnsSink {
-    clients: Mutex<HashMap<(Option<String>, String, Option<String>), aws_sdk_sns::Client>>,
+    clients: Mutex<HashMap<ClientId, aws_sdk_sns::Client>>,
 }
 
 impl SnsSink {
