@@ -96,8 +96,10 @@ def free_port() -> int:
 class LockgateServer:
     """One `lockgate serve` process over one data directory; restarts keep the port and data."""
 
-    def __init__(self, binary: Path, data_dir: Path, log_path: Path):
+    def __init__(self, binary: Path, data_dir: Path, log_path: Path, config_path: Path | None = None):
         self.binary = binary
+        # A lockgate.toml passed with --config to every command (the notification tests' topics).
+        self.config_path = config_path
         self.data_dir = data_dir
         self.log_path = log_path
         self.port = free_port()
@@ -113,7 +115,7 @@ class LockgateServer:
     def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
         """Runs `lockgate ARGS --data-dir DIR` (user management) and returns the result."""
         result = subprocess.run(
-            [str(self.binary), *args, "--data-dir", str(self.data_dir)],
+            [str(self.binary), *args, "--data-dir", str(self.data_dir), *self._config_args()],
             stdin=subprocess.DEVNULL,
             capture_output=True,
             text=True,
@@ -137,6 +139,9 @@ class LockgateServer:
 
     # -- the process -----------------------------------------------------------------------
 
+    def _config_args(self) -> list[str]:
+        return ["--config", str(self.config_path)] if self.config_path else []
+
     def _env(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LOCKGATE_", "AWS_", "FAKETIME"))}
         env.pop("LD_PRELOAD", None)
@@ -159,6 +164,7 @@ class LockgateServer:
                     "--data-dir", str(self.data_dir),
                     "--account-id", ACCOUNT_ID,
                     "--region", REGION,
+                    *self._config_args(),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

@@ -4,6 +4,7 @@
 pub mod action_types;
 pub mod caller;
 pub mod ids;
+pub mod notice;
 pub mod validate;
 
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};

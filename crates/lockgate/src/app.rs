@@ -5,10 +5,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::extract::State;
 use axum::routing::get;
 use lockgate_api::{ApiConfig, Credential, CredentialsProvider};
 use lockgate_engine::users::UserDirectory;
 use lockgate_engine::{Clock, EngineConfig, PipelineService, SystemClock};
+use lockgate_notify::Relay;
 use lockgate_store::Store;
 use lockgate_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -29,6 +31,7 @@ pub struct App {
     users: Arc<UserDirectory>,
     config: Config,
     store: SqliteStore,
+    relay: Arc<Relay>,
 }
 
 /// Looks users up for SigV4 verification.
@@ -42,6 +45,25 @@ impl CredentialsProvider for DirectoryCredentials {
             user.secret_access_key.clone(),
             user.caller(),
         ))
+    }
+}
+
+/// `GET /metrics`: notification delivery counters in Prometheus's text format.
+async fn metrics(State(relay): State<Arc<Relay>>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    match relay.metrics().await {
+        Ok(text) => (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot read the outbox for /metrics");
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
     }
 }
 
@@ -60,10 +82,20 @@ impl App {
             account_id: config.account_id.clone(),
             region: config.region.clone(),
             job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
+            notification_topics: config.notify.topic_arns(),
         };
-        let service = PipelineService::load(shared.clone(), clock, engine)
+        let service = PipelineService::load(shared.clone(), clock.clone(), engine)
             .await
             .context("cannot load pipelines from the store")?;
+        let relay = Arc::new(
+            Relay::new(
+                shared.clone(),
+                config.notify.clone(),
+                service.outbox_written(),
+            )
+            .context("cannot set up notifications")?
+            .with_clock(Arc::new(move || clock.now_millis())),
+        );
         let users = Arc::new(
             UserDirectory::load(shared)
                 .await
@@ -78,6 +110,7 @@ impl App {
             users,
             config,
             store,
+            relay,
         })
     }
 
@@ -91,6 +124,11 @@ impl App {
         self.service.clone()
     }
 
+    /// The notification relay, for in-process callers (tests drain it with `run_once`).
+    pub fn relay(&self) -> Arc<Relay> {
+        self.relay.clone()
+    }
+
     /// Serves requests and fires deadlines until `shutdown` resolves, then drains in-flight
     /// requests and closes the store.
     pub async fn run(
@@ -102,6 +140,12 @@ impl App {
             let service = self.service.clone();
             let mut rx = stop_rx.clone();
             tokio::spawn(service.run_scheduler(async move {
+                let _ = rx.wait_for(|s| *s).await;
+            }))
+        };
+        let relay = {
+            let mut rx = stop_rx.clone();
+            tokio::spawn(self.relay.clone().run(async move {
                 let _ = rx.wait_for(|s| *s).await;
             }))
         };
@@ -152,6 +196,7 @@ impl App {
         };
         let app = axum::Router::new()
             .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(metrics).with_state(self.relay.clone()))
             .merge(api)
             .merge(lockgate_console::router(console));
         tracing::info!(
@@ -177,6 +222,7 @@ impl App {
         let _ = scheduler.await;
         let _ = refresher.await;
         let _ = sweeper.await;
+        let _ = relay.await;
         self.store.close().context("closing the store")?;
         tracing::info!("lockgate stopped");
         Ok(())

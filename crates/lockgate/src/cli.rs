@@ -31,6 +31,23 @@ enum Command {
     /// Manage the users who can sign requests.
     #[command(subcommand)]
     User(UserCommand),
+    /// Approval notifications.
+    #[command(subcommand)]
+    Notify(NotifyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum NotifyCommand {
+    /// Send a test message to every subscription of a topic and print each result.
+    Test(NotifyTestArgs),
+}
+
+#[derive(Debug, Args)]
+struct NotifyTestArgs {
+    /// The topic ARN, as configured under [[topics]].
+    topic_arn: String,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 /// Settings shared by every command.
@@ -60,6 +77,9 @@ struct ServeArgs {
     /// Minutes a custom action's job may run before it times out [default: 1440].
     #[arg(long, env = "LOCKGATE_JOB_TIMEOUT_MINUTES")]
     job_timeout_minutes: Option<u64>,
+    /// Base URL of every link in notifications [default: http://<listen address>].
+    #[arg(long, env = "LOCKGATE_PUBLIC_URL")]
+    public_url: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -136,6 +156,7 @@ impl Cli {
             Command::User(UserCommand::Add(args)) => user_add(args).await,
             Command::User(UserCommand::List(args)) => user_list(args).await,
             Command::User(UserCommand::Remove(args)) => user_remove(args).await,
+            Command::Notify(NotifyCommand::Test(args)) => notify_test(args).await,
         }
     }
 }
@@ -145,6 +166,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     overrides.listen = args.listen;
     overrides.region = args.region;
     overrides.job_timeout_minutes = args.job_timeout_minutes;
+    overrides.public_url = args.public_url;
     let config = args.common.resolve(overrides)?;
     let app = App::build(config).await?;
     app.run(shutdown_signal()).await
@@ -173,6 +195,28 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn notify_test(args: NotifyTestArgs) -> anyhow::Result<()> {
+    let config = args.common.resolve(args.common.overrides())?;
+    let results = lockgate_notify::send_test(config.notify, &args.topic_arn).await?;
+    if results.is_empty() {
+        anyhow::bail!("topic {} has no subscriptions", args.topic_arn);
+    }
+    let mut failed = 0;
+    for r in &results {
+        match &r.result {
+            Ok(()) => println!("OK      {}", r.subscription),
+            Err(e) => {
+                failed += 1;
+                println!("FAILED  {}: {e}", r.subscription);
+            }
+        }
+    }
+    if failed > 0 {
+        anyhow::bail!("{failed} of {} subscriptions failed", results.len());
+    }
+    Ok(())
 }
 
 fn valid_user_name(name: &str) -> bool {

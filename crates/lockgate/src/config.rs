@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
+use lockgate_notify::{NotifyConfig, TopicConfig};
 use serde::Deserialize;
 
 /// The address Lockgate listens on unless told otherwise: loopback only.
@@ -32,6 +34,8 @@ pub struct Config {
     pub region: String,
     /// How long a custom action's job may run, from the action's start, before it fails.
     pub job_timeout: Duration,
+    /// Approval notifications: `public_url`, `[smtp]`, `[sns]`, `[notifications]`, `[[topics]]`.
+    pub notify: NotifyConfig,
 }
 
 /// What `lockgate.toml` may set; every field is optional.
@@ -48,6 +52,18 @@ pub struct FileConfig {
     pub region: Option<String>,
     /// See [`Config::job_timeout`], in minutes.
     pub job_timeout_minutes: Option<u64>,
+    /// The base URL people reach Lockgate at; every link in a notification starts with it.
+    /// Default: `http://<listen address>`.
+    pub public_url: Option<String>,
+    /// The SMTP server email subscriptions are sent through.
+    pub smtp: Option<SmtpConfig>,
+    /// Defaults for `sns` subscriptions: endpoint, region, credentials.
+    pub sns: Option<SnsConfig>,
+    /// Notification retry policy.
+    pub notifications: Option<DeliveryPolicy>,
+    /// SNS topic ARNs that approvals may name in `NotificationArn`, with their subscriptions.
+    #[serde(default)]
+    pub topics: Vec<TopicConfig>,
 }
 
 impl FileConfig {
@@ -73,6 +89,8 @@ pub struct Overrides {
     pub region: Option<String>,
     /// `--job-timeout-minutes` / `LOCKGATE_JOB_TIMEOUT_MINUTES`.
     pub job_timeout_minutes: Option<u64>,
+    /// `--public-url` / `LOCKGATE_PUBLIC_URL`.
+    pub public_url: Option<String>,
 }
 
 impl Config {
@@ -107,6 +125,21 @@ impl Config {
         if minutes == 0 {
             anyhow::bail!("job timeout must be at least one minute");
         }
+        let notify = NotifyConfig {
+            public_url: overrides
+                .public_url
+                .or(file.public_url)
+                .unwrap_or_else(|| format!("http://{listen}"))
+                .trim_end_matches('/')
+                .to_string(),
+            smtp: file.smtp,
+            sns: file.sns.unwrap_or_default(),
+            topics: file.topics,
+            delivery: file.notifications.unwrap_or_default(),
+        };
+        notify
+            .validate()
+            .context("invalid notification configuration")?;
         Ok(Config {
             listen,
             data_dir: overrides
@@ -116,6 +149,7 @@ impl Config {
             account_id,
             region,
             job_timeout: Duration::from_secs(minutes * 60),
+            notify,
         })
     }
 }
@@ -162,6 +196,45 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("12 digits"));
+    }
+
+    #[test]
+    fn notification_topics_come_from_the_file_and_links_default_to_the_listen_address() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            listen = "127.0.0.1:9000"
+            [smtp]
+            host = "127.0.0.1"
+            port = 2525
+            security = "none"
+            from = "lockgate@example.com"
+            [[topics]]
+            arn = "arn:aws:sns:us-east-1:123456789012:release-approvals"
+            subscriptions = [
+              { protocol = "email", endpoint = "release-managers@example.com" },
+              { protocol = "http",  endpoint = "http://127.0.0.1:9000/hook", secret = "s3cret" },
+            ]
+            "#,
+        )
+        .unwrap();
+        let cfg = Config::resolve(Overrides::default(), file).unwrap();
+        assert_eq!(cfg.notify.public_url, "http://127.0.0.1:9000");
+        assert_eq!(cfg.notify.topics[0].subscriptions.len(), 2);
+        assert!(!format!("{cfg:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn an_email_subscription_without_an_smtp_server_stops_the_start() {
+        let file: FileConfig = toml::from_str(
+            r#"
+            [[topics]]
+            arn = "arn:aws:sns:us-east-1:123456789012:t"
+            subscriptions = [{ protocol = "email", endpoint = "a@example.com" }]
+            "#,
+        )
+        .unwrap();
+        let err = Config::resolve(Overrides::default(), file).unwrap_err();
+        assert!(format!("{err:#}").contains("[smtp]"), "{err:#}");
     }
 
     #[test]

@@ -8,6 +8,8 @@ use lockgate_shapes::{
     JobData, JobStatus, PipelineContext, PipelineDeclaration, S3ArtifactLocation,
 };
 
+use lockgate_model::notice::NoticeKind;
+
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
 
@@ -65,9 +67,13 @@ impl<'a> Decider<'a> {
                 self.out.jobs_created.push(job);
             }
         }
+        let expires = run.deadline;
         let e = self.exec_mut(i);
         if let Some(stage) = e.stages[s].as_mut() {
             stage.actions[k] = Some(run);
+        }
+        if let (ActionKind::Approval, Some(expires)) = (kind, expires) {
+            self.notice(i, s, k, NoticeKind::ApprovalNeeded, expires);
         }
     }
 

@@ -9,7 +9,7 @@ use lockgate_shapes::{
 };
 
 use super::{run_order, Decider, StartRequest};
-use crate::state::{Execution, Position, StageRun};
+use crate::state::{ActionKind, Execution, Position, StageRun};
 
 impl<'a> Decider<'a> {
     /// Starts a new execution of the current pipeline version and runs it as far as it goes.
@@ -182,10 +182,15 @@ impl<'a> Decider<'a> {
     fn abandon_in_progress(&mut self, i: usize, s: usize) -> Vec<(String, JobStatus)> {
         let now = self.now;
         let mut closing = Vec::new();
+        let mut approvals = Vec::new();
         let e = self.exec_mut(i);
         if let Some(run) = e.stages[s].as_mut() {
-            for a in run.actions.iter_mut().flatten() {
+            for (k, a) in run.actions.iter_mut().enumerate() {
+                let Some(a) = a else { continue };
                 if a.status == ActionExecutionStatus::InProgress {
+                    if a.kind == ActionKind::Approval {
+                        approvals.push(k);
+                    }
                     a.status = ActionExecutionStatus::Abandoned;
                     a.last_change = now;
                     a.deadline = None;
@@ -194,6 +199,9 @@ impl<'a> Decider<'a> {
                     }
                 }
             }
+        }
+        for k in approvals {
+            self.withdraw_notice(i, s, k);
         }
         closing
     }

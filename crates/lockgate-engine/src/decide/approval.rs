@@ -1,5 +1,6 @@
 //! Answering a manual approval.
 
+use lockgate_model::notice::NoticeKind;
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode, ServiceError};
 
 use super::{err, ApprovalAnswer, Decider};
@@ -51,6 +52,11 @@ impl<'a> Decider<'a> {
             });
         }
         let now = self.now;
+        let expires = self.state.executions[i].stages[s]
+            .as_ref()
+            .and_then(|st| st.actions[k].as_ref())
+            .and_then(|run| run.deadline)
+            .unwrap_or(now);
         if let Some(run) = self.run_mut(i, s, k) {
             run.status = if answer.approved {
                 ActionExecutionStatus::Succeeded
@@ -69,6 +75,12 @@ impl<'a> Decider<'a> {
                 ));
             }
         }
+        let kind = if answer.approved {
+            NoticeKind::Approved
+        } else {
+            NoticeKind::Rejected
+        };
+        self.notice(i, s, k, kind, expires);
         self.advance();
         Ok(now)
     }

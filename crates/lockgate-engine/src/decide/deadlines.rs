@@ -1,5 +1,6 @@
 //! Failing an action whose deadline passed: an expired approval or a timed-out job.
 
+use lockgate_model::notice::NoticeKind;
 use lockgate_shapes::{ActionExecutionStatus, JobStatus};
 
 use super::Decider;
@@ -17,9 +18,13 @@ impl<'a> Decider<'a> {
             .as_ref()
             .and_then(|st| st.actions[k].as_ref());
         let Some(run) = run else { return false };
-        if run.status != ActionExecutionStatus::InProgress || run.deadline.is_none_or(|d| d > now) {
+        let Some(expires) = run.deadline.filter(|d| *d <= now) else {
+            return false;
+        };
+        if run.status != ActionExecutionStatus::InProgress {
             return false;
         }
+        let approval = run.kind == ActionKind::Approval;
         let mut closed = None;
         if let Some(run) = self.run_mut(i, s, k) {
             run.status = ActionExecutionStatus::Failed;
@@ -47,6 +52,9 @@ impl<'a> Decider<'a> {
         }
         if let Some(job) = closed {
             self.out.jobs_closed.push((job, JobStatus::TimedOut));
+        }
+        if approval {
+            self.notice(i, s, k, NoticeKind::Expired, expires);
         }
         self.advance();
         true

@@ -12,12 +12,14 @@ mod advance;
 mod approval;
 mod deadlines;
 mod jobs;
+mod notices;
 mod retry;
 mod stop;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use lockgate_model::notice::ApprovalNotice;
 use lockgate_shapes::{ActionDeclaration, ErrorCode, JobStatus, ServiceError, TriggerType};
 
 pub use lockgate_model::action_types::is_manual_approval;
@@ -36,6 +38,9 @@ pub struct EngineConfig {
     pub region: String,
     /// How long a custom action's job may take, from the action's start, before it times out.
     pub job_timeout_millis: i64,
+    /// The SNS topic ARNs the server's configuration can deliver to. An approval whose
+    /// `NotificationArn` is not among them is refused when the pipeline is created or updated.
+    pub notification_topics: BTreeSet<String>,
 }
 
 impl EngineConfig {
@@ -80,6 +85,12 @@ pub struct Outcome {
     pub jobs_closed: Vec<(String, JobStatus)>,
     /// Whether the pipeline entry itself changed (sequence counter, transitions).
     pub entry_dirty: bool,
+    /// Approval events of actions with a `NotificationArn`, to be written to the outbox in the
+    /// same commit (started, approved, rejected, expired).
+    pub notices: Vec<ApprovalNotice>,
+    /// Action execution ids of notifying approvals that ended without a decision (stopped,
+    /// abandoned): their approval-needed message, if still unsent, must not go out.
+    pub notices_withdrawn: Vec<String>,
 }
 
 /// Applies commands to one pipeline's state at one instant.

@@ -46,6 +46,7 @@ impl<'a> Decider<'a> {
         let now = self.now;
         let position = e.position;
         let mut closing = Vec::new();
+        let mut abandoned_approvals = Vec::new();
         {
             let e = self.exec_mut(i);
             e.stop_reason = reason.or(e.stop_reason.take());
@@ -54,10 +55,14 @@ impl<'a> Decider<'a> {
             if let Position::Running(s) = position {
                 if let Some(run) = e.stages[s].as_mut() {
                     run.status = StageExecutionStatus::Stopping;
-                    for a in run.actions.iter_mut().flatten() {
+                    for (k, a) in run.actions.iter_mut().enumerate() {
+                        let Some(a) = a else { continue };
                         if a.status == ActionExecutionStatus::InProgress
                             && (abandon || a.kind == ActionKind::Approval)
                         {
+                            if a.kind == ActionKind::Approval {
+                                abandoned_approvals.push((s, k));
+                            }
                             a.status = ActionExecutionStatus::Abandoned;
                             a.last_change = now;
                             a.deadline = None;
@@ -70,6 +75,9 @@ impl<'a> Decider<'a> {
             }
         }
         self.out.jobs_closed.extend(closing);
+        for (s, k) in abandoned_approvals {
+            self.withdraw_notice(i, s, k);
+        }
         self.advance();
         Ok(())
     }

@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+use lockgate_model::notice::{outbox_body, outbox_key, NoticeKind};
 use lockgate_model::{ActionTypeRegistry, Caller};
 use lockgate_shapes::*;
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
@@ -96,6 +97,9 @@ pub struct PipelineService {
     deadline_changed: Notify,
     /// Woken after every commit; the benchmark and live views wait on it.
     committed: Notify,
+    /// Woken (with a stored permit, so no wake-up is lost) after a commit wrote outbox rows;
+    /// the notification relay waits on it.
+    outbox_written: Arc<Notify>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
@@ -198,6 +202,7 @@ impl PipelineService {
             deadlines: Mutex::new(BTreeSet::new()),
             deadline_changed: Notify::new(),
             committed: Notify::new(),
+            outbox_written: Arc::new(Notify::new()),
         });
         {
             let mut pipelines = write(&service.pipelines);
@@ -218,6 +223,12 @@ impl PipelineService {
     /// The engine settings.
     pub fn config(&self) -> &EngineConfig {
         &self.cfg
+    }
+
+    /// Signalled after every commit that wrote approval notices to the outbox, so the
+    /// notification relay can send them at once instead of at its next scheduled look.
+    pub fn outbox_written(&self) -> Arc<Notify> {
+        self.outbox_written.clone()
     }
 
     /// Resolves when the next commit has been installed (for benchmarks and live views).
@@ -344,6 +355,27 @@ impl PipelineService {
                 ));
             }
         }
+        // An approval that ends before its approval-needed message went out takes that message
+        // with it in the same commit: only the decision itself is still sent.
+        for id in &outcome.notices_withdrawn {
+            m.push(Mutation::Delete {
+                collection: Collection::Outbox,
+                key: outbox_key(id, NoticeKind::ApprovalNeeded),
+            });
+        }
+        for notice in &outcome.notices {
+            if notice.kind.is_decision() {
+                m.push(Mutation::Delete {
+                    collection: Collection::Outbox,
+                    key: outbox_key(&notice.action_execution_id, NoticeKind::ApprovalNeeded),
+                });
+            }
+            m.push(Mutation::Put(
+                Record::new(Collection::Outbox, notice.outbox_key(), outbox_body(notice))
+                    .with_parent(name.clone())
+                    .with_due_at(notice.at),
+            ));
+        }
         m
     }
 
@@ -361,6 +393,9 @@ impl PipelineService {
         }
         for job in &outcome.jobs_created {
             self.jobs.insert(job.clone());
+        }
+        if !outcome.notices.is_empty() {
+            self.outbox_written.notify_one();
         }
         self.committed.notify_waiters();
     }

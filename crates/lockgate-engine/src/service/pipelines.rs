@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use lockgate_model::action_types::NOTIFICATION_ARN;
 use lockgate_model::Caller;
 use lockgate_shapes::{
     CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, ExecutionMode,
@@ -23,6 +24,33 @@ use crate::state::{PipelineEntry, PipelineState};
 use crate::views;
 
 impl PipelineService {
+    /// Refuses an approval whose `NotificationArn` names a topic the server's configuration
+    /// cannot deliver to: such an approval would wait unheard until it expires.
+    fn check_notification_topics(&self, decl: &PipelineDeclaration) -> Result<(), ServiceError> {
+        for stage in &decl.stages {
+            for action in &stage.actions {
+                let arn = action
+                    .configuration
+                    .as_ref()
+                    .and_then(|c| c.get(NOTIFICATION_ARN));
+                if let Some(arn) = arn {
+                    if !self.cfg.notification_topics.contains(arn) {
+                        return Err(err(
+                            ErrorCode::InvalidActionDeclarationException,
+                            format!(
+                                "Action {} in stage {} has NotificationArn {arn}, a topic this \
+                                 server has no subscriptions for: add it under [[topics]] in \
+                                 the server configuration",
+                                action.name, stage.name
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn handle_create_pipeline(
         &self,
         caller: &Caller,
@@ -30,6 +58,7 @@ impl PipelineService {
     ) -> Result<CreatePipelineOutput, ServiceError> {
         let mut decl = input.pipeline;
         lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        self.check_notification_topics(&decl)?;
         let tags = input.tags.unwrap_or_default();
         self.check_tags(&tags)?;
         decl.version = Some(1);
@@ -151,6 +180,7 @@ impl PipelineService {
             ));
         }
         lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        self.check_notification_topics(&decl)?;
         fill_defaults(&mut decl);
         let name = decl.name.clone();
         let now = self.clock.now_millis();

@@ -11,6 +11,7 @@ mod durability;
 mod history;
 mod jobs;
 mod modes;
+mod notifications;
 mod retry;
 mod stages;
 mod stop;
@@ -42,6 +43,8 @@ pub const JOB_TIMEOUT_MILLIS: i64 = 60 * 60 * 1000;
 pub const MINUTE: i64 = 60 * 1000;
 /// One day in milliseconds.
 pub const DAY: i64 = 24 * 60 * MINUTE;
+/// The one SNS topic the test server's configuration knows.
+pub const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:release-approvals";
 /// The review link the standard pipeline's approval carries.
 pub const REVIEW_URL: &str = "https://review.example.com/change/42";
 
@@ -63,6 +66,7 @@ fn config() -> EngineConfig {
         account_id: ACCOUNT.to_string(),
         region: REGION.to_string(),
         job_timeout_millis: JOB_TIMEOUT_MILLIS,
+        notification_topics: [TOPIC.to_string()].into(),
     }
 }
 
@@ -569,6 +573,17 @@ impl TestEnv {
             Some(ActionExecutionStatus::InProgress)
         );
         id
+    }
+
+    /// Every row in the notification outbox, by key.
+    pub async fn outbox(&self) -> Vec<lockgate_store::Record> {
+        let mut rows = self
+            .store
+            .load(lockgate_store::Collection::Outbox)
+            .await
+            .expect("the outbox loads");
+        rows.sort_by(|a, b| a.key.cmp(&b.key));
+        rows
     }
 
     /// The id of the pipeline's only execution.

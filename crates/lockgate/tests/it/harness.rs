@@ -72,6 +72,7 @@ pub fn test_config(dir: &Path) -> Config {
         account_id: "123456789012".into(),
         region: "us-east-1".into(),
         job_timeout: std::time::Duration::from_secs(3600),
+        notify: Default::default(),
     }
 }
 

@@ -1,0 +1,177 @@
+//! Approval notifications as the engine sees them: the outbox row an approval event writes in
+//! the same commit as the state change, the approval-needed row a decision takes back, and the
+//! NotificationArn check at CreatePipeline and UpdatePipeline.
+
+use lockgate_engine::Clock;
+use lockgate_model::notice::{ApprovalNotice, NoticeKind};
+
+use crate::*;
+
+/// The standard pipeline whose approval notifies `topic`.
+fn notifying(name: &str, topic: &str) -> PipelineDeclaration {
+    let mut decl = standard(name);
+    decl.stages[1].actions[0]
+        .configuration
+        .get_or_insert_with(Default::default)
+        .insert("NotificationArn".to_string(), topic.to_string());
+    decl
+}
+
+fn notice(row: &lockgate_store::Record) -> ApprovalNotice {
+    serde_json::from_value(row.body["notice"].clone()).expect("an approval notice")
+}
+
+/// Creates the notifying pipeline and runs its source, so its approval waits; returns the
+/// approval's token.
+async fn waiting(env: &TestEnv, name: &str) -> String {
+    env.create(notifying(name, TOPIC)).await;
+    env.run_source("r1").await;
+    env.token(name, "Approve", "Approval").await
+}
+
+#[tokio::test]
+async fn an_approval_that_starts_commits_its_approval_needed_message_with_it() {
+    let mut env = TestEnv::new().await;
+    let token = waiting(&env, "p").await;
+    // What a restart finds is what was committed with the approval.
+    env.reload().await;
+
+    let rows = env.outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let action = env.action("p", "Approve", "Approval").await;
+    let aeid = action.action_execution_id.expect("an action execution id");
+    assert_eq!(rows[0].key, format!("{aeid}/approval-needed"));
+    assert_eq!(rows[0].parent.as_deref(), Some("p"));
+    assert_eq!(rows[0].due_at, Some(env.clock.now_millis()));
+    let n = notice(&rows[0]);
+    assert_eq!(n.kind, NoticeKind::ApprovalNeeded);
+    assert_eq!(n.topic_arn, TOPIC);
+    assert_eq!(n.region, REGION);
+    assert_eq!(
+        (
+            n.pipeline_name.as_str(),
+            n.stage_name.as_str(),
+            n.action_name.as_str()
+        ),
+        ("p", "Approve", "Approval")
+    );
+    assert_eq!(n.token, token);
+    assert_eq!(n.expires, env.clock.now_millis() + 7 * DAY);
+    assert_eq!(n.custom_data.as_deref(), Some("Please review"));
+    assert_eq!(n.external_entity_link.as_deref(), Some(REVIEW_URL));
+}
+
+#[tokio::test]
+async fn an_approval_decided_before_its_message_went_out_leaves_only_the_decision() {
+    let env = TestEnv::new().await;
+    let token = waiting(&env, "p").await;
+    env.approve("p", "Approve", "Approval", &token).await;
+
+    let rows = env.outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert!(rows[0].key.ends_with("/approved"), "{}", rows[0].key);
+    let n = notice(&rows[0]);
+    assert_eq!(n.kind, NoticeKind::Approved);
+    assert_eq!(n.decided_by.as_deref(), Some(BOB));
+    assert_eq!(n.summary.as_deref(), Some("Approved by Bob"));
+    assert_eq!(n.token, token);
+}
+
+#[tokio::test]
+async fn a_rejection_is_recorded_with_who_rejected_it() {
+    let env = TestEnv::new().await;
+    let token = waiting(&env, "p").await;
+    env.answer("p", "Approve", "Approval", &token, ApprovalStatus::Rejected)
+        .await
+        .expect("the rejection is accepted");
+
+    let rows = env.outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let n = notice(&rows[0]);
+    assert_eq!(n.kind, NoticeKind::Rejected);
+    assert_eq!(n.decided_by.as_deref(), Some(BOB));
+}
+
+#[tokio::test]
+async fn an_expired_approval_replaces_its_approval_needed_message_with_the_expiry() {
+    let env = TestEnv::new().await;
+    waiting(&env, "p").await;
+    env.clock.advance(7 * DAY + MINUTE);
+    assert_eq!(env.svc.fire_due_deadlines().await, 1);
+
+    let rows = env.outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let n = notice(&rows[0]);
+    assert_eq!(n.kind, NoticeKind::Expired);
+    assert_eq!(n.decided_by, None);
+    assert_eq!(n.expires, START_MILLIS + 7 * DAY);
+}
+
+#[tokio::test]
+async fn a_stopped_approval_takes_back_its_unsent_message_and_sends_nothing() {
+    let env = TestEnv::new().await;
+    waiting(&env, "p").await;
+    let id = env.only_execution("p").await;
+    env.stop("p", &id, false)
+        .await
+        .expect("the execution stops");
+
+    assert_eq!(env.outbox().await, Vec::new());
+}
+
+#[tokio::test]
+async fn an_approval_without_a_notification_arn_writes_nothing_to_the_outbox() {
+    let env = TestEnv::new().await;
+    env.standard_waiting_for_approval("p").await;
+    env.approve_pending("p").await;
+
+    assert_eq!(env.outbox().await, Vec::new());
+}
+
+#[tokio::test]
+async fn create_pipeline_refuses_a_notification_arn_the_server_has_no_topic_for() {
+    let env = TestEnv::new().await;
+    let unknown = "arn:aws:sns:us-east-1:123456789012:nobody-listens";
+    let err = env
+        .svc
+        .create_pipeline(
+            &env.caller,
+            CreatePipelineInput {
+                pipeline: notifying("p", unknown),
+                tags: None,
+            },
+        )
+        .await
+        .expect_err("the pipeline is refused");
+
+    assert_eq!(err.code, ErrorCode::InvalidActionDeclarationException);
+    assert!(err.message.contains(unknown), "{}", err.message);
+    assert!(err.message.contains("[[topics]]"), "{}", err.message);
+    assert!(env.svc.pipeline_names().is_empty());
+    assert_eq!(env.outbox().await, Vec::new());
+}
+
+#[tokio::test]
+async fn update_pipeline_refuses_a_notification_arn_the_server_has_no_topic_for() {
+    let env = TestEnv::new().await;
+    env.create(standard("p")).await;
+    let unknown = "arn:aws:sns:us-east-1:123456789012:nobody-listens";
+    let err = env
+        .svc
+        .update_pipeline(
+            &env.caller,
+            UpdatePipelineInput {
+                pipeline: notifying("p", unknown),
+            },
+        )
+        .await
+        .expect_err("the update is refused");
+
+    assert_eq!(err.code, ErrorCode::InvalidActionDeclarationException);
+    let current = env.svc.pipeline("p").expect("the pipeline").entry.clone();
+    assert_eq!(current.version(), 1);
+    assert!(!current.declaration.stages[1].actions[0]
+        .configuration
+        .as_ref()
+        .is_some_and(|c| c.contains_key("NotificationArn")));
+}
