@@ -42,16 +42,19 @@ pub struct Console {
     sessions: Sessions,
     brake: SignInBrake,
     shutdown: watch::Receiver<bool>,
+    relay: Option<Arc<lockgate_notify::Relay>>,
 }
 
 impl Console {
     /// A console over the engine, the users and the store (for sessions). Live-update streams end
     /// when `shutdown` turns true, so a graceful shutdown does not wait for open browser tabs.
+    /// With a notification `relay`, the console lists pending and failed notifications.
     pub fn new(
         service: Arc<PipelineService>,
         users: Arc<UserDirectory>,
         store: Arc<dyn Store>,
         shutdown: watch::Receiver<bool>,
+        relay: Option<Arc<lockgate_notify::Relay>>,
     ) -> Arc<Self> {
         Arc::new(Console {
             service,
@@ -59,6 +62,7 @@ impl Console {
             sessions: Sessions::new(store),
             brake: SignInBrake::default(),
             shutdown,
+            relay,
         })
     }
 
@@ -111,6 +115,7 @@ pub fn router(console: Arc<Console>) -> Router {
         .route("/console/assets/{file}", get(assets::serve))
         .route("/console/events", get(live::events))
         .route("/console/pipelines", get(pages::pipelines::list))
+        .route("/console/notifications", get(pages::notifications::list))
         .route("/console/pipelines/{pipeline}", get(pages::pipeline::show))
         .route(
             "/console/pipelines/{pipeline}/release",

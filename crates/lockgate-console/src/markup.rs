@@ -42,6 +42,8 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
                     @if let Some(u) = page.user {
                         nav aria-label="Main" {
                             a href="/console/pipelines" { "Pipelines" }
+                            " "
+                            a href="/console/notifications" { "Notifications" }
                         }
                         div.whoami {
                             span data-testid="signed-in-user" title=(u.user.caller().arn()) { (u.user.name) }

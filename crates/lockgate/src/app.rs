@@ -21,6 +21,14 @@ use crate::config::Config;
 /// runs (an unknown access key also triggers a re-read, at most once a second).
 const USER_REFRESH: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Picks rustls's crypto provider (aws-lc-rs) for outgoing TLS (SMTP, webhooks, SNS). When more
+/// than one provider is compiled in, rustls cannot pick one by itself and would panic on the
+/// first TLS connection. Calling it again is harmless.
+pub fn install_crypto_provider() {
+    // An error only means a provider is already installed.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+}
+
 /// How often expired console sessions are deleted from the store.
 const SESSION_SWEEP: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 
@@ -75,6 +83,7 @@ impl App {
 
     /// Like [`App::build`], with the engine reading time from `clock` (tests move it by hand).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
+        install_crypto_provider();
         let store = SqliteStore::open(&config.data_dir)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let shared: Arc<dyn Store> = Arc::new(store.clone());
@@ -176,6 +185,7 @@ impl App {
             self.users.clone(),
             Arc::new(self.store.clone()),
             stop_rx.clone(),
+            Some(self.relay.clone()),
         );
         let sweeper = {
             let console = console.clone();

@@ -3,7 +3,8 @@
 //! - `pipeline`: one pipeline's stages, actions and transitions, and the review dialog;
 //! - `review`: the Approve/Reject form;
 //! - `changes`: Release change, Stop execution, stage transitions;
-//! - `history`: execution history and one execution's action executions.
+//! - `history`: execution history and one execution's action executions;
+//! - `notifications`: pending and failed approval notifications.
 
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -14,6 +15,7 @@ use crate::markup;
 
 pub mod changes;
 pub mod history;
+pub mod notifications;
 pub mod pipeline;
 pub mod pipelines;
 pub mod review;

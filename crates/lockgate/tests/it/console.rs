@@ -25,6 +25,7 @@ fn approval<'a>(action: &'a str, custom_data: &'a str) -> ManualApproval<'a> {
         action,
         custom_data,
         external_entity_link: LINK,
+        notification_arn: None,
     }
 }
 
@@ -1086,4 +1087,77 @@ async fn a_user_added_while_the_server_runs_can_sign_in_and_is_signed_out_once_r
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+#[tokio::test]
+async fn a_notification_that_cannot_be_delivered_is_listed_as_failed_in_the_console() {
+    const TOPIC: &str = "arn:aws:sns:us-east-1:123456789012:release-approvals";
+    // Nothing listens on the discard port, so every delivery fails at once.
+    const DEAD_HOOK: &str = "http://127.0.0.1:9/hook";
+    let dir = tempfile::tempdir().expect("tempdir");
+    crate::harness::add_bob(dir.path()).await;
+    crate::harness::add_console_user(dir.path(), ALICE, ALICE_PASSWORD).await;
+    let mut config = crate::harness::test_config(dir.path());
+    config.notify.topics = vec![lockgate_notify::TopicConfig {
+        arn: TOPIC.into(),
+        subscriptions: vec![lockgate_notify::SubscriptionConfig {
+            protocol: lockgate_notify::Protocol::Http,
+            endpoint: Some(DEAD_HOOK.into()),
+            secret: None,
+            format: Default::default(),
+            topic_arn: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+        }],
+    }];
+    config.notify.delivery.max_attempts = 1;
+    let app = TestApp::spawn_with_config(dir, config).await;
+    app.create_source_type().await;
+    let mut gate = approval("Approval", COMMENTS);
+    gate.notification_arn = Some(TOPIC);
+    app.create_pipeline_waiting_for_approvals("Notified", &[gate], "rev-1")
+        .await;
+
+    let browser = Browser::start().await;
+    browser.sign_in(&app.endpoint, ALICE, ALICE_PASSWORD).await;
+    let row = "#failed-notifications tr[data-notification]";
+    let deadline = Instant::now() + crate::browser::WAIT;
+    loop {
+        browser
+            .goto(&format!("{}/console/notifications", app.endpoint))
+            .await;
+        if browser.exists(row).await {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the undeliverable notification never showed as failed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let text = browser.text(row).await;
+    for expected in [
+        "approval-needed",
+        "Notified",
+        "Approve",
+        "Approval",
+        TOPIC,
+        DEAD_HOOK,
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from {text:?}"
+        );
+    }
+    assert!(browser
+        .text("[role=\"alert\"]")
+        .await
+        .contains("could not be delivered"));
+    browser.screenshot("notifications-failed").await;
+    // The pipeline is not held up by the failed notification: it still waits for its answer.
+    assert!(app
+        .approval_token_of("Notified", "Approval")
+        .await
+        .is_some());
 }

@@ -97,9 +97,15 @@ impl TestApp {
 
     /// Starts a server over an existing data directory (Bob is added when missing).
     pub async fn spawn_in(dir: tempfile::TempDir) -> TestApp {
+        let config = test_config(dir.path());
+        Self::spawn_with_config(dir, config).await
+    }
+
+    /// Starts a server over `dir` with `config` (whose `data_dir` should be `dir`).
+    pub async fn spawn_with_config(dir: tempfile::TempDir, config: Config) -> TestApp {
         add_bob_if_missing(dir.path()).await;
         let clock = ManualClock::new(SystemClock.now_millis());
-        let app = App::build_with_clock(test_config(dir.path()), Arc::new(clock.clone()))
+        let app = App::build_with_clock(config, Arc::new(clock.clone()))
             .await
             .expect("build app");
         let service = app.service();
@@ -398,6 +404,8 @@ pub struct ManualApproval<'a> {
     pub custom_data: &'a str,
     /// `ExternalEntityLink`: the URL the approver reviews.
     pub external_entity_link: &'a str,
+    /// `NotificationArn`: the topic told when the approval starts (it must be configured).
+    pub notification_arn: Option<&'a str>,
 }
 
 impl TestApp {
@@ -494,8 +502,12 @@ pub fn pipeline_with_approvals(
         .expect("source action");
     let mut approve = StageDeclaration::builder().name("Approve");
     for approval in approvals {
+        let mut action = ActionDeclaration::builder();
+        if let Some(arn) = approval.notification_arn {
+            action = action.configuration("NotificationArn", arn);
+        }
         approve = approve.actions(
-            ActionDeclaration::builder()
+            action
                 .name(approval.action)
                 .action_type_id(
                     ActionTypeId::builder()
