@@ -236,6 +236,8 @@ impl PipelineService {
             Collection::PipelineVersion,
             Collection::Execution,
             Collection::Job,
+            // Undelivered notifications would only point at a pipeline that is gone.
+            Collection::Outbox,
         ] {
             mutations.push(Mutation::DeleteChildren {
                 collection: c,

@@ -175,3 +175,21 @@ async fn update_pipeline_refuses_a_notification_arn_the_server_has_no_topic_for(
         .as_ref()
         .is_some_and(|c| c.contains_key("NotificationArn")));
 }
+
+#[tokio::test]
+async fn deleting_a_pipeline_takes_back_its_undelivered_messages() {
+    let env = TestEnv::new().await;
+    waiting(&env, "p").await;
+    assert_eq!(env.outbox().await.len(), 1);
+    env.svc
+        .delete_pipeline(
+            &env.caller,
+            DeletePipelineInput {
+                name: "p".to_string(),
+            },
+        )
+        .await
+        .expect("the pipeline is deleted");
+
+    assert_eq!(env.outbox().await, Vec::new());
+}
