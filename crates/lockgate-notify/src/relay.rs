@@ -251,7 +251,7 @@ impl Relay {
                 self.counters.failed.fetch_add(1, Ordering::Relaxed);
                 let mut kept = row;
                 kept.due_at = None;
-                self.store.commit(vec![Mutation::Put(kept)]).await?;
+                self.store.commit(vec![Mutation::Update(kept)]).await?;
                 return Ok(Outcome::Failed);
             }
         };
@@ -323,27 +323,20 @@ impl Relay {
         Ok(Outcome::Retrying)
     }
 
-    /// Stores the updated row, unless the engine deleted it meanwhile: an approval decided while
-    /// its approval-needed message was being sent must not bring that message back.
+    /// Stores the updated row, unless the engine deleted it meanwhile (`Mutation::Update` is a
+    /// no-op for a missing row, atomically): an approval decided while its approval-needed
+    /// message was being sent must not bring that message back.
     async fn write_back(
         &self,
         row: &Record,
         body: &OutboxBody,
         due_at: Option<i64>,
     ) -> Result<(), StoreError> {
-        if self
-            .store
-            .get(Collection::Outbox, &row.key)
-            .await?
-            .is_none()
-        {
-            return Ok(());
-        }
         let json = serde_json::to_value(body).unwrap_or(serde_json::Value::Null);
         let mut updated = Record::new(Collection::Outbox, row.key.clone(), json);
         updated.parent = row.parent.clone();
         updated.due_at = due_at;
-        self.store.commit(vec![Mutation::Put(updated)]).await
+        self.store.commit(vec![Mutation::Update(updated)]).await
     }
 
     /// Every message still to be delivered, earliest first.

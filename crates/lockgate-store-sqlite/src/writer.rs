@@ -48,6 +48,14 @@ pub(crate) enum Op {
         due_at: Option<i64>,
         body: String,
     },
+    /// Replace a row only if it exists.
+    Update {
+        collection: Collection,
+        key: String,
+        parent: Option<String>,
+        due_at: Option<i64>,
+        body: String,
+    },
     /// Delete one row by key.
     Delete { collection: Collection, key: String },
     /// Delete every row with this parent.
@@ -62,13 +70,18 @@ impl Op {
     pub(crate) fn from_mutation(mutation: Mutation) -> Result<Op, StoreError> {
         Ok(match mutation {
             Mutation::Put(record) => {
-                let body = serde_json::to_string(&record.body).map_err(|e| {
-                    StoreError::Backend(format!(
-                        "encoding {}/{}: {e}",
-                        record.collection, record.key
-                    ))
-                })?;
+                let body = encode(&record)?;
                 Op::Put {
+                    collection: record.collection,
+                    key: record.key,
+                    parent: record.parent,
+                    due_at: record.due_at,
+                    body,
+                }
+            }
+            Mutation::Update(record) => {
+                let body = encode(&record)?;
+                Op::Update {
                     collection: record.collection,
                     key: record.key,
                     parent: record.parent,
@@ -101,6 +114,20 @@ impl Op {
                 conn.prepare_cached(&sql)?
                     .execute((key, parent, due_at, body))?;
             }
+            Op::Update {
+                collection,
+                key,
+                parent,
+                due_at,
+                body,
+            } => {
+                let sql = format!(
+                    "UPDATE {} SET parent = ?2, due_at = ?3, body = ?4 WHERE key = ?1",
+                    collection.as_str()
+                );
+                conn.prepare_cached(&sql)?
+                    .execute((key, parent, due_at, body))?;
+            }
             Op::Delete { collection, key } => {
                 let sql = format!("DELETE FROM {} WHERE key = ?1", collection.as_str());
                 conn.prepare_cached(&sql)?.execute([key])?;
@@ -112,6 +139,16 @@ impl Op {
         }
         Ok(())
     }
+}
+
+/// A record's body as JSON text; the only failure is a body serde_json cannot print.
+fn encode(record: &lockgate_store::Record) -> Result<String, StoreError> {
+    serde_json::to_string(&record.body).map_err(|e| {
+        StoreError::Backend(format!(
+            "encoding {}/{}: {e}",
+            record.collection, record.key
+        ))
+    })
 }
 
 /// One caller's commit waiting for the writer.

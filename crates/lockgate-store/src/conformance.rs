@@ -28,12 +28,39 @@ pub async fn run<S: Store>(store: &S) {
     a_put_record_reads_back_unchanged(store).await;
     a_put_replaces_the_record_with_the_same_key(store).await;
     a_delete_removes_only_that_record(store).await;
+    an_update_replaces_an_existing_record_and_never_brings_back_a_deleted_one(store).await;
     delete_children_removes_every_child_of_that_parent_and_nothing_else(store).await;
     list_children_orders_by_key_and_separates_parents(store).await;
     load_returns_every_record_of_one_collection_and_no_other(store).await;
     due_timers_returns_due_timers_earliest_first_up_to_the_limit(store).await;
     a_commit_applies_its_mutations_in_order_and_all_together(store).await;
     concurrent_commits_from_many_tasks_all_land(store).await;
+}
+
+/// `Update` replaces a record that exists (body, parent, due time) and does nothing for a key
+/// that is missing, in the same commit as other mutations.
+pub async fn an_update_replaces_an_existing_record_and_never_brings_back_a_deleted_one<S: Store>(
+    store: &S,
+) {
+    let original = Record::new(Collection::Outbox, "update/kept", json!({"attempts": 0}))
+        .with_parent("update-parent")
+        .with_due_at(10);
+    commit(store, vec![Mutation::Put(original)]).await;
+    let changed = Record::new(Collection::Outbox, "update/kept", json!({"attempts": 1}))
+        .with_parent("update-parent")
+        .with_due_at(20);
+    let ghost = Record::new(Collection::Outbox, "update/deleted", json!({"attempts": 1}));
+    commit(
+        store,
+        vec![Mutation::Update(changed.clone()), Mutation::Update(ghost)],
+    )
+    .await;
+    assert_eq!(
+        get(store, Collection::Outbox, "update/kept").await,
+        Some(changed)
+    );
+    assert_eq!(get(store, Collection::Outbox, "update/deleted").await, None);
+    commit(store, vec![delete(Collection::Outbox, "update/kept")]).await;
 }
 
 /// Records come back exactly as written: parent, due time, and every kind of JSON value,

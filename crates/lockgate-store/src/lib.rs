@@ -113,6 +113,10 @@ impl Record {
 pub enum Mutation {
     /// Insert or replace the record with this collection and key.
     Put(Record),
+    /// Replace the record with this collection and key only if it exists; otherwise nothing.
+    /// A background writer (the notification relay) uses it so that it never brings back a
+    /// record another commit has deleted meanwhile.
+    Update(Record),
     /// Delete one record; deleting a missing record is not an error.
     Delete {
         /// The record's collection.
