@@ -185,19 +185,11 @@ pub async fn submit(
         }
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    if !password_matches(hash, f.password).await {
+    let matched = password_matches(hash, f.password).await;
+    // `password_matches` is false for an unknown user, so `user` is only kept when it exists.
+    let Some(user) = user.filter(|_| matched) else {
         console.brake.failed(&name, Instant::now());
         tracing::info!(user = %name, "console sign-in failed");
-        return page(
-            StatusCode::UNAUTHORIZED,
-            jar,
-            tls,
-            &next,
-            &name,
-            Some("Incorrect user name or password."),
-        );
-    }
-    let Some(user) = user else {
         return page(
             StatusCode::UNAUTHORIZED,
             jar,

@@ -6,38 +6,55 @@ use lockgate_model::action_types::{CUSTOM_DATA, EXTERNAL_ENTITY_LINK, NOTIFICATI
 use lockgate_model::notice::{ApprovalNotice, NoticeKind};
 
 use super::Decider;
-use crate::state::ActionKind;
+use lockgate_shapes::ActionDeclaration;
+
+use crate::state::{ActionKind, ActionRun};
 
 impl<'a> Decider<'a> {
+    /// The approval run at action `k` of stage `s` in execution `i` with its stage and action
+    /// declarations, when that approval names a `NotificationArn` (the only ones with notices).
+    fn notifying_approval(
+        &self,
+        i: usize,
+        s: usize,
+        k: usize,
+    ) -> Option<(&ActionRun, String, ActionDeclaration)> {
+        let e = &self.state.executions[i];
+        let run = e.stages[s].as_ref().and_then(|st| st.actions[k].as_ref())?;
+        if run.kind != ActionKind::Approval {
+            return None;
+        }
+        let decl = self.state.declaration(e.pipeline_version);
+        let stage = decl.stages.get(s)?;
+        let action = stage.actions.get(run.action_index)?;
+        let notifies = action
+            .configuration
+            .as_ref()
+            .is_some_and(|c| c.contains_key(NOTIFICATION_ARN));
+        notifies.then(|| (run, stage.name.clone(), action.clone()))
+    }
+
     /// Records a notice of `kind` for the approval at action `k` of stage `s` in execution `i`,
     /// if its declaration names a `NotificationArn`. `expires` is the approval's deadline (the
     /// run's own deadline is cleared once it is decided, so the caller passes it).
     pub(super) fn notice(&mut self, i: usize, s: usize, k: usize, kind: NoticeKind, expires: i64) {
+        let Some((run, stage_name, action)) = self.notifying_approval(i, s, k) else {
+            return;
+        };
         let e = &self.state.executions[i];
-        let Some(run) = e.stages[s].as_ref().and_then(|st| st.actions[k].as_ref()) else {
-            return;
-        };
-        if run.kind != ActionKind::Approval {
-            return;
-        }
-        let decl = self.state.declaration(e.pipeline_version);
-        let Some(stage) = decl.stages.get(s) else {
-            return;
-        };
-        let Some(action) = stage.actions.get(run.action_index) else {
-            return;
-        };
-        let configuration = action.configuration.as_ref();
-        let value = |key: &str| configuration.and_then(|c| c.get(key)).cloned();
-        let Some(topic_arn) = value(NOTIFICATION_ARN) else {
-            return;
+        let value = |key: &str| {
+            action
+                .configuration
+                .as_ref()
+                .and_then(|c| c.get(key))
+                .cloned()
         };
         let notice = ApprovalNotice {
             kind,
-            topic_arn,
+            topic_arn: value(NOTIFICATION_ARN).unwrap_or_default(),
             region: self.cfg.region.clone(),
-            pipeline_name: decl.name.clone(),
-            stage_name: stage.name.clone(),
+            pipeline_name: self.state.entry.declaration.name.clone(),
+            stage_name,
             action_name: run.name.clone(),
             pipeline_execution_id: e.id.clone(),
             action_execution_id: run.action_execution_id.clone(),
@@ -59,21 +76,7 @@ impl<'a> Decider<'a> {
     /// decision (stopped, abandoned), so its approval-needed message must not go out if it has
     /// not yet. Approvals without a `NotificationArn` have no message and record nothing.
     pub(super) fn withdraw_notice(&mut self, i: usize, s: usize, k: usize) {
-        let e = &self.state.executions[i];
-        let Some(run) = e.stages[s].as_ref().and_then(|st| st.actions[k].as_ref()) else {
-            return;
-        };
-        if run.kind != ActionKind::Approval {
-            return;
-        }
-        let decl = self.state.declaration(e.pipeline_version);
-        let notifies = decl
-            .stages
-            .get(s)
-            .and_then(|stage| stage.actions.get(run.action_index))
-            .and_then(|a| a.configuration.as_ref())
-            .is_some_and(|c| c.contains_key(NOTIFICATION_ARN));
-        if notifies {
+        if let Some((run, _, _)) = self.notifying_approval(i, s, k) {
             let id = run.action_execution_id.clone();
             self.out.notices_withdrawn.push(id);
         }

@@ -192,6 +192,25 @@ async fn latest_execution_status(app: &TestApp, pipeline: &str) -> Option<Pipeli
         .and_then(|e| e.status().cloned())
 }
 
+/// Checks through the SDK that Alice answered `pipeline`'s approval with `summary`, leaving
+/// the approval `status` and the execution `execution_status`.
+async fn assert_answered_by_alice(
+    app: &TestApp,
+    pipeline: &str,
+    status: ActionExecutionStatus,
+    summary: &str,
+    execution_status: PipelineExecutionStatus,
+) {
+    let (seen, seen_summary, updated_by) = sdk_approval(app, pipeline, "Approval").await;
+    assert_eq!(seen, Some(status));
+    assert_eq!(seen_summary.as_deref(), Some(summary));
+    assert_eq!(updated_by.as_deref(), Some(ALICE_ARN));
+    assert_eq!(
+        latest_execution_status(app, pipeline).await,
+        Some(execution_status)
+    );
+}
+
 /// Whether the page holds a `<script>` element whose code mentions `alert(1)`.
 async fn has_injected_script(browser: &Browser) -> bool {
     browser
@@ -341,14 +360,14 @@ async fn a_signed_in_approver_sees_the_comments_and_link_approves_with_a_comment
     assert!(by.contains("Approved") && by.contains(ALICE), "{by:?}");
     browser.screenshot("pipeline-approved").await;
 
-    let (status, summary, updated_by) = sdk_approval(&app, "WebsiteRelease", "Approval").await;
-    assert_eq!(status, Some(ActionExecutionStatus::Succeeded));
-    assert_eq!(summary.as_deref(), Some("Release notes checked, ship it"));
-    assert_eq!(updated_by.as_deref(), Some(ALICE_ARN));
-    assert_eq!(
-        latest_execution_status(&app, "WebsiteRelease").await,
-        Some(PipelineExecutionStatus::Succeeded)
-    );
+    assert_answered_by_alice(
+        &app,
+        "WebsiteRelease",
+        ActionExecutionStatus::Succeeded,
+        "Release notes checked, ship it",
+        PipelineExecutionStatus::Succeeded,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -395,14 +414,14 @@ async fn a_rejection_in_the_console_fails_the_stage_and_names_the_approver() {
         "a rejected approval still offers Review"
     );
 
-    let (status, summary, updated_by) = sdk_approval(&app, "RejectedRelease", "Approval").await;
-    assert_eq!(status, Some(ActionExecutionStatus::Failed));
-    assert_eq!(summary.as_deref(), Some("The migration is missing"));
-    assert_eq!(updated_by.as_deref(), Some(ALICE_ARN));
-    assert_eq!(
-        latest_execution_status(&app, "RejectedRelease").await,
-        Some(PipelineExecutionStatus::Failed)
-    );
+    assert_answered_by_alice(
+        &app,
+        "RejectedRelease",
+        ActionExecutionStatus::Failed,
+        "The migration is missing",
+        PipelineExecutionStatus::Failed,
+    )
+    .await;
 }
 
 #[tokio::test]
