@@ -891,6 +891,24 @@ async fn click_button_in(
         .unwrap_or_else(|e| panic!("no {label} button in {css}: {e}"))
 }
 
+/// The inbound transition of `pipeline`'s `Approve` stage, through the SDK.
+async fn approve_transition(
+    app: &TestApp,
+    pipeline: &str,
+) -> aws_sdk_codepipeline::types::TransitionState {
+    let state = app
+        .client
+        .get_pipeline_state()
+        .name(pipeline)
+        .send()
+        .await
+        .expect("state");
+    state.stage_states()[1]
+        .inbound_transition_state()
+        .expect("transition state")
+        .clone()
+}
+
 /// Waits until the dialog `id` is open and shown.
 async fn wait_for_dialog(browser: &Browser, id: &str) {
     let deadline = Instant::now() + crate::browser::WAIT;
@@ -934,16 +952,7 @@ async fn transitions_release_change_and_stop_execution_work_from_the_pipeline_pa
     browser
         .wait_for_text(transition, "Transition disabled: Freeze for the holidays")
         .await;
-    let state = app
-        .client
-        .get_pipeline_state()
-        .name("Ops")
-        .send()
-        .await
-        .expect("state");
-    let inbound = state.stage_states()[1]
-        .inbound_transition_state()
-        .expect("transition state");
+    let inbound = approve_transition(&app, "Ops").await;
     assert!(!inbound.enabled());
     assert_eq!(inbound.disabled_reason(), Some("Freeze for the holidays"));
     assert_eq!(inbound.last_changed_by(), Some(ALICE_ARN));
@@ -1023,17 +1032,7 @@ async fn transitions_release_change_and_stop_execution_work_from_the_pipeline_pa
     browser
         .wait_for_text(transition, "Transition enabled")
         .await;
-    let state = app
-        .client
-        .get_pipeline_state()
-        .name("Ops")
-        .send()
-        .await
-        .expect("state");
-    assert!(state.stage_states()[1]
-        .inbound_transition_state()
-        .expect("transition state")
-        .enabled());
+    assert!(approve_transition(&app, "Ops").await.enabled());
 }
 
 #[tokio::test]
@@ -1060,17 +1059,7 @@ async fn a_disabled_transition_without_a_reason_is_refused_with_the_api_message(
     let alert = browser.text("[role=\"alert\"]").await;
     assert!(alert.contains("Nothing was changed."), "{alert}");
     assert_eq!(browser.page_status().await, 400);
-    let state = app
-        .client
-        .get_pipeline_state()
-        .name("NoReason")
-        .send()
-        .await
-        .expect("state");
-    assert!(state.stage_states()[1]
-        .inbound_transition_state()
-        .expect("transition state")
-        .enabled());
+    assert!(approve_transition(&app, "NoReason").await.enabled());
 }
 
 #[tokio::test]

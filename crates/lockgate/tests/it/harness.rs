@@ -301,58 +301,15 @@ fn artifacts(min: i32, max: i32) -> ArtifactDetails {
 
 /// A two-stage pipeline: custom source, then a manual approval with comments and a review URL.
 pub fn approval_pipeline(name: &str) -> PipelineDeclaration {
-    let source = ActionDeclaration::builder()
-        .name("Source")
-        .action_type_id(source_type_id())
-        .output_artifacts(
-            OutputArtifact::builder()
-                .name("SourceOutput")
-                .build()
-                .expect("out"),
-        )
-        .build()
-        .expect("source action");
-    let approval = ActionDeclaration::builder()
-        .name("Approval")
-        .action_type_id(
-            ActionTypeId::builder()
-                .category(ActionCategory::Approval)
-                .owner(ActionOwner::Aws)
-                .provider("Manual")
-                .version("1")
-                .build()
-                .expect("approval type"),
-        )
-        .configuration("CustomData", "Review the latest changes")
-        .configuration("ExternalEntityLink", "https://example.com/review")
-        .build()
-        .expect("approval action");
-    PipelineDeclaration::builder()
-        .name(name)
-        .role_arn("arn:aws:iam::123456789012:role/LockgateRole")
-        .artifact_store(
-            ArtifactStore::builder()
-                .r#type(ArtifactStoreType::S3)
-                .location("lockgate-artifacts")
-                .build()
-                .expect("store"),
-        )
-        .stages(
-            StageDeclaration::builder()
-                .name("Source")
-                .actions(source)
-                .build()
-                .expect("source stage"),
-        )
-        .stages(
-            StageDeclaration::builder()
-                .name("Approve")
-                .actions(approval)
-                .build()
-                .expect("approve stage"),
-        )
-        .build()
-        .expect("pipeline")
+    pipeline_with_approvals(
+        name,
+        &[ManualApproval {
+            action: "Approval",
+            custom_data: "Review the latest changes",
+            external_entity_link: "https://example.com/review",
+            notification_arn: None,
+        }],
+    )
 }
 
 /// The path of the built `lockgate` binary.
