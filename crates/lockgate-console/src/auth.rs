@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use axum_extra::extract::CookieJar;
@@ -123,11 +123,53 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
     }
 }
 
-/// A `Location`-only 303 response (after a form, the browser loads the page with GET).
+/// Where [`see_other`] sends the browser when asked for a target no header can carry.
+const FALLBACK_LOCATION: &str = "/console/pipelines";
+
+/// A `Location`-only 303 response to a local path (after a form, the browser loads the page
+/// with GET). The header value is built here rather than by the response tuple, whose conversion
+/// error would answer the 303 without any `Location`: a target that is not a plain local path
+/// (control characters such as CR/LF, spaces, non-ASCII, another host) sends the browser to the
+/// pipelines list instead.
 pub fn see_other(location: &str) -> Response {
-    (
-        StatusCode::SEE_OTHER,
-        [(header::LOCATION, location.to_string())],
-    )
-        .into_response()
+    let plain_local_path = location.starts_with('/')
+        && !location.starts_with("//")
+        && location.bytes().all(|b| b.is_ascii_graphic());
+    let location = HeaderValue::from_str(location)
+        .ok()
+        .filter(|_| plain_local_path)
+        .unwrap_or_else(|| {
+            tracing::warn!(
+                "a redirect target was not a plain local path; sending the pipelines list"
+            );
+            HeaderValue::from_static(FALLBACK_LOCATION)
+        });
+    (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_always_carries_a_location() {
+        let r = see_other("/console/pipelines/P?done=approved");
+        assert_eq!(r.status(), StatusCode::SEE_OTHER);
+        assert_eq!(
+            r.headers()[header::LOCATION],
+            "/console/pipelines/P?done=approved"
+        );
+        for bad in [
+            "/console/x\r\nSet-Cookie: a=b",
+            "/console/\u{7f}",
+            "/console/é",
+            "//evil.example/",
+            "https://evil.example/",
+        ] {
+            let r = see_other(bad);
+            assert_eq!(r.status(), StatusCode::SEE_OTHER);
+            assert_eq!(r.headers()[header::LOCATION], FALLBACK_LOCATION, "{bad:?}");
+            assert!(r.headers().get(header::SET_COOKIE).is_none());
+        }
+    }
 }

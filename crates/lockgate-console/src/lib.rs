@@ -7,6 +7,7 @@
 //! `GetPipelineState` shows the console's approvals with the approver's ARN.
 //!
 //! Modules: `session` (cookies → stored sessions), `csrf`, `brake` (password guessing),
+//! `client` (the client address the brake counts), `settings` (`[console]`),
 //! `auth` (the signed-in extractor), `signin`, `markup` (layout and shared HTML), `pages/*`
 //! (one module per page or form), `live` (server-sent events), `assets` (embedded CSS/JS).
 
@@ -25,15 +26,19 @@ mod assets;
 mod auth;
 pub mod brake;
 mod call;
+pub mod client;
 pub mod csrf;
 mod live;
 mod markup;
 mod pages;
 pub mod session;
+pub mod settings;
 mod signin;
 
 use brake::SignInBrake;
+use client::TrustedProxy;
 use session::Sessions;
+pub use settings::ConsoleSettings;
 
 /// What the console's handlers share.
 pub struct Console {
@@ -41,6 +46,11 @@ pub struct Console {
     users: Arc<UserDirectory>,
     sessions: Sessions,
     brake: SignInBrake,
+    /// Proxies whose `X-Forwarded-For` names the client the brake counts against.
+    trusted_proxies: Vec<TrustedProxy>,
+    /// Permits for password checks: argon2 costs a core and about 19 MiB each, so at most this
+    /// many run at once and a sign-in that finds none free is refused at once.
+    signin_permits: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
     relay: Option<Arc<lockgate_notify::Relay>>,
 }
@@ -55,12 +65,17 @@ impl Console {
         store: Arc<dyn Store>,
         shutdown: watch::Receiver<bool>,
         relay: Option<Arc<lockgate_notify::Relay>>,
+        settings: ConsoleSettings,
     ) -> Arc<Self> {
         Arc::new(Console {
             service,
             users,
             sessions: Sessions::new(store),
             brake: SignInBrake::default(),
+            trusted_proxies: settings.trusted_proxies,
+            signin_permits: Arc::new(tokio::sync::Semaphore::new(
+                settings.signin_concurrency.get(),
+            )),
             shutdown,
             relay,
         })

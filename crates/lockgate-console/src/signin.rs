@@ -1,15 +1,19 @@
 //! Signing in and out.
 //!
-//! The password is checked with argon2 on a blocking thread; an unknown user name is checked
+//! A sign-in first takes one of a few permits for password checks (none free: 429 at once, and
+//! nothing is counted), then reserves its attempt with the
+//! [`SignInBrake`](crate::brake::SignInBrake), by user name and client address, which counts it
+//! as a failure before the password is looked at. The password is checked with argon2 on a
+//! blocking thread that holds the permit until it is done; an unknown user name is checked
 //! against a fixed dummy hash so that it takes as long as a wrong password and does not reveal
-//! which names exist. Failed attempts feed the [`SignInBrake`](crate::brake::SignInBrake).
+//! which names exist. Only a right password takes the attempt back.
 
 use std::sync::{Arc, LazyLock};
 use std::time::Instant;
 
 use argon2::password_hash::{PasswordHash, PasswordVerifier};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Form;
 use axum_extra::extract::cookie::Cookie;
@@ -17,7 +21,11 @@ use axum_extra::extract::CookieJar;
 use maud::html;
 use serde::Deserialize;
 
+use tokio::sync::OwnedSemaphorePermit;
+
 use crate::auth::{cookie, is_tls, see_other, SignedIn, SESSION_COOKIE};
+use crate::brake::Held;
+use crate::client::ClientAddress;
 use crate::markup::{self, Page};
 use crate::session::now_millis;
 use crate::Console;
@@ -52,14 +60,32 @@ pub struct SignInForm {
     csrf_token: Option<String>,
 }
 
-/// Only local console paths are followed after sign-in (no open redirect to another site).
+/// What a sign-in refused because every password-check permit is taken says.
+const BUSY: &str = "Lockgate is busy checking other sign-ins; try again in a moment.";
+
+/// Only plain local console paths are followed after sign-in: no open redirect to another site,
+/// and nothing a `Location` header cannot carry (control characters such as CR/LF, spaces,
+/// non-ASCII), since the path is sent back verbatim.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with("/console/") && !n.starts_with("//") && !n.contains('\\') => {
+        Some(n)
+            if n.starts_with("/console/")
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             n.to_string()
         }
         _ => "/console/pipelines".to_string(),
     }
+}
+
+/// Tells the browser how long to wait before trying again.
+fn retry_after(mut response: Response, seconds: u64) -> Response {
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+    response
 }
 
 fn page(
@@ -116,10 +142,18 @@ pub async fn form(
     page(StatusCode::OK, jar, is_tls(&headers), &next, "", None)
 }
 
-async fn password_matches(hash: Option<String>, password: String) -> bool {
+/// Whether `password` matches `hash` (an unknown user's `None` is checked against the dummy
+/// hash and never matches). The blocking thread holds `permit` until argon2 is done, so the
+/// bound on concurrent checks holds even when the client hangs up halfway.
+async fn password_matches(
+    hash: Option<String>,
+    password: String,
+    permit: OwnedSemaphorePermit,
+) -> bool {
     let known = hash.is_some();
     let hash = hash.unwrap_or_else(|| DUMMY_HASH.clone());
     let ok = tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         PasswordHash::new(&hash)
             .map(|h| {
                 argon2::Argon2::default()
@@ -136,6 +170,7 @@ async fn password_matches(hash: Option<String>, password: String) -> bool {
 /// `POST /console/signin`: checks the password and starts a session.
 pub async fn submit(
     State(console): State<Arc<Console>>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     jar: CookieJar,
     Form(f): Form<SignInForm>,
@@ -157,24 +192,48 @@ pub async fn submit(
         );
     }
     let name = f.username.trim().to_string();
-    if let Err(wait) = console.brake.check(&name, Instant::now()) {
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        tracing::warn!(user = %name, "console sign-in refused: too many failed attempts");
-        return page(
+    // Refused before the brake sees it: a busy server learns nothing about the password, so this
+    // is not a failed attempt.
+    let Ok(permit) = console.signin_permits.clone().try_acquire_owned() else {
+        tracing::warn!(user = %name, %client, "console sign-in refused: every password check is in use");
+        let page = page(
             StatusCode::TOO_MANY_REQUESTS,
             jar,
             tls,
             &next,
             &name,
-            Some(&format!(
-                "Too many failed sign-in attempts for this user. Try again in {minutes} minute{}.",
-                if minutes == 1 { "" } else { "s" }
-            )),
+            Some(BUSY),
         );
-    }
+        return retry_after(page, 1);
+    };
+    let attempt = match console.brake.reserve(&name, client, Instant::now()) {
+        Ok(attempt) => attempt,
+        Err(held) => {
+            let (wait, whose, why) = match held {
+                Held::Name(wait) => (wait, "for this user", "user name"),
+                Held::Address(wait) => (wait, "from your network address", "client address"),
+            };
+            let minutes = wait.as_secs().div_ceil(60).max(1);
+            tracing::warn!(user = %name, %client, held = why, "console sign-in refused: too many failed attempts");
+            let page = page(
+                StatusCode::TOO_MANY_REQUESTS,
+                jar,
+                tls,
+                &next,
+                &name,
+                Some(&format!(
+                    "Too many failed sign-in attempts {whose}. Try again in {minutes} minute{}.",
+                    if minutes == 1 { "" } else { "s" }
+                )),
+            );
+            return retry_after(page, wait.as_secs());
+        }
+    };
     let user = match console.users.by_name(&name).await {
         Ok(u) => u,
         Err(e) => {
+            // Nothing was learnt about the password, so the attempt does not count.
+            console.brake.withdraw(attempt);
             tracing::error!(error = %e, "could not read users for a console sign-in");
             return markup::error_page(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -185,11 +244,12 @@ pub async fn submit(
         }
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let matched = password_matches(hash, f.password).await;
+    let matched = password_matches(hash, f.password, permit).await;
     // `password_matches` is false for an unknown user, so `user` is only kept when it exists.
     let Some(user) = user.filter(|_| matched) else {
-        console.brake.failed(&name, Instant::now());
-        tracing::info!(user = %name, "console sign-in failed");
+        // The attempt was counted as a failure when it was reserved; it stays counted.
+        drop(attempt);
+        tracing::info!(user = %name, %client, "console sign-in failed");
         return page(
             StatusCode::UNAUTHORIZED,
             jar,
@@ -199,10 +259,10 @@ pub async fn submit(
             Some("Incorrect user name or password."),
         );
     };
-    console.brake.succeeded(&name);
+    console.brake.succeeded(attempt);
     match console.sessions.create(&user.name, now_millis()).await {
         Ok((value, _)) => {
-            tracing::info!(user = %user.name, "console sign-in");
+            tracing::info!(user = %user.name, %client, "console sign-in");
             let jar = jar
                 .remove(Cookie::build(SIGNIN_CSRF_COOKIE).path("/"))
                 .add(cookie(SESSION_COOKIE, value, tls));
@@ -262,6 +322,15 @@ mod tests {
             "/console/pipelines"
         );
         assert_eq!(safe_next(Some("/console/\\evil")), "/console/pipelines");
+        for bad in [
+            "/console/pipelines\r\nSet-Cookie: x=1",
+            "/console/pipelines\nx",
+            "/console/a b",
+            "/console/\u{7f}",
+            "/console/é",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/console/pipelines", "{bad:?}");
+        }
         assert_eq!(safe_next(None), "/console/pipelines");
     }
 }

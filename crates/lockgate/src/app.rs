@@ -186,6 +186,7 @@ impl App {
             Arc::new(self.store.clone()),
             stop_rx.clone(),
             Some(self.relay.clone()),
+            self.config.console.clone(),
         );
         let sweeper = {
             let console = console.clone();
@@ -222,13 +223,17 @@ impl App {
                 "no users yet: every request will be refused until one is added with `lockgate user add NAME`"
             );
         }
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await
-            .context("server failed")?;
+        // With the peer address in every request: the console's sign-in brake counts by it.
+        axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = stop_tx.send(true);
+        })
+        .await
+        .context("server failed")?;
         let _ = scheduler.await;
         let _ = refresher.await;
         let _ = sweeper.await;

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use lockgate_console::ConsoleSettings;
 use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
 use lockgate_notify::{NotifyConfig, TopicConfig};
 use serde::Deserialize;
@@ -36,6 +37,8 @@ pub struct Config {
     pub job_timeout: Duration,
     /// Approval notifications: `public_url`, `[smtp]`, `[sns]`, `[notifications]`, `[[topics]]`.
     pub notify: NotifyConfig,
+    /// The web console: `[console]` (trusted proxies, concurrent password checks).
+    pub console: ConsoleSettings,
 }
 
 /// What `lockgate.toml` may set; every field is optional.
@@ -64,6 +67,8 @@ pub struct FileConfig {
     /// SNS topic ARNs that approvals may name in `NotificationArn`, with their subscriptions.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
+    /// The web console's sign-in settings.
+    pub console: Option<ConsoleSettings>,
 }
 
 impl FileConfig {
@@ -150,6 +155,7 @@ impl Config {
             region,
             job_timeout: Duration::from_secs(minutes * 60),
             notify,
+            console: file.console.unwrap_or_default(),
         })
     }
 }
@@ -235,6 +241,19 @@ mod tests {
         .unwrap();
         let err = Config::resolve(Overrides::default(), file).unwrap_err();
         assert!(format!("{err:#}").contains("[smtp]"), "{err:#}");
+    }
+
+    #[test]
+    fn the_console_section_names_trusted_proxies_and_the_sign_in_concurrency() {
+        let file: FileConfig = toml::from_str(
+            "[console]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\nsignin_concurrency = 3",
+        )
+        .unwrap();
+        let cfg = Config::resolve(Overrides::default(), file).unwrap();
+        assert_eq!(cfg.console.trusted_proxies.len(), 2);
+        assert_eq!(cfg.console.signin_concurrency.get(), 3);
+        let cfg = Config::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        assert!(cfg.console.trusted_proxies.is_empty());
     }
 
     #[test]
