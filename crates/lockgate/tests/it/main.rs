@@ -7,4 +7,5 @@ mod console;
 mod harness;
 mod lifecycle;
 mod process;
+mod signin;
 mod users;
