@@ -6,6 +6,7 @@ mod browser;
 mod console;
 mod harness;
 mod lifecycle;
+mod logs;
 mod process;
 mod signin;
 mod users;

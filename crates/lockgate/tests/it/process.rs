@@ -2,16 +2,36 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
 
 use crate::harness::{add_bob, client, lockgate_bin, BOB_KEY, BOB_SECRET};
 
-/// A `lockgate serve` child process.
-struct LockgateProcess {
+/// A `lockgate serve` child process. Its stdout and stderr are read as they come (a full pipe
+/// would block the server's logging), and returned by [`LockgateProcess::sigterm`].
+pub(crate) struct LockgateProcess {
     child: Child,
-    endpoint: String,
+    /// `http://127.0.0.1:<port>`.
+    pub(crate) endpoint: String,
+    log: Arc<Mutex<String>>,
+    readers: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Appends every line of `from` to `log`.
+fn capture(
+    from: impl std::io::Read + Send + 'static,
+    log: &Arc<Mutex<String>>,
+) -> std::thread::JoinHandle<()> {
+    let log = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(from).lines().map_while(Result::ok) {
+            let mut log = log.lock().unwrap_or_else(|p| p.into_inner());
+            log.push_str(&line);
+            log.push('\n');
+        }
+    })
 }
 
 fn free_port() -> u16 {
@@ -23,8 +43,13 @@ fn free_port() -> u16 {
 
 impl LockgateProcess {
     fn start(dir: &std::path::Path) -> LockgateProcess {
+        Self::start_with_env(dir, &[])
+    }
+
+    /// Starts `lockgate serve` over `dir` with extra environment variables (`LOCKGATE_LOG`).
+    pub(crate) fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> LockgateProcess {
         let port = free_port();
-        let child = Command::new(lockgate_bin())
+        let mut child = Command::new(lockgate_bin())
             .args([
                 "serve",
                 "--listen",
@@ -32,10 +57,16 @@ impl LockgateProcess {
                 "--data-dir",
             ])
             .arg(dir)
-            .stdout(Stdio::null())
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn lockgate");
+        let log = Arc::new(Mutex::new(String::new()));
+        let readers = vec![
+            capture(child.stdout.take().expect("stdout"), &log),
+            capture(child.stderr.take().expect("stderr"), &log),
+        ];
         let endpoint = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
@@ -51,7 +82,12 @@ impl LockgateProcess {
             assert!(Instant::now() < deadline, "lockgate did not become healthy");
             std::thread::sleep(Duration::from_millis(20));
         }
-        LockgateProcess { child, endpoint }
+        LockgateProcess {
+            child,
+            endpoint,
+            log,
+            readers,
+        }
     }
 
     fn kill9(mut self) {
@@ -59,20 +95,20 @@ impl LockgateProcess {
         let _ = self.child.wait();
     }
 
-    fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+    /// Stops the server with SIGTERM; returns its exit status and everything it wrote to stdout
+    /// and stderr.
+    pub(crate) fn sigterm(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill -TERM");
         let status = self.child.wait().expect("wait");
-        let mut log = String::new();
-        if let Some(err) = self.child.stderr.take() {
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                log.push_str(&line);
-                log.push('\n');
-            }
+        // The pipes close when the process exits, so the readers finish.
+        for reader in self.readers.drain(..) {
+            reader.join().expect("log reader");
         }
+        let log = std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()));
         (status, log)
     }
 }
