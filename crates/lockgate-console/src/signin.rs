@@ -20,7 +20,6 @@ use axum_extra::extract::cookie::Cookie;
 use axum_extra::extract::CookieJar;
 use maud::html;
 use serde::Deserialize;
-
 use tokio::sync::OwnedSemaphorePermit;
 
 use crate::auth::{cookie, is_tls, see_other, SignedIn, SESSION_COOKIE};

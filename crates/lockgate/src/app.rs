@@ -224,16 +224,14 @@ impl App {
             );
         }
         // With the peer address in every request: the console's sign-in brake counts by it.
-        axum::serve(
-            self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = stop_tx.send(true);
-        })
-        .await
-        .context("server failed")?;
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await
+            .context("server failed")?;
         let _ = scheduler.await;
         let _ = refresher.await;
         let _ = sweeper.await;
