@@ -90,8 +90,9 @@ pub struct SnsConfig {
     pub endpoint: Option<String>,
     /// The region to sign for; the target topic ARN's region when absent.
     pub region: Option<String>,
-    /// Access key id; with `secret_access_key`. When both are absent, the AWS SDK's usual
-    /// sources are used (`AWS_ACCESS_KEY_ID`, profiles, instance roles).
+    /// Access key id; with `secret_access_key`. When both are absent here and in the
+    /// subscription, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` are
+    /// read from the environment at start-up; AWS profiles and instance roles are not read.
     pub access_key_id: Option<String>,
     /// Secret access key (never logged).
     pub secret_access_key: Option<SecretString>,
