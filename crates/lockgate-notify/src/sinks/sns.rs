@@ -149,7 +149,10 @@ impl SnsSink {
         let target = Target::of(defaults, topic_arn, sub);
         let fail = |why: String| format!("SNS Publish to {}: {why}", target.topic_arn);
         let keys = self.keys(defaults, sub).ok_or_else(|| {
-            fail("no credentials (set them in [sns] or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)".into())
+            fail(
+                "no credentials (set them in [sns] or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY)"
+                    .into(),
+            )
         })?;
         let body = serde_json::to_string(&message.json)
             .map_err(|e| fail(format!("cannot encode the message: {e}")))?;
@@ -235,10 +238,7 @@ fn signed_publish(
         .build()
         .map_err(|e| format!("cannot sign: {e}"))?
         .into();
-    let headers = [
-        ("host", host.as_str()),
-        ("content-type", FORM_CONTENT_TYPE),
-    ];
+    let headers = [("host", host.as_str()), ("content-type", FORM_CONTENT_TYPE)];
     let signable = SignableRequest::new(
         "POST",
         url.as_str(),
@@ -432,7 +432,8 @@ mod tests {
 
     #[test]
     fn xml_elements_are_matched_by_their_whole_name() {
-        let doc = "<Error><CodeName>x</CodeName><Code a=\"1\"><![CDATA[A<B]]></Code><Empty/></Error>";
+        let doc =
+            "<Error><CodeName>x</CodeName><Code a=\"1\"><![CDATA[A<B]]></Code><Empty/></Error>";
         assert_eq!(xml::leaf_text(doc, "Code").as_deref(), Some("A<B"));
         assert_eq!(xml::leaf_text(doc, "Empty").as_deref(), Some(""));
         assert_eq!(xml::leaf_text(doc, "Error"), None);
@@ -450,7 +451,10 @@ mod tests {
         );
         assert_eq!(t.region, "eu-west-3");
         assert_eq!(t.endpoint, "https://sns.eu-west-3.amazonaws.com");
-        assert_eq!(default_endpoint("cn-north-1"), "https://sns.cn-north-1.amazonaws.com.cn");
+        assert_eq!(
+            default_endpoint("cn-north-1"),
+            "https://sns.cn-north-1.amazonaws.com.cn"
+        );
     }
 
     #[test]
