@@ -102,6 +102,15 @@ impl SnsSink {
             var("AWS_SECRET_ACCESS_KEY"),
             var("AWS_SESSION_TOKEN"),
         )?;
+        SnsSink::with_environment(config, client, environment)
+    }
+
+    /// The sink with `environment` standing for the process environment's keys.
+    fn with_environment(
+        config: &NotifyConfig,
+        client: reqwest::Client,
+        environment: Option<Keys>,
+    ) -> Result<SnsSink, ConfigError> {
         let sink = SnsSink {
             client,
             environment,
@@ -455,6 +464,31 @@ mod tests {
             default_endpoint("cn-north-1"),
             "https://sns.cn-north-1.amazonaws.com.cn"
         );
+    }
+
+    #[test]
+    fn an_sns_subscription_without_any_credentials_stops_the_start() {
+        let topic: crate::config::TopicConfig = serde_json::from_value(serde_json::json!({
+            "arn": "arn:aws:sns:us-east-1:123456789012:t",
+            "subscriptions": [{ "protocol": "sns" }],
+        }))
+        .unwrap();
+        let mut config = NotifyConfig {
+            topics: vec![topic],
+            ..NotifyConfig::default()
+        };
+        let e = SnsSink::with_environment(&config, reqwest::Client::new(), None)
+            .err()
+            .expect("refused")
+            .to_string();
+        assert!(e.contains("has no credentials"), "{e}");
+        assert!(e.contains("profiles and instance roles are not read"), "{e}");
+
+        let environment = keys_from_environment(Some("AKID".into()), Some("s".into()), None);
+        assert!(SnsSink::with_environment(&config, reqwest::Client::new(), environment.unwrap()).is_ok());
+        config.sns.access_key_id = Some("AKID".into());
+        config.sns.secret_access_key = Some("secret".to_string().into());
+        assert!(SnsSink::with_environment(&config, reqwest::Client::new(), None).is_ok());
     }
 
     #[test]
