@@ -28,11 +28,7 @@ impl Sinks {
             Some(smtp) => Some(email::EmailSink::new(smtp, timeout)?),
             None => None,
         };
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("Lockgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
+        let http = http_client(timeout)?;
         Ok(Sinks {
             email,
             webhook: webhook::WebhookSink::new(http.clone()),
@@ -95,6 +91,25 @@ impl Sinks {
                 self.config.delivery.timeout_seconds
             )),
         }
+    }
+}
+
+/// The HTTP client webhooks and SNS share, giving up on a request after `timeout`.
+fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, ConfigError> {
+    use_the_servers_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("Lockgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))
+}
+
+/// reqwest is built without a TLS crypto provider of its own, so that the server carries only
+/// the one it installs (aws-lc-rs); a caller that installed none (a test, a tool) gets the same.
+fn use_the_servers_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error only means another thread installed one meanwhile.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     }
 }
 

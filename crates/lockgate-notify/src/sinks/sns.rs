@@ -466,6 +466,10 @@ mod tests {
         );
     }
 
+    fn client() -> reqwest::Client {
+        super::super::http_client(std::time::Duration::from_secs(1)).expect("an HTTP client")
+    }
+
     #[test]
     fn an_sns_subscription_without_any_credentials_stops_the_start() {
         let topic: crate::config::TopicConfig = serde_json::from_value(serde_json::json!({
@@ -477,18 +481,21 @@ mod tests {
             topics: vec![topic],
             ..NotifyConfig::default()
         };
-        let e = SnsSink::with_environment(&config, reqwest::Client::new(), None)
+        let e = SnsSink::with_environment(&config, client(), None)
             .err()
             .expect("refused")
             .to_string();
         assert!(e.contains("has no credentials"), "{e}");
-        assert!(e.contains("profiles and instance roles are not read"), "{e}");
+        assert!(
+            e.contains("profiles and instance roles are not read"),
+            "{e}"
+        );
 
         let environment = keys_from_environment(Some("AKID".into()), Some("s".into()), None);
-        assert!(SnsSink::with_environment(&config, reqwest::Client::new(), environment.unwrap()).is_ok());
+        assert!(SnsSink::with_environment(&config, client(), environment.unwrap()).is_ok());
         config.sns.access_key_id = Some("AKID".into());
         config.sns.secret_access_key = Some("secret".to_string().into());
-        assert!(SnsSink::with_environment(&config, reqwest::Client::new(), None).is_ok());
+        assert!(SnsSink::with_environment(&config, client(), None).is_ok());
     }
 
     #[test]

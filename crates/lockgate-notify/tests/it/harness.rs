@@ -155,7 +155,10 @@ pub fn topic_arn(name: &str) -> String {
 }
 
 /// A configuration with these topics, and attempts that may take `timeout_seconds`.
-pub fn config(topics: Vec<(String, Vec<SubscriptionConfig>)>, timeout_seconds: f64) -> NotifyConfig {
+pub fn config(
+    topics: Vec<(String, Vec<SubscriptionConfig>)>,
+    timeout_seconds: f64,
+) -> NotifyConfig {
     NotifyConfig {
         public_url: "https://lockgate.example.com".into(),
         topics: topics

@@ -21,15 +21,25 @@ async fn a_webhook_that_never_answers_does_not_hold_up_another_message() {
     let (dead_topic, live_topic) = (topic_arn("dead"), topic_arn("live"));
     let outbox = Outbox::new(config(
         vec![
-            (dead_topic.clone(), vec![webhook(&format!("{}/hook", silent.url))]),
-            (live_topic.clone(), vec![webhook(&format!("{}/hook", healthy.url))]),
+            (
+                dead_topic.clone(),
+                vec![webhook(&format!("{}/hook", silent.url))],
+            ),
+            (
+                live_topic.clone(),
+                vec![webhook(&format!("{}/hook", healthy.url))],
+            ),
         ],
         ATTEMPT_TIMEOUT.as_secs_f64(),
     ));
     // The message for the dead webhook is due first, so a relay sending one row at a time
     // would wait out its whole timeout before the healthy one.
-    let dead = outbox.put(&notice(&dead_topic, "Dead"), Outbox::NOW - 2_000).await;
-    let live = outbox.put(&notice(&live_topic, "Live"), Outbox::NOW - 1_000).await;
+    let dead = outbox
+        .put(&notice(&dead_topic, "Dead"), Outbox::NOW - 2_000)
+        .await;
+    let live = outbox
+        .put(&notice(&live_topic, "Live"), Outbox::NOW - 1_000)
+        .await;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let started = Instant::now();
     let running = tokio::spawn(outbox.relay.clone().run(async {
@@ -43,8 +53,14 @@ async fn a_webhook_that_never_answers_does_not_hold_up_another_message() {
     assert_eq!(message["approval"]["pipelineName"], "Live");
     // The dead webhook's attempt is still hanging: it was accepted and nothing is recorded.
     silent.wait_for_connection(PATIENCE).await;
-    let hanging = outbox.row(&dead).await.expect("the dead row is still there");
-    assert_eq!(hanging.body["delivery"]["attempts"].as_u64().unwrap_or(0), 0);
+    let hanging = outbox
+        .row(&dead)
+        .await
+        .expect("the dead row is still there");
+    assert_eq!(
+        hanging.body["delivery"]["attempts"].as_u64().unwrap_or(0),
+        0
+    );
     wait_until_gone(&outbox, &live).await;
     let _ = stop.send(());
     running.await.expect("the relay stops");
@@ -88,7 +104,10 @@ async fn a_drain_delivers_rows_side_by_side_and_records_each_outcome() {
     let failing_url = format!("{}/hook", failing.url);
     let outbox = Outbox::new(config(
         vec![
-            (good.clone(), vec![webhook(&format!("{}/hook", healthy.url))]),
+            (
+                good.clone(),
+                vec![webhook(&format!("{}/hook", healthy.url))],
+            ),
             (bad.clone(), vec![webhook(&failing_url)]),
         ],
         5.0,
@@ -135,7 +154,10 @@ async fn a_row_deleted_while_its_message_hangs_is_not_brought_back() {
     let silent = Silent::start().await;
     let topic = topic_arn("decided");
     let outbox = Outbox::new(config(
-        vec![(topic.clone(), vec![webhook(&format!("{}/hook", silent.url))])],
+        vec![(
+            topic.clone(),
+            vec![webhook(&format!("{}/hook", silent.url))],
+        )],
         1.0,
     ));
     let key = outbox.put(&notice(&topic, "Decided"), Outbox::NOW).await;
@@ -155,7 +177,10 @@ async fn a_row_deleted_while_its_message_hangs_is_not_brought_back() {
     let report = drain.await.expect("the drain ends").expect("drain");
 
     assert_eq!(report.retrying, 1, "{report:?}");
-    assert!(outbox.row(&key).await.is_none(), "the relay brought the row back");
+    assert!(
+        outbox.row(&key).await.is_none(),
+        "the relay brought the row back"
+    );
 }
 
 /// Waits until the row with `key` has left the outbox (it is deleted just after the receiver

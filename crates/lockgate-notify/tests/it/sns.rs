@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use lockgate_notify::send_test;
 use sha2::{Digest, Sha256};
 
-use crate::harness::{config, notice, subscription, topic_arn, Outbox, Receiver, Received};
+use crate::harness::{config, notice, subscription, topic_arn, Outbox, Received, Receiver};
 
 const KEY_ID: &str = "AKIDLOCKGATETEST";
 const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -57,9 +57,7 @@ async fn publish_is_a_signed_query_protocol_request_that_sns_accepts() {
         request.headers["content-type"],
         "application/x-www-form-urlencoded; charset=utf-8"
     );
-    let form: Vec<(String, String)> = form_urlencoded::parse(&request.body)
-        .into_owned()
-        .collect();
+    let form: Vec<(String, String)> = form_urlencoded::parse(&request.body).into_owned().collect();
     let field = |name: &str| {
         form.iter()
             .find(|(k, _)| k == name)
@@ -69,7 +67,10 @@ async fn publish_is_a_signed_query_protocol_request_that_sns_accepts() {
     assert_eq!(field("Action"), "Publish");
     assert_eq!(field("Version"), "2010-03-31");
     assert_eq!(field("TopicArn"), topic);
-    assert_eq!(field("Subject"), format!("TEST: Lockgate notifications for {topic}"));
+    assert_eq!(
+        field("Subject"),
+        format!("TEST: Lockgate notifications for {topic}")
+    );
     let message: serde_json::Value = serde_json::from_str(&field("Message")).expect("JSON");
     assert_eq!(message["topicArn"], topic);
 
@@ -87,7 +88,9 @@ async fn an_sns_error_response_is_the_deliverys_last_error_with_its_code_and_mes
     let sns = Receiver::start(404, NOT_FOUND).await;
     let topic = topic_arn("gone");
     let outbox = Outbox::new(sns_config(&topic, &sns.url));
-    let key = outbox.put(&notice(&topic, "Unpublished"), Outbox::NOW).await;
+    let key = outbox
+        .put(&notice(&topic, "Unpublished"), Outbox::NOW)
+        .await;
 
     let report = outbox.relay.run_once().await.expect("drain");
 
