@@ -9,6 +9,7 @@ import email.policy
 import hashlib
 import hmac
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -506,6 +507,22 @@ def test_a_configuration_with_an_email_subscription_but_no_smtp_server_stops_the
     )
     assert result.returncode != 0
     assert "[smtp]" in result.stderr, result.stderr
+
+
+def test_an_sns_subscription_with_no_keys_anywhere_stops_the_start(tmp_path):
+    config_path = tmp_path / "lockgate.toml"
+    config_path.write_text(config(f'{{ protocol = "sns", endpoint = "http://127.0.0.1:{free_port()}" }}'))
+    # No keys in the file and none in the environment; profiles and roles are not looked at.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    result = subprocess.run(
+        [str(lockgate_binary()), "serve", "--data-dir", str(tmp_path / "data"), "--listen", f"127.0.0.1:{free_port()}",
+         "--config", str(config_path)],
+        capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL, env=env,
+    )
+    assert result.returncode != 0
+    assert f"topic {TOPIC}: the sns subscription" in result.stderr, result.stderr
+    assert "has no credentials" in result.stderr, result.stderr
+    assert "AWS profiles and instance roles are not read" in result.stderr, result.stderr
 
 
 def test_notify_test_sends_to_every_subscription_and_prints_each_result(tmp_path, smtp, webhook):

@@ -90,14 +90,15 @@ pub struct SnsConfig {
     pub endpoint: Option<String>,
     /// The region to sign for; the target topic ARN's region when absent.
     pub region: Option<String>,
-    /// Access key id; with `secret_access_key`. When both are absent, the AWS SDK's usual
-    /// sources are used (`AWS_ACCESS_KEY_ID`, profiles, instance roles).
+    /// Access key id; with `secret_access_key`. When both are absent here and in the
+    /// subscription, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN` are
+    /// read from the environment at start-up; AWS profiles and instance roles are not read.
     pub access_key_id: Option<String>,
     /// Secret access key (never logged).
     pub secret_access_key: Option<SecretString>,
 }
 
-/// `[notifications]`: the retry policy.
+/// `[notifications]`: the retry policy and how much is delivered at once.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DeliveryPolicy {
@@ -109,6 +110,11 @@ pub struct DeliveryPolicy {
     pub max_attempts: u32,
     /// Seconds one attempt (an SMTP session, an HTTP request, an SNS call) may take.
     pub timeout_seconds: f64,
+    /// How many messages (outbox rows) are delivered at the same time, in all.
+    pub max_messages_in_flight: usize,
+    /// How many of them may be sending to the same server (SMTP server, webhook origin, SNS
+    /// endpoint) at the same time, so one slow or dead server cannot take every slot.
+    pub max_connections_per_endpoint: usize,
 }
 
 impl Default for DeliveryPolicy {
@@ -118,6 +124,8 @@ impl Default for DeliveryPolicy {
             max_retry_seconds: 3600.0,
             max_attempts: 10,
             timeout_seconds: 10.0,
+            max_messages_in_flight: 16,
+            max_connections_per_endpoint: 4,
         }
     }
 }
@@ -280,6 +288,13 @@ impl NotifyConfig {
         }
         if !(p.timeout_seconds.is_finite() && p.timeout_seconds > 0.0) {
             return fail("[notifications] timeout_seconds must be more than zero".into());
+        }
+        if p.max_messages_in_flight == 0 || p.max_connections_per_endpoint == 0 {
+            return fail(
+                "[notifications] max_messages_in_flight and max_connections_per_endpoint must be \
+                 at least 1"
+                    .into(),
+            );
         }
         let mut seen = BTreeSet::new();
         for topic in &self.topics {

@@ -10,9 +10,11 @@
 //! - [`config`]: topics and their subscriptions, SMTP, SNS and retry settings.
 //! - [`message`]: CodePipeline's approval-needed JSON, decision messages, email text.
 //! - [`relay`]: the background delivery loop, counters and listings.
+//! - `limits`: how many rows are delivered at once, in all and per server.
 //! - [`sinks`]: one attempt to one subscription (SMTP via lettre, HTTP via reqwest, SNS).
 
 pub mod config;
+mod limits;
 pub mod message;
 pub mod relay;
 pub mod sinks;

@@ -9,22 +9,32 @@
 //! `max_retry_seconds`); after `max_attempts` it stays in the outbox with no due time, as a
 //! visible failure. Because the state lives in the store, pending messages survive restarts.
 //! Nothing here can fail or block a pipeline: the engine only ever writes rows.
+//!
+//! Rows are delivered side by side, within the [`crate::limits`]: a row starts as soon as it is
+//! due and its servers have room, whatever other rows are still waiting for theirs, so a webhook
+//! that never answers delays only its own messages. Within a row, the subscriptions on
+//! different servers are sent to at the same time. A row is only ever delivered by one task at
+//! a time (the in-flight set), and only that task writes its delivery log.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use futures_util::future::BoxFuture;
+use futures_util::stream::{FuturesUnordered, StreamExt};
 use lockgate_model::notice::ApprovalNotice;
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
 
 use crate::config::{ConfigError, NotifyConfig, SubscriptionConfig};
+use crate::limits::{Admission, Limits};
 use crate::message::{render, Message};
 use crate::sinks::Sinks;
 
-/// How many due rows one store query returns; the relay keeps asking until none is due.
+/// How many due rows the first store query returns; later queries ask for twice as many, until
+/// the due rows run out or no more can start.
 const BATCH: usize = 32;
 /// The longest the relay sleeps without looking at the outbox, in case the wall clock jumped.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
@@ -105,6 +115,18 @@ pub struct DrainReport {
     pub failed: usize,
 }
 
+impl DrainReport {
+    fn count(&mut self, outcome: Outcome) {
+        self.processed += 1;
+        match outcome {
+            Outcome::Completed => self.completed += 1,
+            Outcome::Retrying => self.retrying += 1,
+            Outcome::Failed => self.failed += 1,
+            Outcome::Gone => {}
+        }
+    }
+}
+
 #[derive(Default)]
 struct Counters {
     delivered: AtomicU64,
@@ -120,8 +142,45 @@ pub struct Relay {
     sinks: Sinks,
     now: Now,
     wake: Arc<Notify>,
-    busy: tokio::sync::Mutex<()>,
+    limits: Limits,
+    /// The keys of the rows being delivered right now, by whichever loop started them.
+    in_flight: Mutex<HashSet<String>>,
+    /// Signalled whenever a row's delivery ends, so whoever waits for room looks again.
+    finished: Notify,
     counters: Counters,
+}
+
+/// One row's delivery in progress: its outcome, once the row is written back.
+type Delivery<'a> = BoxFuture<'a, Result<Outcome, StoreError>>;
+
+/// What one look at the outbox found.
+struct Started {
+    /// Rows due now (started or not).
+    due: usize,
+    /// The rows it started.
+    keys: Vec<String>,
+    /// Whether a due row was left alone because another task delivers it or its servers had
+    /// no room; it is worth looking again when a delivery ends.
+    held_back: bool,
+}
+
+/// A row claimed for delivery: its slots and its place in the in-flight set, both given back
+/// when the delivery ends or is dropped (at shutdown, or when a drain is abandoned).
+struct Claim<'a> {
+    relay: &'a Relay,
+    key: String,
+    _admission: Admission,
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        self.relay
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+        self.relay.finished.notify_waiters();
+    }
 }
 
 /// The wall clock, in ms since the epoch.
@@ -144,11 +203,16 @@ impl Relay {
         let config = Arc::new(config);
         Ok(Relay {
             sinks: Sinks::new(config.clone())?,
+            limits: Limits::new(
+                config.delivery.max_messages_in_flight,
+                config.delivery.max_connections_per_endpoint,
+            ),
             store,
             config,
             now: Arc::new(system_now),
             wake,
-            busy: tokio::sync::Mutex::new(()),
+            in_flight: Mutex::new(HashSet::new()),
+            finished: Notify::new(),
             counters: Counters::default(),
         })
     }
@@ -173,34 +237,49 @@ impl Relay {
         }
     }
 
-    /// Runs until `shutdown` resolves: delivers what is due, then sleeps until the next row is
-    /// due or the engine signals a new one. A send cut short by shutdown is sent again after
-    /// the restart, which is what "at least once" allows.
+    /// Runs until `shutdown` resolves: starts every due row that has room, then waits for a
+    /// delivery to end, the engine to signal a new row, or the next row to come due. Sends cut
+    /// short by shutdown are sent again after the restart, which is what "at least once"
+    /// allows.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let mut deliveries: FuturesUnordered<Delivery<'_>> = FuturesUnordered::new();
         loop {
-            let wait = tokio::select! {
-                _ = &mut shutdown => break,
-                wait = self.tick() => wait,
+            let now = (self.now)();
+            let wait = match self.start_due(now, &HashSet::new(), &mut deliveries).await {
+                Ok(started) => self.until_next_due(now, started.due).await,
+                Err(e) => {
+                    tracing::error!(error = %e, "the notification relay could not read the outbox");
+                    Duration::from_secs(1)
+                }
             };
             tokio::select! {
                 _ = &mut shutdown => break,
+                Some(result) = deliveries.next(), if !deliveries.is_empty() => {
+                    if let Err(e) = result {
+                        tracing::error!(error = %e, "the notification relay could not record a delivery");
+                    }
+                }
                 _ = self.wake.notified() => {}
+                // A delivery started by `run_once` ended, which may have made room.
+                _ = self.finished.notified() => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
     }
 
-    /// One round of the background loop; returns how long to sleep.
-    async fn tick(&self) -> Duration {
-        if let Err(e) = self.run_once().await {
-            tracing::error!(error = %e, "the notification relay could not read the outbox");
-            return Duration::from_secs(1);
-        }
-        match self.store.due(Collection::Outbox, i64::MAX, 1).await {
-            Ok(rows) => match rows.first().and_then(|r| r.due_at) {
+    /// How long to sleep until the first row due after `now`, given that `due_now` rows are
+    /// due already (those are in flight or waiting for room, and a finished delivery wakes
+    /// the loop for them).
+    async fn until_next_due(&self, now: i64, due_now: usize) -> Duration {
+        let next = self
+            .store
+            .due(Collection::Outbox, i64::MAX, due_now.saturating_add(1))
+            .await;
+        match next {
+            Ok(rows) => match rows.iter().filter_map(|r| r.due_at).find(|&d| d > now) {
                 Some(due) => {
-                    let ms = (due - (self.now)()).clamp(1, 60_000);
+                    let ms = (due - now).clamp(1, 60_000);
                     Duration::from_millis(u64::try_from(ms).unwrap_or(1))
                 }
                 None => MAX_SLEEP,
@@ -212,33 +291,119 @@ impl Relay {
         }
     }
 
-    /// Delivers every outbox row due now, and returns what happened. Tests call this to process
-    /// the outbox synchronously; the background loop calls it too (never two at once).
+    /// Delivers every outbox row due now, each at most once, and returns what happened. Tests
+    /// call this to process the outbox synchronously; it runs rows side by side like the
+    /// background loop, and waits for rows that loop is delivering at the same time.
     pub async fn run_once(&self) -> Result<DrainReport, StoreError> {
-        let _busy = self.busy.lock().await;
-        let mut report = DrainReport::default();
         let now = (self.now)();
+        let mut report = DrainReport::default();
+        // Rows this drain started: each is tried once, even if it comes due again at once.
+        let mut tried = HashSet::new();
+        let mut deliveries: FuturesUnordered<Delivery<'_>> = FuturesUnordered::new();
         loop {
-            let rows = self.store.due(Collection::Outbox, now, BATCH).await?;
-            let n = rows.len();
-            for row in rows {
-                report.processed += 1;
-                match self.deliver(row).await? {
-                    Outcome::Completed => report.completed += 1,
-                    Outcome::Retrying => report.retrying += 1,
-                    Outcome::Failed => report.failed += 1,
-                    Outcome::Gone => {}
-                }
+            // Registered before looking, so a delivery ending meanwhile is not missed.
+            let finished = self.finished.notified();
+            tokio::pin!(finished);
+            finished.as_mut().enable();
+            let started = self.start_due(now, &tried, &mut deliveries).await?;
+            tried.extend(started.keys);
+            if let Some(result) = deliveries.next().await {
+                report.count(result?);
+                continue;
             }
-            if n < BATCH {
+            if !started.held_back {
                 return Ok(report);
             }
+            finished.await;
         }
+    }
+
+    /// Starts delivering, into `deliveries`, every row due at `now` that is not in `skip`,
+    /// not already being delivered, and whose servers have room.
+    async fn start_due<'a>(
+        &'a self,
+        now: i64,
+        skip: &HashSet<String>,
+        deliveries: &mut FuturesUnordered<Delivery<'a>>,
+    ) -> Result<Started, StoreError> {
+        let mut limit = BATCH;
+        let mut keys = Vec::new();
+        let mut held_back = false;
+        loop {
+            let rows = self.store.due(Collection::Outbox, now, limit).await?;
+            let due = rows.len();
+            let everything = due < limit;
+            for row in rows {
+                if skip.contains(&row.key) {
+                    continue;
+                }
+                if !self.limits.has_room() {
+                    return Ok(Started {
+                        due,
+                        keys,
+                        held_back: true,
+                    });
+                }
+                match self.claim(&row) {
+                    Some(claim) => {
+                        keys.push(row.key.clone());
+                        deliveries.push(Box::pin(async move {
+                            let outcome = self.deliver(row).await;
+                            drop(claim);
+                            outcome
+                        }));
+                    }
+                    // Being delivered already (perhaps by this very call, in an earlier and
+                    // smaller query), or its servers are full.
+                    None => held_back = true,
+                }
+            }
+            if everything {
+                return Ok(Started {
+                    due,
+                    keys,
+                    held_back,
+                });
+            }
+            limit = limit.saturating_mul(2);
+        }
+    }
+
+    /// Claims `row` for delivery if nobody is delivering it and its servers have room.
+    fn claim(&self, row: &Record) -> Option<Claim<'_>> {
+        let mut in_flight = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if in_flight.contains(&row.key) {
+            return None;
+        }
+        let admission = self.limits.try_admit(&self.endpoints(row))?;
+        in_flight.insert(row.key.clone());
+        Some(Claim {
+            relay: self,
+            key: row.key.clone(),
+            _admission: admission,
+        })
+    }
+
+    /// The servers a row still has to reach (none for a row that cannot be read or whose
+    /// topic is gone: it only takes a message slot).
+    fn endpoints(&self, row: &Record) -> BTreeSet<String> {
+        let Ok(body) = serde_json::from_value::<OutboxBody>(row.body.clone()) else {
+            return BTreeSet::new();
+        };
+        let Some(topic) = self.config.topic(&body.notice.topic_arn) else {
+            return BTreeSet::new();
+        };
+        missing(&body.notice, &body.delivery, &topic.subscriptions)
+            .map(|sub| self.sinks.endpoint(&body.notice.topic_arn, sub))
+            .collect()
     }
 
     /// Tries one row's missing deliveries and writes the result back.
     async fn deliver(&self, row: Record) -> Result<Outcome, StoreError> {
-        // The batch was read a while ago: an approval decided since then has taken its
+        // The row was listed a while ago: an approval decided since then has taken its
         // approval-needed row back, and that message must not go out any more.
         let Some(row) = self.store.get(Collection::Outbox, &row.key).await? else {
             return Ok(Outcome::Gone);
@@ -272,21 +437,34 @@ impl Relay {
             return Ok(Outcome::Failed);
         };
         let message = render(&notice, &self.config.public_url);
-        let mut missing = 0;
-        for sub in targets(&notice, &topic.subscriptions) {
-            let id = sub.id();
-            let entry = log.subscriptions.entry(id.clone()).or_default();
-            if entry.delivered_at.is_some() {
-                continue;
+        // One sequence of sends per server, the servers side by side: a row holds one slot
+        // per server (see `claim`), so it never opens more than one connection to each.
+        let mut by_endpoint: BTreeMap<String, Vec<&SubscriptionConfig>> = BTreeMap::new();
+        for sub in missing(&notice, log, &topic.subscriptions) {
+            by_endpoint
+                .entry(self.sinks.endpoint(&notice.topic_arn, sub))
+                .or_default()
+                .push(sub);
+        }
+        let sends = by_endpoint.into_values().map(|subs| {
+            let (notice, message, key) = (&notice, &message, &row.key);
+            async move {
+                let mut results = Vec::with_capacity(subs.len());
+                for sub in subs {
+                    let result = self.sinks.send(&notice.topic_arn, sub, message, key).await;
+                    results.push((sub.id(), result, (self.now)()));
+                }
+                results
             }
+        });
+        let results = futures_util::future::join_all(sends).await;
+        let mut missing = 0;
+        for (id, result, at) in results.into_iter().flatten() {
+            let entry = log.subscriptions.entry(id.clone()).or_default();
             entry.attempts += 1;
-            match self
-                .sinks
-                .send(&notice.topic_arn, sub, &message, &row.key)
-                .await
-            {
+            match result {
                 Ok(()) => {
-                    entry.delivered_at = Some((self.now)());
+                    entry.delivered_at = Some(at);
                     entry.last_error = None;
                     self.counters.delivered.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(key = %row.key, subscription = %id, event = message.event, "notification delivered");
@@ -403,6 +581,7 @@ impl Relay {
     }
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Outcome {
     Completed,
     Retrying,
@@ -411,15 +590,22 @@ enum Outcome {
     Gone,
 }
 
-/// The subscriptions a notice goes to: everyone for an approval that needs an answer, webhooks
-/// only for decisions (email and SNS subscribers get what CodePipeline sends them, nothing more).
-fn targets<'a>(
+/// The subscriptions a notice goes to that do not have it yet: everyone for an approval that
+/// needs an answer, webhooks only for decisions (email and SNS subscribers get what
+/// CodePipeline sends them, nothing more).
+fn missing<'a>(
     notice: &'a ApprovalNotice,
+    log: &'a DeliveryLog,
     subscriptions: &'a [SubscriptionConfig],
 ) -> impl Iterator<Item = &'a SubscriptionConfig> {
     subscriptions
         .iter()
         .filter(move |s| !notice.kind.is_decision() || s.protocol.is_webhook())
+        .filter(move |s| {
+            log.subscriptions
+                .get(&s.id())
+                .is_none_or(|d| d.delivered_at.is_none())
+        })
 }
 
 fn entry(row: Record) -> Option<OutboxEntry> {

@@ -1,5 +1,5 @@
 //! Sinks: how one message reaches one subscription. Each sink makes a single attempt and says
-//! whether it worked; retrying, backoff and bookkeeping belong to the relay.
+//! whether it worked; retrying, backoff, concurrency and bookkeeping belong to the relay.
 
 mod email;
 mod sns;
@@ -10,8 +10,8 @@ use crate::message::Message;
 
 pub use webhook::{signature, SIGNATURE_HEADER};
 
-/// The connections every subscription shares: the SMTP transport, the HTTP client and the SNS
-/// clients (built once per endpoint, region and key).
+/// The connections every subscription shares: the SMTP transport and one HTTP client for
+/// webhooks and SNS.
 pub struct Sinks {
     config: std::sync::Arc<NotifyConfig>,
     email: Option<email::EmailSink>,
@@ -20,19 +20,42 @@ pub struct Sinks {
 }
 
 impl Sinks {
-    /// Builds the shared clients from a validated configuration.
+    /// Builds the shared clients from a validated configuration. Fails when an `sns`
+    /// subscription has no credentials to sign with.
     pub fn new(config: std::sync::Arc<NotifyConfig>) -> Result<Sinks, ConfigError> {
         let timeout = config.delivery.timeout();
         let email = match &config.smtp {
             Some(smtp) => Some(email::EmailSink::new(smtp, timeout)?),
             None => None,
         };
+        let http = http_client(timeout)?;
         Ok(Sinks {
             email,
-            webhook: webhook::WebhookSink::new(timeout)?,
-            sns: sns::SnsSink::default(),
+            webhook: webhook::WebhookSink::new(http.clone()),
+            sns: sns::SnsSink::new(&config, http)?,
             config,
         })
+    }
+
+    /// The server a subscription's messages go to, for limiting how many attempts reach one
+    /// server at once: the SMTP server for email, the URL's origin for webhooks and SNS.
+    pub fn endpoint(&self, topic_arn: &str, subscription: &SubscriptionConfig) -> String {
+        let origin = |url: &str| match reqwest::Url::parse(url) {
+            Ok(parsed) => parsed.origin().ascii_serialization(),
+            Err(_) => url.to_string(),
+        };
+        match subscription.protocol {
+            Protocol::Email => match &self.config.smtp {
+                Some(smtp) => format!("smtp://{}:{}", smtp.host, smtp.port()),
+                None => "smtp://".to_string(),
+            },
+            Protocol::Http | Protocol::Https => {
+                origin(subscription.endpoint.as_deref().unwrap_or_default())
+            }
+            Protocol::Sns => {
+                origin(&sns::Target::of(&self.config.sns, topic_arn, subscription).endpoint)
+            }
+        }
     }
 
     /// Sends `message` to one subscription of `topic_arn`, once, within the configured time
@@ -69,4 +92,35 @@ impl Sinks {
             )),
         }
     }
+}
+
+/// The HTTP client webhooks and SNS share, giving up on a request after `timeout`.
+fn http_client(timeout: std::time::Duration) -> Result<reqwest::Client, ConfigError> {
+    use_the_servers_crypto_provider();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .user_agent(concat!("Lockgate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))
+}
+
+/// reqwest is built without a TLS crypto provider of its own, so that the server carries only
+/// the one it installs (aws-lc-rs); a caller that installed none (a test, a tool) gets the same.
+fn use_the_servers_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // An error only means another thread installed one meanwhile.
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    }
+}
+
+/// An error with its causes, since reqwest's own message ("error sending request") hides them.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -1,13 +1,11 @@
 //! Webhooks: an HTTP(S) POST of the message's JSON (or `{"text": ...}` for Slack), signed with
 //! an HMAC-SHA256 of the body when the subscription has a `secret`.
 
-use std::time::Duration;
-
 use hmac::{Hmac, Mac};
 use secrecy::ExposeSecret;
 use sha2::Sha256;
 
-use crate::config::{ConfigError, SubscriptionConfig, WebhookFormat};
+use crate::config::{SubscriptionConfig, WebhookFormat};
 use crate::message::Message;
 
 /// The header carrying `sha256=<hex HMAC-SHA256 of the raw body, keyed with the secret>`.
@@ -27,19 +25,14 @@ pub fn signature(secret: &[u8], body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// The HTTP client every webhook shares.
+/// Posts to webhooks through the shared HTTP client.
 pub(super) struct WebhookSink {
     client: reqwest::Client,
 }
 
 impl WebhookSink {
-    pub(super) fn new(timeout: Duration) -> Result<WebhookSink, ConfigError> {
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("Lockgate/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| ConfigError(format!("cannot build the HTTP client: {e}")))?;
-        Ok(WebhookSink { client })
+    pub(super) fn new(client: reqwest::Client) -> WebhookSink {
+        WebhookSink { client }
     }
 
     pub(super) async fn send(
@@ -77,7 +70,7 @@ impl WebhookSink {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
+            .map_err(|e| format!("POST {url}: {}", super::error_chain(&e)))?;
         let status = response.status();
         if status.is_success() {
             Ok(())
@@ -85,18 +78,6 @@ impl WebhookSink {
             Err(format!("POST {url}: HTTP {status}"))
         }
     }
-}
-
-/// An error with its causes, since reqwest's own message ("error sending request") hides them.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
