@@ -26,8 +26,8 @@ use lockgate_model::notice::NoticeKind;
 use lockgate_model::ActionTypeRegistry;
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
-    PipelineDeclaration, PipelineExecutionStatus, PipelineType, ServiceError,
-    StageExecutionStatus, StageRetryMode, StageTransitionType, TriggerType,
+    PipelineDeclaration, PipelineExecutionStatus, PipelineType, ServiceError, StageExecutionStatus,
+    StageRetryMode, StageTransitionType, TriggerType,
 };
 
 use crate::pipelines::{build_type, source_type};
@@ -280,7 +280,12 @@ impl Harness {
             action: action.to_string(),
             token: token.to_string(),
             approved,
-            summary: if approved { "Looks good" } else { "Not this one" }.to_string(),
+            summary: if approved {
+                "Looks good"
+            } else {
+                "Not this one"
+            }
+            .to_string(),
             approver: ALICE.to_string(),
         };
         let at = self.decide(|d| {
@@ -537,7 +542,12 @@ impl Harness {
     }
 
     /// The status of an execution's current run of an action.
-    pub fn action_status(&self, id: &str, stage: &str, action: &str) -> Option<ActionExecutionStatus> {
+    pub fn action_status(
+        &self,
+        id: &str,
+        stage: &str,
+        action: &str,
+    ) -> Option<ActionExecutionStatus> {
         self.run(id, stage, action).map(|r| r.status)
     }
 
@@ -714,7 +724,11 @@ fn outcome_is_empty(outcome: &Outcome) -> bool {
 }
 
 /// What differs between `before` and `after` that `outcome` does not report.
-fn unreported_changes(before: &PipelineState, after: &PipelineState, outcome: &Outcome) -> Vec<String> {
+fn unreported_changes(
+    before: &PipelineState,
+    after: &PipelineState,
+    outcome: &Outcome,
+) -> Vec<String> {
     let mut missing = Vec::new();
     if !outcome.entry_dirty
         && serde_json::to_value(&before.entry).ok() != serde_json::to_value(&after.entry).ok()
@@ -738,7 +752,11 @@ fn unreported_changes(before: &PipelineState, after: &PipelineState, outcome: &O
 
 /// The service's `check_approval_target` (service/approvals.rs): the stage and action must
 /// exist in the current declaration before the token is looked at.
-fn check_approval_target(state: &PipelineState, stage: &str, action: &str) -> Result<(), ServiceError> {
+fn check_approval_target(
+    state: &PipelineState,
+    stage: &str,
+    action: &str,
+) -> Result<(), ServiceError> {
     let decl = &state.entry.declaration;
     let Some(st) = decl.stages.iter().find(|s| s.name == stage) else {
         return Err(ServiceError::new(
@@ -766,7 +784,10 @@ fn stage_position(state: &PipelineState, stage: &str) -> Result<usize, ServiceEr
         .ok_or_else(|| {
             ServiceError::new(
                 ErrorCode::StageNotFoundException,
-                format!("Stage {stage} was not found in pipeline {}", state.entry.declaration.name),
+                format!(
+                    "Stage {stage} was not found in pipeline {}",
+                    state.entry.declaration.name
+                ),
             )
         })
 }

@@ -54,7 +54,11 @@ pub fn check_state(h: &Harness) -> Result<(), String> {
     let mut ids = BTreeSet::new();
     let mut last_seq = None;
     for e in &state.executions {
-        ensure!(ids.insert(e.id.clone()), "execution id {} is used twice", e.id);
+        ensure!(
+            ids.insert(e.id.clone()),
+            "execution id {} is used twice",
+            e.id
+        );
         ensure!(
             last_seq.is_none_or(|s| s < e.seq),
             "executions are not in start order at {}",
@@ -71,7 +75,11 @@ pub fn check_state(h: &Harness) -> Result<(), String> {
 fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
     let decl = h.state().declaration(e.pipeline_version);
     let stages = decl.stages.len();
-    ensure!(e.stages.len() == stages, "has {} stage slots for {stages} stages", e.stages.len());
+    ensure!(
+        e.stages.len() == stages,
+        "has {} stage slots for {stages} stages",
+        e.stages.len()
+    );
     ensure!(e.started <= e.updated, "was updated before it started");
     ensure!(e.updated <= h.now(), "was updated in the future");
     let active = e.is_active();
@@ -90,7 +98,11 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
         );
         for (k, a) in run.actions.iter().enumerate() {
             if let Some(a) = a {
-                ensure!(a.action_index == k, "action slot {k} holds action {}", a.action_index);
+                ensure!(
+                    a.action_index == k,
+                    "action slot {k} holds action {}",
+                    a.action_index
+                );
                 check_action_run(h, a).map_err(|m| format!("stage {s}, action {}: {m}", a.name))?;
             }
         }
@@ -117,7 +129,10 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
     match e.position {
         Position::Waiting(s) => {
             ensure!(s < stages, "waits at stage {s} of {stages}");
-            ensure!((0..s).all(succeeded), "waits at stage {s} before the stages ahead succeeded");
+            ensure!(
+                (0..s).all(succeeded),
+                "waits at stage {s} before the stages ahead succeeded"
+            );
             ensure!(
                 e.stages[s..].iter().all(Option::is_none),
                 "waits at stage {s} but a later stage has run"
@@ -131,12 +146,17 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
         }
         Position::Running(s) => {
             ensure!(s < stages, "runs stage {s} of {stages}");
-            ensure!((0..s).all(succeeded), "runs stage {s} before the stages ahead succeeded");
+            ensure!(
+                (0..s).all(succeeded),
+                "runs stage {s} before the stages ahead succeeded"
+            );
             ensure!(
                 e.stages[s + 1..].iter().all(Option::is_none),
                 "runs stage {s} but a later stage has run"
             );
-            let run = e.stages[s].as_ref().ok_or(format!("runs stage {s} without a stage run"))?;
+            let run = e.stages[s]
+                .as_ref()
+                .ok_or(format!("runs stage {s} without a stage run"))?;
             let work = in_progress(s);
             match e.status {
                 PipelineExecutionStatus::InProgress => {
@@ -187,29 +207,38 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
             match e.status {
                 PipelineExecutionStatus::Succeeded => {
                     ensure!(last == Some(stages - 1), "succeeded at {last:?}");
-                    ensure!((0..stages).all(succeeded), "succeeded with a stage not succeeded");
                     ensure!(
-                        e.stages.iter().flatten().all(|r| r
-                            .actions
-                            .iter()
-                            .all(|a| a.as_ref().is_some_and(|a| a.status
-                                == ActionExecutionStatus::Succeeded))),
+                        (0..stages).all(succeeded),
+                        "succeeded with a stage not succeeded"
+                    );
+                    ensure!(
+                        e.stages.iter().flatten().all(|r| r.actions.iter().all(|a| a
+                            .as_ref()
+                            .is_some_and(|a| a.status == ActionExecutionStatus::Succeeded))),
                         "succeeded with an action not succeeded"
                     );
                 }
                 PipelineExecutionStatus::Failed => {
                     let s = last.ok_or("failed before any stage")?;
-                    let run = e.stages[s].as_ref().ok_or("failed in a stage it never entered")?;
+                    let run = e.stages[s]
+                        .as_ref()
+                        .ok_or("failed in a stage it never entered")?;
                     ensure!(
                         run.status == StageExecutionStatus::Failed,
                         "failed in stage {s} whose status is {}",
                         run.status.as_str()
                     );
                     ensure!(
-                        run.actions.iter().flatten().any(|a| a.status == ActionExecutionStatus::Failed),
+                        run.actions
+                            .iter()
+                            .flatten()
+                            .any(|a| a.status == ActionExecutionStatus::Failed),
                         "failed in stage {s} without a failed action"
                     );
-                    ensure!((0..s).all(succeeded), "failed in stage {s} after a stage not succeeded");
+                    ensure!(
+                        (0..s).all(succeeded),
+                        "failed in stage {s} after a stage not succeeded"
+                    );
                 }
                 PipelineExecutionStatus::Stopped => {
                     if let Some(s) = last {
@@ -217,7 +246,9 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
                         ensure!(
                             matches!(
                                 status,
-                                Some(StageExecutionStatus::Stopped | StageExecutionStatus::Succeeded)
+                                Some(
+                                    StageExecutionStatus::Stopped | StageExecutionStatus::Succeeded
+                                )
                             ),
                             "stopped in stage {s} whose status is {status:?}"
                         );
@@ -225,7 +256,10 @@ fn check_execution(h: &Harness, e: &Execution) -> Result<(), String> {
                 }
                 PipelineExecutionStatus::Superseded => {
                     ensure!(
-                        e.stages.iter().flatten().all(|r| r.status == StageExecutionStatus::Succeeded),
+                        e.stages
+                            .iter()
+                            .flatten()
+                            .all(|r| r.status == StageExecutionStatus::Succeeded),
                         "was superseded with a stage not succeeded"
                     );
                 }
@@ -252,8 +286,15 @@ fn check_action_run(h: &Harness, a: &ActionRun) -> Result<(), String> {
             }
             ActionKind::Job => {
                 let job = a.job_id.as_deref().ok_or("runs without a job")?;
-                let job = h.job(job).ok_or(format!("runs job {job}, which was never created"))?;
-                ensure!(job.is_open(), "runs job {} which is {}", job.id, job.status.as_str());
+                let job = h
+                    .job(job)
+                    .ok_or(format!("runs job {job}, which was never created"))?;
+                ensure!(
+                    job.is_open(),
+                    "runs job {} which is {}",
+                    job.id,
+                    job.status.as_str()
+                );
                 ensure!(
                     job.action_execution_id == a.action_execution_id,
                     "runs job {} of another action execution",
@@ -262,7 +303,11 @@ fn check_action_run(h: &Harness, a: &ActionRun) -> Result<(), String> {
             }
         }
     } else {
-        ensure!(a.deadline.is_none(), "is {} with a deadline", a.status.as_str());
+        ensure!(
+            a.deadline.is_none(),
+            "is {} with a deadline",
+            a.status.as_str()
+        );
         ensure!(a.job_id.is_none(), "is {} with a job", a.status.as_str());
     }
     Ok(())
@@ -302,12 +347,18 @@ fn check_stage_occupancy(h: &Harness) -> Result<(), String> {
             (_, ExecutionMode::Parallel) => {}
             (Position::Running(s), _) => {
                 if let Some(other) = running.insert(s, &e.id) {
-                    return Err(format!("executions {other} and {} both run stage {s}", e.id));
+                    return Err(format!(
+                        "executions {other} and {} both run stage {s}",
+                        e.id
+                    ));
                 }
             }
             (Position::Waiting(s), ExecutionMode::Superseded) => {
                 if let Some(other) = waiting.insert(s, &e.id) {
-                    return Err(format!("executions {other} and {} both wait at stage {s}", e.id));
+                    return Err(format!(
+                        "executions {other} and {} both wait at stage {s}",
+                        e.id
+                    ));
                 }
             }
             _ => {}
@@ -325,9 +376,15 @@ fn check_jobs(h: &Harness) -> Result<(), String> {
             .iter()
             .flat_map(|e| e.action_runs())
             .any(|(_, r)| {
-                r.status == ActionExecutionStatus::InProgress && r.job_id.as_deref() == Some(&job.id)
+                r.status == ActionExecutionStatus::InProgress
+                    && r.job_id.as_deref() == Some(&job.id)
             });
-        ensure!(runs, "job {} is {} but no action runs it", job.id, job.status.as_str());
+        ensure!(
+            runs,
+            "job {} is {} but no action runs it",
+            job.id,
+            job.status.as_str()
+        );
     }
     Ok(())
 }
@@ -353,7 +410,10 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
         );
     }
     if h.last().is_empty() {
-        ensure!(h.snapshot() == before.snapshot, "a step that reported no change changed the state");
+        ensure!(
+            h.snapshot() == before.snapshot,
+            "a step that reported no change changed the state"
+        );
     }
     let old_runs: BTreeMap<&str, &ActionRun> = before
         .state
@@ -365,8 +425,16 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
     for e in &h.state().executions {
         let old = before.state.execution(&e.id);
         if let Some(old) = old {
-            ensure!(e.updated >= old.updated, "execution {} went back in time", e.id);
-            ensure!(e.seq == old.seq && e.started == old.started, "execution {} changed its start", e.id);
+            ensure!(
+                e.updated >= old.updated,
+                "execution {} went back in time",
+                e.id
+            );
+            ensure!(
+                e.seq == old.seq && e.started == old.started,
+                "execution {} changed its start",
+                e.id
+            );
         }
         let decl = h.state().declaration(e.pipeline_version);
         for (s, run) in e.stages.iter().enumerate() {
@@ -386,7 +454,11 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
                 .as_ref()
                 .is_some_and(|(code, _)| code == "ApprovalExpired" || code == "JobTimedOut");
             let Some(old) = old_runs.get(r.action_execution_id.as_str()) else {
-                ensure!(!expired, "action execution {} expired as it started", r.action_execution_id);
+                ensure!(
+                    !expired,
+                    "action execution {} expired as it started",
+                    r.action_execution_id
+                );
                 continue;
             };
             if expired && old.status == ActionExecutionStatus::InProgress {
@@ -416,12 +488,22 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
 pub fn check_history(h: &Harness) -> Result<(), String> {
     let mut tokens = BTreeSet::new();
     for token in h.accepted_tokens() {
-        ensure!(tokens.insert(token), "approval token {token} was accepted twice");
+        ensure!(
+            tokens.insert(token),
+            "approval token {token} was accepted twice"
+        );
     }
     let mut closed = BTreeSet::new();
     for (job, status) in h.closures() {
-        ensure!(closed.insert(job), "job {job} was closed twice (again as {})", status.as_str());
-        ensure!(h.job(job).is_some(), "job {job} was closed but never created");
+        ensure!(
+            closed.insert(job),
+            "job {job} was closed twice (again as {})",
+            status.as_str()
+        );
+        ensure!(
+            h.job(job).is_some(),
+            "job {job} was closed but never created"
+        );
     }
     Ok(())
 }

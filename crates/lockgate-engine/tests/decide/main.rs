@@ -31,3 +31,32 @@ pub fn assert_code<T: std::fmt::Debug>(result: Result<T, ServiceError>, code: Er
         Err(e) => assert_eq!(e.code, code, "unexpected error: {e}"),
     }
 }
+
+/// The standard pipeline with its first execution's source job done, so that it waits at the
+/// approval. Returns the harness and the execution id.
+pub fn standard_at_approval() -> (harness::Harness, String) {
+    let mut h = harness::Harness::new(pipelines::standard());
+    let id = h.latest();
+    let job = h.job_for(&id, "Source", "Checkout");
+    h.succeed_job(&job).expect("the source job succeeds");
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(lockgate_shapes::ActionExecutionStatus::InProgress)
+    );
+    (h, id)
+}
+
+/// Runs the current job of `stage`/`action` of execution `id` to success.
+#[track_caller]
+pub fn succeed(h: &mut harness::Harness, id: &str, stage: &str, action: &str) {
+    let job = h.job_for(id, stage, action);
+    h.succeed_job(&job).expect("the job's success is accepted");
+}
+
+/// Approves the pending approval `stage`/`action` of execution `id` with its token.
+#[track_caller]
+pub fn approve(h: &mut harness::Harness, id: &str, stage: &str, action: &str) {
+    let token = h.token(id, stage, action);
+    h.approve(stage, action, &token)
+        .expect("the approval is accepted");
+}
