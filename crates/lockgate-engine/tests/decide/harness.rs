@@ -1,0 +1,793 @@
+//! The decision-test harness, and the one place these tests call the engine's `Decider`.
+//!
+//! A [`Harness`] holds one pipeline's [`PipelineState`] in memory, a manual clock (an `i64` that
+//! only moves when told to) and ids that count up, and applies commands to it the way
+//! `PipelineService` does, without a store, a lock or an async runtime: copy the state, run the
+//! `Decider` on the copy, and on success install the copy, record the jobs it created and closed,
+//! and arm the deadlines of the executions it changed; on a refusal drop the copy. The few rules
+//! the service applies around the `Decider` (an approval's stage and action must exist, the
+//! active-execution limit, a job's status before a worker's report, how a transition is
+//! changed) are repeated here, each next to a note of where the service has it.
+//!
+//! Everything the tests know about the `Decider`'s signatures (its requests, `Outcome`,
+//! `JobRecord`) stays in this file, so when those change only this file has to follow. Tests
+//! read the decided state (`Execution`, `StageRun`, `ActionRun`) through the accessors below.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use lockgate_engine::decide::{
+    ApprovalAnswer, Decider, IdSource, JobReport, Outcome, StartRequest,
+};
+use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
+use lockgate_engine::state::{ActionRun, Execution, JobRecord, PipelineEntry, PipelineState};
+use lockgate_engine::EngineConfig;
+use lockgate_model::notice::NoticeKind;
+use lockgate_model::ActionTypeRegistry;
+use lockgate_shapes::{
+    ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
+    PipelineDeclaration, PipelineExecutionStatus, PipelineType, ServiceError, StageExecutionStatus,
+    StageRetryMode, StageTransitionType, TriggerType,
+};
+
+use crate::pipelines::{build_type, source_type};
+
+/// Where the manual clock starts: 2023-11-14T22:13:20Z.
+pub const START: i64 = 1_700_000_000_000;
+/// One minute in milliseconds.
+pub const MINUTE: i64 = 60 * 1000;
+/// One hour in milliseconds.
+pub const HOUR: i64 = 60 * MINUTE;
+/// One day in milliseconds.
+pub const DAY: i64 = 24 * HOUR;
+/// How long a job may run before its action times out, in these tests.
+pub const JOB_TIMEOUT: i64 = HOUR;
+/// Who answers approvals and changes transitions.
+pub const ALICE: &str = "arn:aws:iam::123456789012:user/Alice";
+/// The most executions a QUEUED or PARALLEL pipeline holds in progress; the service's
+/// `MAX_ACTIVE_EXECUTIONS` (service/executions.rs).
+pub const MAX_ACTIVE_EXECUTIONS: usize = 50;
+
+/// Ids that count up: `00000000-0000-4000-8000-000000000001`, ... and `nonce-1`, ...
+#[derive(Debug, Default)]
+pub struct CountingIds {
+    next: u64,
+}
+
+impl IdSource for CountingIds {
+    fn uuid(&mut self) -> String {
+        self.next += 1;
+        format!("00000000-0000-4000-8000-{:012x}", self.next)
+    }
+
+    fn nonce(&mut self) -> String {
+        self.next += 1;
+        format!("nonce-{}", self.next)
+    }
+}
+
+/// What one command changed, as the service would persist it.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    /// Executions the decider reported changed.
+    pub executions: BTreeSet<String>,
+    /// Whether the pipeline entry (sequence counter, transitions) changed.
+    pub entry: bool,
+    /// Jobs created, by id.
+    pub jobs_created: Vec<String>,
+    /// Jobs closed, with the status they closed with.
+    pub jobs_closed: Vec<(String, JobStatus)>,
+    /// Approval notices recorded: their kind and the approval's action execution id.
+    pub notices: Vec<(NoticeKind, String)>,
+    /// What the decider changed in the state without reporting it in its outcome: the service
+    /// persists only what the outcome names, so anything here would be lost on a restart.
+    pub unreported: Vec<String>,
+}
+
+impl Changes {
+    /// Whether the command changed nothing at all.
+    pub fn is_empty(&self) -> bool {
+        self.executions.is_empty()
+            && !self.entry
+            && self.jobs_created.is_empty()
+            && self.jobs_closed.is_empty()
+            && self.notices.is_empty()
+            && self.unreported.is_empty()
+    }
+}
+
+/// A job, as a worker and the tests see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobView {
+    /// The job id.
+    pub id: String,
+    /// The execution it belongs to.
+    pub execution_id: String,
+    /// The stage index within the execution's pipeline version.
+    pub stage: usize,
+    /// The action index within the stage.
+    pub action: usize,
+    /// The action execution it belongs to.
+    pub action_execution_id: String,
+    /// Its status.
+    pub status: JobStatus,
+    /// The continuation token a worker handed back for it, for a continuation job.
+    pub continuation_token: Option<String>,
+    /// When it was created.
+    pub created: i64,
+}
+
+impl JobView {
+    /// Whether a worker may still report on it.
+    pub fn is_open(&self) -> bool {
+        !is_closed(self.status)
+    }
+}
+
+fn is_closed(status: JobStatus) -> bool {
+    matches!(
+        status,
+        JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
+    )
+}
+
+/// A deadline the harness fired.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FiredDeadline {
+    /// When it was due (`i64::MAX` when the action execution had no deadline).
+    pub due: i64,
+    /// When it was fired.
+    pub at: i64,
+    /// The action execution it was for.
+    pub action_execution_id: String,
+    /// Whether it changed anything (an action still in progress timed out).
+    pub changed: bool,
+}
+
+/// A command the decider refused.
+#[derive(Debug, Clone)]
+pub struct Refusal {
+    /// The error the caller gets.
+    pub error: ServiceError,
+    /// Whether the decider had changed its working copy before refusing (the service drops that
+    /// copy, but a refusal should not have touched it).
+    pub touched: bool,
+}
+
+/// One pipeline's decided state with a manual clock; see the module documentation.
+pub struct Harness {
+    state: PipelineState,
+    now: i64,
+    ids: CountingIds,
+    cfg: EngineConfig,
+    /// Every job ever created, with its current status (the service's job board).
+    jobs: BTreeMap<String, JobRecord>,
+    /// Armed deadlines: (due, execution id, action execution id), as the service's scheduler.
+    deadlines: BTreeSet<(i64, String, String)>,
+    last: Changes,
+    last_refusal: Option<Refusal>,
+    closures: Vec<(String, JobStatus)>,
+    accepted_tokens: Vec<String>,
+    fired: Vec<FiredDeadline>,
+}
+
+impl Harness {
+    /// Creates the pipeline as CreatePipeline does (validation, defaults, version 1) and starts
+    /// its first execution. Panics if the declaration is invalid.
+    pub fn new(decl: PipelineDeclaration) -> Harness {
+        Harness::create(decl).unwrap_or_else(|e| panic!("the pipeline is valid: {e}"))
+    }
+
+    /// Creates the pipeline, or answers the error CreatePipeline would.
+    pub fn create(mut decl: PipelineDeclaration) -> Result<Harness, ServiceError> {
+        let mut registry = ActionTypeRegistry::new();
+        registry.insert(source_type());
+        registry.insert(build_type());
+        lockgate_model::validate::validate_pipeline(&decl, &registry)?;
+        // The service's `fill_defaults` (service/pipelines.rs).
+        decl.version = Some(1);
+        decl.pipeline_type.get_or_insert(PipelineType::V1);
+        decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
+        let state = PipelineState {
+            entry: PipelineEntry {
+                declaration: decl.clone(),
+                created: START,
+                updated: START,
+                transitions: BTreeMap::new(),
+                next_seq: 0,
+            },
+            versions: BTreeMap::from([(1, Arc::new(decl))]),
+            executions: Vec::new(),
+            history_truncated: false,
+        };
+        let mut h = Harness {
+            state,
+            now: START,
+            ids: CountingIds::default(),
+            cfg: EngineConfig {
+                account_id: "123456789012".to_string(),
+                region: "us-east-1".to_string(),
+                job_timeout_millis: JOB_TIMEOUT,
+                notification_topics: BTreeSet::new(),
+            },
+            jobs: BTreeMap::new(),
+            deadlines: BTreeSet::new(),
+            last: Changes::default(),
+            last_refusal: None,
+            closures: Vec::new(),
+            accepted_tokens: Vec::new(),
+            fired: Vec::new(),
+        };
+        h.begin();
+        h.decide(|d| {
+            Ok(d.start(StartRequest {
+                trigger_type: TriggerType::CreatePipeline,
+                trigger_detail: ALICE.to_string(),
+                client_request_token: None,
+                variables: BTreeMap::new(),
+                source_overrides: Vec::new(),
+            }))
+        })?;
+        Ok(h)
+    }
+
+    // ----- commands -----
+
+    /// StartPipelineExecution; returns the new execution's id.
+    pub fn start(&mut self) -> Result<String, ServiceError> {
+        self.begin();
+        self.decide(|d| {
+            // The active-execution limit of `handle_start_pipeline_execution`.
+            let mode = d.state.entry.execution_mode();
+            let active = d.state.executions.iter().filter(|e| e.is_active()).count();
+            if mode != ExecutionMode::Superseded && active >= MAX_ACTIVE_EXECUTIONS {
+                return Err(ServiceError::new(
+                    ErrorCode::ConcurrentPipelineExecutionsLimitExceededException,
+                    "too many executions in progress",
+                ));
+            }
+            Ok(d.start(StartRequest {
+                trigger_type: TriggerType::StartPipelineExecution,
+                trigger_detail: ALICE.to_string(),
+                client_request_token: None,
+                variables: BTreeMap::new(),
+                source_overrides: Vec::new(),
+            }))
+        })
+    }
+
+    /// PutApprovalResult with Approved; returns when it was approved.
+    pub fn approve(&mut self, stage: &str, action: &str, token: &str) -> Result<i64, ServiceError> {
+        self.answer(stage, action, token, true)
+    }
+
+    /// PutApprovalResult with Rejected.
+    pub fn reject(&mut self, stage: &str, action: &str, token: &str) -> Result<i64, ServiceError> {
+        self.answer(stage, action, token, false)
+    }
+
+    /// PutApprovalResult.
+    pub fn answer(
+        &mut self,
+        stage: &str,
+        action: &str,
+        token: &str,
+        approved: bool,
+    ) -> Result<i64, ServiceError> {
+        self.begin();
+        let answer = ApprovalAnswer {
+            stage: stage.to_string(),
+            action: action.to_string(),
+            token: token.to_string(),
+            approved,
+            summary: if approved {
+                "Looks good"
+            } else {
+                "Not this one"
+            }
+            .to_string(),
+            approver: ALICE.to_string(),
+        };
+        let at = self.decide(|d| {
+            check_approval_target(d.state, stage, action)?;
+            d.answer_approval(&answer)
+        })?;
+        self.accepted_tokens.push(token.to_string());
+        Ok(at)
+    }
+
+    /// PutJobSuccessResult without a continuation token.
+    pub fn succeed_job(&mut self, job_id: &str) -> Result<(), ServiceError> {
+        self.report(job_id, success(None))
+    }
+
+    /// PutJobSuccessResult with a continuation token: the action goes on with a new job.
+    pub fn continue_job(&mut self, job_id: &str, token: &str) -> Result<(), ServiceError> {
+        self.report(job_id, success(Some(token.to_string())))
+    }
+
+    /// PutJobFailureResult (JobFailed).
+    pub fn fail_job(&mut self, job_id: &str, message: &str) -> Result<(), ServiceError> {
+        self.report(
+            job_id,
+            JobReport::Failure(FailureDetails {
+                r#type: FailureType::JobFailed,
+                message: message.to_string(),
+                external_execution_id: None,
+            }),
+        )
+    }
+
+    /// A worker's report, checked against the job's status first as `report_job` does
+    /// (service/workers.rs).
+    fn report(&mut self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
+        self.begin();
+        let Some(job) = self.jobs.get(job_id).cloned() else {
+            return self.refuse(ServiceError::new(
+                ErrorCode::JobNotFoundException,
+                format!("The job with id {job_id} was not found"),
+            ));
+        };
+        if is_closed(job.status) {
+            return self.refuse(ServiceError::new(
+                ErrorCode::InvalidJobStateException,
+                format!("The job {job_id} takes no further results"),
+            ));
+        }
+        self.decide(|d| d.job_report(&job, report))
+    }
+
+    /// The scheduler's call for one deadline, at the current time, whether or not it is due.
+    /// Returns whether anything changed.
+    pub fn deadline_reached(&mut self, execution_id: &str, action_execution_id: &str) -> bool {
+        self.begin();
+        let due = self.deadline_of(action_execution_id);
+        let changed = self
+            .decide(|d| Ok(d.deadline_reached(execution_id, action_execution_id)))
+            .unwrap_or(false);
+        self.fired.push(FiredDeadline {
+            due: due.unwrap_or(i64::MAX),
+            at: self.now,
+            action_execution_id: action_execution_id.to_string(),
+            changed,
+        });
+        changed
+    }
+
+    /// Moves the clock forward and fires every armed deadline then due, earliest first, as the
+    /// service's `fire_due_deadlines`. Returns how many changed an execution.
+    pub fn advance(&mut self, millis: i64) -> usize {
+        self.begin();
+        self.now += millis;
+        let mut changed = 0;
+        while let Some(first) = self.deadlines.first().cloned() {
+            if first.0 > self.now {
+                break;
+            }
+            self.deadlines.pop_first();
+            let (due, execution, action_execution) = first;
+            let fired = self
+                .decide(|d| Ok(d.deadline_reached(&execution, &action_execution)))
+                .unwrap_or(false);
+            changed += usize::from(fired);
+            self.fired.push(FiredDeadline {
+                due,
+                at: self.now,
+                action_execution_id: action_execution,
+                changed: fired,
+            });
+        }
+        changed
+    }
+
+    /// StopPipelineExecution: abandoning in-progress actions, or letting jobs finish.
+    pub fn stop(&mut self, execution_id: &str, abandon: bool) -> Result<(), ServiceError> {
+        self.begin();
+        self.decide(|d| d.stop(execution_id, abandon, Some("Stopped by a test".to_string())))
+    }
+
+    /// RetryStageExecution.
+    pub fn retry(
+        &mut self,
+        execution_id: &str,
+        stage: &str,
+        mode: StageRetryMode,
+    ) -> Result<(), ServiceError> {
+        self.begin();
+        self.decide(|d| {
+            stage_position(d.state, stage)?;
+            d.retry(execution_id, stage, mode)
+        })
+    }
+
+    /// DisableStageTransition of a stage's inbound transition.
+    pub fn disable_inbound(&mut self, stage: &str) -> Result<(), ServiceError> {
+        self.set_transition(stage, StageTransitionType::Inbound, false)
+    }
+
+    /// EnableStageTransition of a stage's inbound transition.
+    pub fn enable_inbound(&mut self, stage: &str) -> Result<(), ServiceError> {
+        self.set_transition(stage, StageTransitionType::Inbound, true)
+    }
+
+    /// Disable- or EnableStageTransition, as the service's `set_transition`
+    /// (service/executions.rs): record the transition in the entry, then let executions move.
+    pub fn set_transition(
+        &mut self,
+        stage: &str,
+        kind: StageTransitionType,
+        enabled: bool,
+    ) -> Result<(), ServiceError> {
+        use lockgate_engine::state::Transition;
+        self.begin();
+        let now = self.now;
+        self.decide(|d| {
+            let mut s = stage_position(d.state, stage)?;
+            if kind == StageTransitionType::Outbound {
+                s += 1;
+                if s >= d.state.entry.declaration.stages.len() {
+                    return Err(ServiceError::new(
+                        ErrorCode::ValidationException,
+                        format!("Stage {stage} is the last stage and has no outbound transition"),
+                    ));
+                }
+            }
+            let target = d.state.entry.declaration.stages[s].name.clone();
+            d.state.entry.transitions.insert(
+                target,
+                Transition {
+                    enabled,
+                    last_changed_by: ALICE.to_string(),
+                    last_changed_at: now,
+                    disabled_reason: (!enabled).then(|| "Held by a test".to_string()),
+                },
+            );
+            d.out.entry_dirty = true;
+            d.advance();
+            Ok(())
+        })
+    }
+
+    // ----- what happened -----
+
+    /// The current time.
+    pub fn now(&self) -> i64 {
+        self.now
+    }
+
+    /// The decided state.
+    pub fn state(&self) -> &PipelineState {
+        &self.state
+    }
+
+    /// What the last command changed.
+    pub fn last(&self) -> &Changes {
+        &self.last
+    }
+
+    /// The last command's refusal, if it was refused.
+    pub fn last_refusal(&self) -> Option<&Refusal> {
+        self.last_refusal.as_ref()
+    }
+
+    /// Every job closure so far, in order.
+    pub fn closures(&self) -> &[(String, JobStatus)] {
+        &self.closures
+    }
+
+    /// Every approval token an answer was accepted for, in order.
+    pub fn accepted_tokens(&self) -> &[String] {
+        &self.accepted_tokens
+    }
+
+    /// Every deadline fired so far, in order.
+    pub fn fired(&self) -> &[FiredDeadline] {
+        &self.fired
+    }
+
+    /// Everything decided, for "nothing changed" comparisons: the entry, every execution and
+    /// every job. (Armed deadlines are the scheduler's bookkeeping, not decided state: firing
+    /// one that finds nothing to do disarms it and changes nothing.)
+    pub fn snapshot(&self) -> serde_json::Value {
+        serde_json::json!({
+            "entry": self.state.entry,
+            "executions": self.state.executions.iter().map(|e| e.as_ref()).collect::<Vec<_>>(),
+            "jobs": self.jobs,
+        })
+    }
+
+    // ----- reading the state -----
+
+    /// Execution ids in start order.
+    pub fn execution_ids(&self) -> Vec<String> {
+        self.state.executions.iter().map(|e| e.id.clone()).collect()
+    }
+
+    /// The newest execution's id.
+    pub fn latest(&self) -> String {
+        self.state
+            .executions
+            .last()
+            .map(|e| e.id.clone())
+            .expect("the pipeline has an execution")
+    }
+
+    /// An execution.
+    pub fn execution(&self, id: &str) -> &Execution {
+        self.state
+            .execution(id)
+            .unwrap_or_else(|| panic!("execution {id} is in memory"))
+    }
+
+    /// An execution's status.
+    pub fn status(&self, id: &str) -> PipelineExecutionStatus {
+        self.execution(id).status
+    }
+
+    /// The status of an execution's run of a stage (`None`: not entered).
+    pub fn stage_status(&self, id: &str, stage: &str) -> Option<StageExecutionStatus> {
+        let s = self.stage_index(stage);
+        self.execution(id).stages[s].as_ref().map(|r| r.status)
+    }
+
+    /// An execution's current run of an action (`None`: not started).
+    pub fn run(&self, id: &str, stage: &str, action: &str) -> Option<&ActionRun> {
+        let s = self.stage_index(stage);
+        self.execution(id).stages[s]
+            .as_ref()?
+            .actions
+            .iter()
+            .flatten()
+            .find(|r| r.name == action)
+    }
+
+    /// The status of an execution's current run of an action.
+    pub fn action_status(
+        &self,
+        id: &str,
+        stage: &str,
+        action: &str,
+    ) -> Option<ActionExecutionStatus> {
+        self.run(id, stage, action).map(|r| r.status)
+    }
+
+    /// The approval token of an execution's current run of an approval.
+    pub fn token(&self, id: &str, stage: &str, action: &str) -> String {
+        self.run(id, stage, action)
+            .and_then(|r| r.token.clone())
+            .unwrap_or_else(|| panic!("{stage}/{action} of {id} has a token"))
+    }
+
+    /// The current job of an execution's run of a custom action.
+    pub fn job_for(&self, id: &str, stage: &str, action: &str) -> String {
+        self.run(id, stage, action)
+            .and_then(|r| r.job_id.clone())
+            .unwrap_or_else(|| panic!("{stage}/{action} of {id} has a job"))
+    }
+
+    /// A job, if it was ever created.
+    pub fn job(&self, job_id: &str) -> Option<JobView> {
+        self.jobs.get(job_id).map(view)
+    }
+
+    /// Every job ever created, by id.
+    pub fn jobs(&self) -> Vec<JobView> {
+        self.jobs.values().map(view).collect()
+    }
+
+    /// Jobs a worker may still report on, by id.
+    pub fn open_jobs(&self) -> Vec<JobView> {
+        self.jobs().into_iter().filter(JobView::is_open).collect()
+    }
+
+    /// Whether the inbound transition of `stage` is enabled.
+    pub fn transition_enabled(&self, stage: &str) -> bool {
+        self.state.entry.transition_enabled(stage)
+    }
+
+    /// The index of a stage in the current declaration.
+    pub fn stage_index(&self, stage: &str) -> usize {
+        self.state
+            .entry
+            .declaration
+            .stages
+            .iter()
+            .position(|s| s.name == stage)
+            .unwrap_or_else(|| panic!("stage {stage} is declared"))
+    }
+
+    /// The deadline of an in-progress action execution.
+    pub fn deadline_of(&self, action_execution_id: &str) -> Option<i64> {
+        self.state
+            .executions
+            .iter()
+            .flat_map(|e| e.action_runs())
+            .find(|(_, r)| r.action_execution_id == action_execution_id)
+            .and_then(|(_, r)| r.deadline)
+    }
+
+    // ----- the write path -----
+
+    /// Starts a command: forgets what the previous one changed.
+    fn begin(&mut self) {
+        self.last = Changes::default();
+        self.last_refusal = None;
+    }
+
+    /// Records a refusal decided before the `Decider` was asked.
+    fn refuse<R>(&mut self, error: ServiceError) -> Result<R, ServiceError> {
+        self.last_refusal = Some(Refusal {
+            error: error.clone(),
+            touched: false,
+        });
+        Err(error)
+    }
+
+    /// Runs `f` on a copy of the state at the current time; installs the copy when `f` succeeds
+    /// and changed something, as the service's `mutate` does.
+    fn decide<R>(
+        &mut self,
+        f: impl FnOnce(&mut Decider<'_>) -> Result<R, ServiceError>,
+    ) -> Result<R, ServiceError> {
+        let mut next = self.state.clone();
+        let (result, outcome) = {
+            let mut d = Decider::new(&mut next, self.now, &mut self.ids, &self.cfg);
+            let r = f(&mut d);
+            (r, d.out)
+        };
+        let unreported = unreported_changes(&self.state, &next, &outcome);
+        match result {
+            Err(error) => {
+                let touched = !unreported.is_empty() || !outcome_is_empty(&outcome);
+                self.last_refusal = Some(Refusal {
+                    error: error.clone(),
+                    touched,
+                });
+                Err(error)
+            }
+            Ok(value) => {
+                self.last.unreported.extend(unreported);
+                if !outcome_is_empty(&outcome) {
+                    self.install(next, outcome);
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// Installs a decided state: records its jobs and arms its deadlines.
+    fn install(&mut self, mut next: PipelineState, outcome: Outcome) {
+        next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
+        self.state = next;
+        self.last.entry |= outcome.entry_dirty;
+        for job in outcome.jobs_created {
+            self.last.jobs_created.push(job.id.clone());
+            self.jobs.insert(job.id.clone(), job);
+        }
+        for (id, status) in outcome.jobs_closed {
+            if let Some(job) = self.jobs.get_mut(&id) {
+                job.status = status;
+            }
+            self.closures.push((id.clone(), status));
+            self.last.jobs_closed.push((id, status));
+        }
+        for notice in outcome.notices {
+            self.last
+                .notices
+                .push((notice.kind, notice.action_execution_id));
+        }
+        for id in &outcome.dirty {
+            let Some(e) = self.state.execution(id) else {
+                continue;
+            };
+            for (_, run) in e.action_runs() {
+                if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
+                    self.deadlines
+                        .insert((due, e.id.clone(), run.action_execution_id.clone()));
+                }
+            }
+        }
+        self.last.executions.extend(outcome.dirty);
+    }
+}
+
+fn success(continuation_token: Option<String>) -> JobReport {
+    JobReport::Success {
+        current_revision: None,
+        continuation_token,
+        details: None,
+        output_variables: BTreeMap::new(),
+    }
+}
+
+fn view(job: &JobRecord) -> JobView {
+    JobView {
+        id: job.id.clone(),
+        execution_id: job.execution_id.clone(),
+        stage: job.stage_index,
+        action: job.action_index,
+        action_execution_id: job.action_execution_id.clone(),
+        status: job.status,
+        continuation_token: job.data.continuation_token.clone(),
+        created: job.created,
+    }
+}
+
+/// Whether a decision changed nothing the service would write (it then installs nothing).
+fn outcome_is_empty(outcome: &Outcome) -> bool {
+    outcome.dirty.is_empty()
+        && !outcome.entry_dirty
+        && outcome.jobs_created.is_empty()
+        && outcome.jobs_closed.is_empty()
+        && outcome.notices.is_empty()
+        && outcome.notices_withdrawn.is_empty()
+}
+
+/// What differs between `before` and `after` that `outcome` does not report.
+fn unreported_changes(
+    before: &PipelineState,
+    after: &PipelineState,
+    outcome: &Outcome,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    if !outcome.entry_dirty
+        && serde_json::to_value(&before.entry).ok() != serde_json::to_value(&after.entry).ok()
+    {
+        missing.push("the pipeline entry".to_string());
+    }
+    for e in &after.executions {
+        if outcome.dirty.contains(&e.id) {
+            continue;
+        }
+        let unchanged = before.execution(&e.id).is_some_and(|old| {
+            Arc::ptr_eq(old, e)
+                || serde_json::to_value(old.as_ref()).ok() == serde_json::to_value(e.as_ref()).ok()
+        });
+        if !unchanged {
+            missing.push(format!("execution {}", e.id));
+        }
+    }
+    missing
+}
+
+/// The service's `check_approval_target` (service/approvals.rs): the stage and action must
+/// exist in the current declaration before the token is looked at.
+fn check_approval_target(
+    state: &PipelineState,
+    stage: &str,
+    action: &str,
+) -> Result<(), ServiceError> {
+    let decl = &state.entry.declaration;
+    let Some(st) = decl.stages.iter().find(|s| s.name == stage) else {
+        return Err(ServiceError::new(
+            ErrorCode::StageNotFoundException,
+            format!("Stage {stage} was not found in pipeline {}", decl.name),
+        ));
+    };
+    if !st.actions.iter().any(|a| a.name == action) {
+        return Err(ServiceError::new(
+            ErrorCode::ActionNotFoundException,
+            format!("Action {action} was not found in stage {stage}"),
+        ));
+    }
+    Ok(())
+}
+
+/// The service's `stage_position` (service/executions.rs).
+fn stage_position(state: &PipelineState, stage: &str) -> Result<usize, ServiceError> {
+    state
+        .entry
+        .declaration
+        .stages
+        .iter()
+        .position(|s| s.name == stage)
+        .ok_or_else(|| {
+            ServiceError::new(
+                ErrorCode::StageNotFoundException,
+                format!(
+                    "Stage {stage} was not found in pipeline {}",
+                    state.entry.declaration.name
+                ),
+            )
+        })
+}

@@ -1,0 +1,179 @@
+//! Deadlines: an approval expires seven days (or `timeoutInMinutes`) after it started, a job
+//! times out after the job timeout, exactly at the deadline and not a millisecond before.
+
+use lockgate_shapes::{
+    ActionExecutionStatus as Action, ErrorCode, JobStatus, PipelineExecutionStatus as Execution,
+    StageExecutionStatus as Stage,
+};
+
+use crate::harness::{Harness, DAY, JOB_TIMEOUT, MINUTE};
+use crate::pipelines::*;
+use crate::{assert_code, standard_at_approval};
+
+fn error_code(h: &Harness, id: &str, stage: &str, action: &str) -> Option<String> {
+    h.run(id, stage, action)
+        .and_then(|r| r.error.as_ref())
+        .map(|e| e.0.clone())
+}
+
+#[test]
+fn an_unanswered_approval_expires_exactly_seven_days_after_it_started() {
+    let (mut h, id) = standard_at_approval();
+    let started = h
+        .run(&id, "Approve", "Approval")
+        .expect("the approval runs")
+        .started;
+    assert_eq!(
+        h.run(&id, "Approve", "Approval").and_then(|r| r.deadline),
+        Some(started + 7 * DAY)
+    );
+
+    assert_eq!(
+        h.advance(7 * DAY - 1),
+        0,
+        "nothing is due a millisecond before"
+    );
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(Action::InProgress)
+    );
+
+    assert_eq!(h.advance(1), 1, "the approval expires at its deadline");
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(Action::Failed)
+    );
+    assert_eq!(
+        error_code(&h, &id, "Approve", "Approval").as_deref(),
+        Some("ApprovalExpired")
+    );
+    assert_eq!(h.stage_status(&id, "Approve"), Some(Stage::Failed));
+    assert_eq!(h.status(&id), Execution::Failed);
+}
+
+#[test]
+fn timeout_in_minutes_sets_the_approval_deadline() {
+    let mut h = Harness::new(pipeline(vec![
+        stage("Source", vec![source("Checkout")]),
+        stage("Approve", vec![approval("Approval").timeout_minutes(10)]),
+    ]));
+    let id = h.latest();
+    crate::succeed(&mut h, &id, "Source", "Checkout");
+
+    h.advance(10 * MINUTE - 1);
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(Action::InProgress)
+    );
+    h.advance(1);
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(Action::Failed)
+    );
+    assert_eq!(h.status(&id), Execution::Failed);
+}
+
+#[test]
+fn a_deadline_reached_a_millisecond_early_changes_nothing() {
+    let (mut h, id) = standard_at_approval();
+    let run = h
+        .run(&id, "Approve", "Approval")
+        .expect("the approval runs")
+        .clone();
+    h.advance(7 * DAY - 1);
+    let before = h.snapshot();
+
+    assert!(!h.deadline_reached(&id, &run.action_execution_id));
+
+    assert_eq!(h.snapshot(), before);
+    assert!(h.last().is_empty());
+}
+
+#[test]
+fn a_deadline_for_an_unknown_action_execution_changes_nothing() {
+    let (mut h, id) = standard_at_approval();
+    h.advance(30 * DAY);
+    let before = h.snapshot();
+    assert!(!h.deadline_reached(&id, "00000000-0000-4000-8000-ffffffffffff"));
+    assert!(!h.deadline_reached("00000000-0000-4000-8000-ffffffffffff", "x"));
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn an_approval_answered_in_time_does_not_expire_later() {
+    let (mut h, id) = standard_at_approval();
+    h.advance(7 * DAY - 1);
+    crate::approve(&mut h, &id, "Approve", "Approval");
+    let approved = h.snapshot();
+
+    // The deadline is still armed, as in the service; firing it finds nothing to expire.
+    assert_eq!(h.advance(1), 0);
+    assert_eq!(
+        h.action_status(&id, "Approve", "Approval"),
+        Some(Action::Succeeded)
+    );
+    assert_eq!(h.snapshot()["executions"], approved["executions"]);
+}
+
+#[test]
+fn a_job_times_out_at_the_job_timeout_and_is_closed_timed_out() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h.job_for(&id, "Source", "Checkout");
+
+    h.advance(JOB_TIMEOUT - 1);
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::Queued));
+    h.advance(1);
+
+    assert_eq!(
+        h.last().jobs_closed,
+        vec![(job.clone(), JobStatus::TimedOut)]
+    );
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::TimedOut));
+    assert_eq!(
+        h.action_status(&id, "Source", "Checkout"),
+        Some(Action::Failed)
+    );
+    assert_eq!(
+        error_code(&h, &id, "Source", "Checkout").as_deref(),
+        Some("JobTimedOut")
+    );
+    assert_eq!(h.status(&id), Execution::Failed);
+
+    let before = h.snapshot();
+    assert_code(h.succeed_job(&job), ErrorCode::InvalidJobStateException);
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn an_action_keeps_its_deadline_across_continuation_jobs() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let first = h.job_for(&id, "Source", "Checkout");
+    h.advance(JOB_TIMEOUT / 2);
+    h.continue_job(&first, "step-2")
+        .expect("the continuation is accepted");
+    let second = h.job_for(&id, "Source", "Checkout");
+    assert_ne!(first, second);
+
+    // The timeout counts from the action's start, not from the continuation.
+    h.advance(JOB_TIMEOUT / 2);
+    assert_eq!(h.job(&second).map(|j| j.status), Some(JobStatus::TimedOut));
+    assert_eq!(h.status(&id), Execution::Failed);
+}
+
+#[test]
+fn approvals_of_parallel_executions_due_together_all_expire() {
+    let mut h = Harness::new(pipeline_in(
+        lockgate_shapes::ExecutionMode::Parallel,
+        standard_stages(),
+    ));
+    let first = h.latest();
+    let second = h.start().expect("a second execution starts");
+    crate::succeed(&mut h, &first, "Source", "Checkout");
+    crate::succeed(&mut h, &second, "Source", "Checkout");
+
+    assert_eq!(h.advance(7 * DAY), 2);
+    assert_eq!(h.status(&first), Execution::Failed);
+    assert_eq!(h.status(&second), Execution::Failed);
+}
