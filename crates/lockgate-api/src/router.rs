@@ -170,7 +170,9 @@ where
         &signed,
         api.credentials.as_ref(),
         &expect,
-        OffsetDateTime::now_utc(),
+        OffsetDateTime::from(lockgate_model::Clock::now_system(
+            &lockgate_model::SystemClock,
+        )),
     )
     .await
     {

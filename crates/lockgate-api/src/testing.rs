@@ -36,7 +36,7 @@ impl Default for Signer {
             secret: SECRET.to_owned(),
             region: REGION.to_owned(),
             service: "codepipeline".to_owned(),
-            time: SystemTime::now(),
+            time: lockgate_model::Clock::now_system(&lockgate_model::SystemClock),
             presign: None,
         }
     }

@@ -44,10 +44,7 @@ impl std::fmt::Debug for Session {
 /// The wall clock in milliseconds since the epoch (sessions are not engine state, so they use
 /// real time even when a test moves the engine's clock).
 pub fn now_millis() -> i64 {
-    let d = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    lockgate_model::Clock::now_millis(&lockgate_model::SystemClock)
 }
 
 fn key_of(cookie: &str) -> String {

@@ -3,10 +3,12 @@
 
 pub mod action_types;
 pub mod caller;
+pub mod clock;
 pub mod ids;
 pub mod notice;
 pub mod validate;
 
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};
 pub use caller::Caller;
+pub use clock::{Clock, ManualClock, SystemClock};
 pub use validate::validate_pipeline;

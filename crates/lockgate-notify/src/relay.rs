@@ -24,6 +24,7 @@ use std::time::Duration;
 use futures_util::future::BoxFuture;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use lockgate_model::notice::ApprovalNotice;
+use lockgate_model::{Clock, SystemClock};
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Notify;
@@ -38,9 +39,6 @@ use crate::sinks::Sinks;
 const BATCH: usize = 32;
 /// The longest the relay sleeps without looking at the outbox, in case the wall clock jumped.
 const MAX_SLEEP: Duration = Duration::from_secs(60);
-
-/// Where the current time comes from (ms since the epoch); the wall clock in production.
-pub type Now = Arc<dyn Fn() -> i64 + Send + Sync>;
 
 /// What the relay has recorded about one message's delivery, kept in its outbox row.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -140,7 +138,7 @@ pub struct Relay {
     store: Arc<dyn Store>,
     config: Arc<NotifyConfig>,
     sinks: Sinks,
-    now: Now,
+    clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     limits: Limits,
     /// The keys of the rows being delivered right now, by whichever loop started them.
@@ -185,10 +183,7 @@ impl Drop for Claim<'_> {
 
 /// The wall clock, in ms since the epoch.
 pub fn system_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
+    SystemClock.now_millis()
 }
 
 impl Relay {
@@ -209,7 +204,7 @@ impl Relay {
             ),
             store,
             config,
-            now: Arc::new(system_now),
+            clock: Arc::new(SystemClock),
             wake,
             in_flight: Mutex::new(HashSet::new()),
             finished: Notify::new(),
@@ -218,8 +213,8 @@ impl Relay {
     }
 
     /// The same relay reading time from `now` (tests).
-    pub fn with_clock(mut self, now: Now) -> Relay {
-        self.now = now;
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Relay {
+        self.clock = clock;
         self
     }
 
@@ -245,7 +240,7 @@ impl Relay {
         tokio::pin!(shutdown);
         let mut deliveries: FuturesUnordered<Delivery<'_>> = FuturesUnordered::new();
         loop {
-            let now = (self.now)();
+            let now = self.clock.now_millis();
             let wait = match self.start_due(now, &HashSet::new(), &mut deliveries).await {
                 Ok(started) => self.until_next_due(now, started.due).await,
                 Err(e) => {
@@ -295,7 +290,7 @@ impl Relay {
     /// call this to process the outbox synchronously; it runs rows side by side like the
     /// background loop, and waits for rows that loop is delivering at the same time.
     pub async fn run_once(&self) -> Result<DrainReport, StoreError> {
-        let now = (self.now)();
+        let now = self.clock.now_millis();
         let mut report = DrainReport::default();
         // Rows this drain started: each is tried once, even if it comes due again at once.
         let mut tried = HashSet::new();
@@ -420,7 +415,7 @@ impl Relay {
                 return Ok(Outcome::Failed);
             }
         };
-        let now = (self.now)();
+        let now = self.clock.now_millis();
         let notice = body.notice.clone();
         let log = &mut body.delivery;
         log.attempts += 1;
@@ -452,7 +447,7 @@ impl Relay {
                 let mut results = Vec::with_capacity(subs.len());
                 for sub in subs {
                     let result = self.sinks.send(&notice.topic_arn, sub, message, key).await;
-                    results.push((sub.id(), result, (self.now)()));
+                    results.push((sub.id(), result, self.clock.now_millis()));
                 }
                 results
             }

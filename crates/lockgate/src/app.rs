@@ -103,7 +103,7 @@ impl App {
                 service.outbox_written(),
             )
             .context("cannot set up notifications")?
-            .with_clock(Arc::new(move || clock.now_millis())),
+            .with_clock(clock.clone()),
         );
         let users = Arc::new(
             UserDirectory::load(shared)

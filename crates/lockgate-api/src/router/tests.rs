@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use axum::body::Body;
@@ -461,7 +461,8 @@ async fn bad_signatures_are_rejected_with_aws_codes_and_reach_no_handler() {
         ),
         (
             Signer {
-                time: SystemTime::now() - Duration::from_secs(600),
+                time: lockgate_model::Clock::now_system(&lockgate_model::SystemClock)
+                    - Duration::from_secs(600),
                 ..Signer::default()
             },
             "InvalidSignatureException",
@@ -501,7 +502,8 @@ async fn bad_signatures_are_rejected_with_aws_codes_and_reach_no_handler() {
 async fn a_stale_signature_says_when_it_expired() {
     let harness = Harness::new();
     let signer = Signer {
-        time: SystemTime::now() - Duration::from_secs(600),
+        time: lockgate_model::Clock::now_system(&lockgate_model::SystemClock)
+            - Duration::from_secs(600),
         ..Signer::default()
     };
     let answer = harness

@@ -166,8 +166,14 @@ impl SnsSink {
         let body = serde_json::to_string(&message.json)
             .map_err(|e| fail(format!("cannot encode the message: {e}")))?;
         let form = publish_form(&target.topic_arn, &sns_subject(&message.subject), &body);
-        let request =
-            signed_publish(&self.client, &target, &keys, form, SystemTime::now()).map_err(fail)?;
+        let request = signed_publish(
+            &self.client,
+            &target,
+            &keys,
+            form,
+            lockgate_model::Clock::now_system(&lockgate_model::SystemClock),
+        )
+        .map_err(fail)?;
         let response = request
             .send()
             .await

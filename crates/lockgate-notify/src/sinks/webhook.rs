@@ -49,7 +49,7 @@ impl WebhookSink {
             }
         }
         .map_err(|e| format!("cannot encode the message: {e}"))?;
-        let now = std::time::SystemTime::now()
+        let now = lockgate_model::Clock::now_system(&lockgate_model::SystemClock)
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);

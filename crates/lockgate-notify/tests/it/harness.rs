@@ -214,7 +214,7 @@ impl Outbox {
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).expect("open store"));
         let relay = Relay::new(store.clone(), config, Arc::new(Notify::new()))
             .expect("a valid configuration")
-            .with_clock(Arc::new(|| Outbox::NOW));
+            .with_clock(Arc::new(lockgate_model::ManualClock::new(Outbox::NOW)));
         Outbox {
             store,
             relay: Arc::new(relay),
