@@ -62,14 +62,14 @@ fn expected(version: &str, name: &str) -> Value {
     read_json(&fixtures(version).join("expected").join(name))
 }
 
-/// The ids of the fixture's jobs that were not finished when it was captured.
-fn open_jobs(version: &str) -> Vec<String> {
+/// The ids of the fixture's jobs that were finished when it was captured.
+fn finished_jobs(version: &str) -> Vec<String> {
     let Value::Array(jobs) = read_json(&fixtures(version).join("jobs.json")) else {
         panic!("jobs.json holds an array of records");
     };
     jobs.iter()
         .filter(|j| {
-            !matches!(
+            matches!(
                 j["body"]["status"].as_str(),
                 Some("Succeeded" | "Failed" | "TimedOut")
             )
@@ -123,9 +123,7 @@ async fn stored_v1_records_load_and_read_as_they_did() {
     let Value::Object(details) = expected("stored-v1", "get_job_details.json") else {
         panic!("job details are keyed by job id");
     };
-    // Finished jobs are left out here: this code forgets them at a restart (issue 9, item 5).
-    let open = open_jobs("stored-v1");
-    for (id, want) in details.into_iter().filter(|(id, _)| open.contains(id)) {
+    for (id, want) in details {
         let got = env
             .svc
             .get_job_details(&env.caller, GetJobDetailsInput { job_id: id.clone() })
@@ -133,6 +131,22 @@ async fn stored_v1_records_load_and_read_as_they_did() {
             .unwrap_or_else(|e| panic!("job {id} is readable: {e}"));
         assert_eq!(as_json(&got), want, "the details of job {id}");
     }
+    // Finished jobs take no further results, and saying so changes nothing.
+    let before = env.snapshot("release").await;
+    let finished = finished_jobs("stored-v1");
+    assert_eq!(finished.len(), 4);
+    for id in finished {
+        let job = Job {
+            id: Some(id),
+            ..Default::default()
+        };
+        assert_code(env.succeed(&job).await, ErrorCode::InvalidJobStateException);
+        assert_code(
+            env.fail(&job, "late").await,
+            ErrorCode::InvalidJobStateException,
+        );
+    }
+    env.assert_unchanged("release", &before).await;
 }
 
 #[tokio::test]
