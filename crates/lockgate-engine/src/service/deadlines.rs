@@ -4,8 +4,9 @@
 //! Deadlines are armed and disarmed only by the effects of committed decisions (an approval
 //! answered, a job finished, an execution stopped disarms its action's deadline at once). A
 //! deadline that cannot be applied (the store fails) is retried with capped exponential backoff
-//! counted from the failed attempt, so one days overdue is not retried in a tight loop. Each
-//! firing runs in its own task: a panic there is caught, logged, and the scheduler carries on.
+//! counted from the failed attempt, so one days overdue is not retried in a tight loop, and
+//! logged once per attempt. Each firing runs in its own task: a panic there is caught, logged
+//! and retried the same way, and the scheduler carries on.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -217,7 +218,8 @@ impl PipelineService {
     }
 
     /// Fires every deadline due at the current time; returns how many changed an execution.
-    /// Each runs in its own task, so a panic in one is logged and the others still fire.
+    /// Each runs in its own task, so a panic in one is logged (and retried later) and the
+    /// others still fire.
     pub async fn fire_due_deadlines(self: &Arc<Self>) -> usize {
         let now = self.clock.now_millis();
         let due = self.deadline_table().take_due(now);
@@ -226,39 +228,36 @@ impl PipelineService {
             let svc = self.clone();
             let d = deadline.clone();
             let result = tokio::spawn(async move { svc.fire(&d).await }).await;
-            match result {
-                Ok(Ok(true)) => fired += 1,
-                Ok(Ok(false)) => {}
-                Ok(Err(e)) if e.code == ErrorCode::PipelineNotFoundException => {}
-                Ok(Err(e)) => {
-                    if !self.still_pending(&deadline) {
-                        // Decided meanwhile (answered, stopped, finished): nothing to retry.
-                        continue;
-                    }
-                    let failures = failures + 1;
-                    let now = self.clock.now_millis();
-                    let delay = self
-                        .deadline_table()
-                        .retry_later(deadline.clone(), failures, now);
-                    tracing::warn!(
-                        error = %e,
-                        pipeline = deadline.key.pipeline,
-                        execution = deadline.key.execution_id,
-                        failures,
-                        retry_in_ms = delay,
-                        "deadline could not be applied; retrying later"
-                    );
+            let failure = match result {
+                Ok(Ok(true)) => {
+                    fired += 1;
+                    continue;
                 }
-                Err(join) => {
-                    tracing::error!(
-                        error = %join,
-                        pipeline = deadline.key.pipeline,
-                        execution = deadline.key.execution_id,
-                        action_execution = deadline.key.action_execution_id,
-                        "applying a deadline panicked; the deadline is dropped"
-                    );
-                }
+                Ok(Ok(false)) => continue,
+                Ok(Err(e)) if e.code == ErrorCode::PipelineNotFoundException => continue,
+                Ok(Err(e)) => e.to_string(),
+                // A panic is caught here rather than ending the scheduler; the pipeline's
+                // state is untouched (writes are copy-then-install), so it is retried too.
+                Err(join) => format!("applying the deadline panicked: {join}"),
+            };
+            if !self.still_pending(&deadline) {
+                // Decided meanwhile (answered, stopped, finished): nothing to retry.
+                continue;
             }
+            let failures = failures + 1;
+            let now = self.clock.now_millis();
+            let delay = self
+                .deadline_table()
+                .retry_later(deadline.clone(), failures, now);
+            tracing::warn!(
+                error = failure,
+                pipeline = deadline.key.pipeline,
+                execution = deadline.key.execution_id,
+                action_execution = deadline.key.action_execution_id,
+                failures,
+                retry_in_ms = delay,
+                "deadline could not be applied; retrying later"
+            );
         }
         fired
     }

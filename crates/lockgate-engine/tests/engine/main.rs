@@ -13,6 +13,7 @@ mod jobs;
 mod modes;
 mod notifications;
 mod retry;
+mod scheduler;
 mod stages;
 mod stop;
 mod stored_format;
