@@ -148,7 +148,7 @@ pub(super) struct Decision {
 pub(super) enum Effect {
     /// A pipeline's new state becomes what readers see (a new pipeline gets its slot here, so
     /// it is listed by the time anyone is woken).
-    Install(PipelineState),
+    Install(Box<PipelineState>),
     /// A deleted pipeline leaves memory with its open jobs and deadlines.
     RemovePipeline(String),
     /// New jobs are offered to workers.
@@ -393,7 +393,9 @@ impl PipelineService {
         let mutations = self.mutations_for(&next, outcome);
         let name = next.entry.declaration.name.clone();
         let (arm, disarm) = deadline_changes(before, &next, outcome.dirty.iter());
-        let mut effects = Vec::new();
+        // Installed first, so that a poller offered a new job, or a deadline the scheduler
+        // fires at once, finds the state that holds it.
+        let mut effects = vec![Effect::Install(Box::new(next))];
         if !disarm.is_empty() {
             effects.push(Effect::DisarmDeadlines(disarm));
         }
@@ -423,9 +425,6 @@ impl PipelineService {
                     .collect(),
             ));
         }
-        // Installed before deadlines are armed, so a deadline the scheduler fires at once
-        // decides on the state that armed it.
-        effects.insert(0, Effect::Install(next));
         if !arm.is_empty() {
             effects.push(Effect::ArmDeadlines(arm));
         }
@@ -512,7 +511,8 @@ impl PipelineService {
     /// Applies one effect of a committed decision.
     fn apply(&self, effect: Effect) {
         match effect {
-            Effect::Install(mut next) => {
+            Effect::Install(next) => {
+                let mut next = *next;
                 // Only after the commit: an execution that just finished must be stored before
                 // it may leave memory.
                 next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
