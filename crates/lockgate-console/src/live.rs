@@ -1,9 +1,9 @@
 //! Live updates: a server-sent events stream that says `changed` whenever the pipeline a page
 //! shows (or, for the pipelines list, any pipeline) has changed. The page then re-reads its live
-//! region. The stream wakes on every engine commit (and at least once a second, to notice
-//! created or deleted pipelines) and compares cheap per-pipeline change counters, so an idle
-//! page costs nothing but a timer, and a burst of commits becomes one event at most every
-//! [`MIN_GAP`].
+//! region. The stream wakes on every engine commit (creating and deleting a pipeline included:
+//! the engine wakes waiters only once the pipeline list has changed) and compares cheap
+//! per-pipeline change counters, so an idle page costs nothing, and a burst of commits becomes
+//! one event at most every [`MIN_GAP`].
 
 use std::collections::hash_map::DefaultHasher;
 use std::convert::Infallible;
@@ -22,8 +22,6 @@ use crate::Console;
 
 /// The shortest time between two events on one stream.
 const MIN_GAP: Duration = Duration::from_millis(200);
-/// How often the stream looks even without a commit.
-const RECHECK: Duration = Duration::from_secs(1);
 
 /// The events stream's query: the pipeline to follow (all pipelines when absent).
 #[derive(Deserialize)]
@@ -67,7 +65,6 @@ async fn next_change(
         }
         tokio::select! {
             _ = &mut notified => {}
-            _ = tokio::time::sleep(RECHECK) => {}
             _ = shutdown.wait_for(|stopping| *stopping) => return None,
         }
     }

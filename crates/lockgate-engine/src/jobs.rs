@@ -1,15 +1,18 @@
-//! The job board: custom-action jobs waiting for, or held by, job workers.
+//! The job board: an index of the jobs that are not finished, so PollForJobs and the job-worker
+//! calls find them without a database round trip.
 //!
-//! PollForJobs is served from memory: each action type has a queue of job ids, so a poll costs
-//! no database round trip. Handing a job out (Dispatched) is not persisted; after a restart an
-//! unacknowledged job is offered again, which the job-worker protocol allows (at least once).
+//! The jobs themselves live in their executions (the decided state); the board only records,
+//! per action type, which job ids wait to be offered, and for every open job where it lives
+//! (pipeline and execution). It is rebuilt from the state at start-up and changed only by the
+//! effects of committed decisions, plus polling, which takes ids off their queue. Handing a job
+//! out is not persisted: after a restart an unacknowledged job is offered again, which the
+//! job-worker protocol allows (at least once). Finished jobs leave the board, so its size
+//! follows the open jobs, not the history; a finished job is found through the store.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use lockgate_shapes::{ActionTypeId, JobStatus};
-
-use crate::state::JobRecord;
+use lockgate_shapes::ActionTypeId;
 
 /// A key identifying an action type: `Category/Owner/Provider/Version`.
 pub fn action_type_key(id: &ActionTypeId) -> String {
@@ -22,13 +25,46 @@ pub fn action_type_key(id: &ActionTypeId) -> String {
     )
 }
 
+/// Where an open job lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobPlace {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The execution that owns the job.
+    pub execution_id: String,
+}
+
+/// A job to offer to workers of its action type.
+#[derive(Debug, Clone)]
+pub struct OpenJob {
+    /// The job id.
+    pub id: String,
+    /// Its action type's key ([`action_type_key`]).
+    pub type_key: String,
+    /// Where it lives.
+    pub place: JobPlace,
+    /// Whether it waits to be offered (queued), rather than held by a worker.
+    pub queued: bool,
+}
+
+/// What a poll does with a queued job it looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    /// Hand it to the worker.
+    Take,
+    /// Leave it queued (its configuration does not match the query, or the batch is full).
+    Keep,
+    /// Take it off the queue: it is no longer waiting (acknowledged or finished meanwhile).
+    Drop,
+}
+
 #[derive(Default)]
 struct Board {
-    jobs: HashMap<String, JobRecord>,
+    open: HashMap<String, JobPlace>,
     queues: HashMap<String, VecDeque<String>>,
 }
 
-/// Jobs by id, plus a queue of offered jobs per action type.
+/// Queued job ids per action type, and the place of every open job.
 #[derive(Default)]
 pub struct JobBoard {
     inner: Mutex<Board>,
@@ -36,100 +72,88 @@ pub struct JobBoard {
 
 impl JobBoard {
     fn lock(&self) -> std::sync::MutexGuard<'_, Board> {
-        // A panic while holding this lock cannot leave the board half-updated in a way that
-        // matters more than losing it, so recover the guard rather than propagate the poison.
+        // The board is an index rebuilt from the state; a panic while holding the lock cannot
+        // leave it less true than a lost update would, so recover the guard.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds a job; queued or dispatched jobs are offered to workers.
-    pub fn insert(&self, mut job: JobRecord) {
+    /// Records open jobs; queued ones are offered to workers, in the order given.
+    pub fn open(&self, jobs: impl IntoIterator<Item = OpenJob>) {
         let mut b = self.lock();
-        if matches!(
-            job.status,
-            JobStatus::Created | JobStatus::Queued | JobStatus::Dispatched
-        ) {
-            job.status = JobStatus::Queued;
-            b.queues
-                .entry(action_type_key(&job.action_type_id))
-                .or_default()
-                .push_back(job.id.clone());
+        for job in jobs {
+            if job.queued {
+                b.queues
+                    .entry(job.type_key)
+                    .or_default()
+                    .push_back(job.id.clone());
+            }
+            b.open.insert(job.id, job.place);
         }
-        b.jobs.insert(job.id.clone(), job);
     }
 
-    /// A copy of the job with this id.
-    pub fn get(&self, id: &str) -> Option<JobRecord> {
-        self.lock().jobs.get(id).cloned()
+    /// Forgets finished jobs.
+    pub fn close<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
+        let mut b = self.lock();
+        let mut closed = Vec::new();
+        for id in ids {
+            if b.open.remove(id).is_some() {
+                closed.push(id.as_str());
+            }
+        }
+        if closed.is_empty() {
+            return;
+        }
+        for q in b.queues.values_mut() {
+            q.retain(|id| !closed.contains(&id.as_str()));
+        }
     }
 
-    /// Hands out up to `max` queued jobs of an action type whose configuration matches `query`,
-    /// marking them Dispatched.
+    /// Where an open job lives.
+    pub fn place(&self, id: &str) -> Option<JobPlace> {
+        self.lock().open.get(id).cloned()
+    }
+
+    /// Walks the queue of an action type in order, asking `offer` what to do with each job;
+    /// returns the ids taken (off the queue) with their places.
     pub fn poll(
         &self,
         type_key: &str,
-        max: usize,
-        query: &BTreeMap<String, String>,
-    ) -> Vec<JobRecord> {
+        mut offer: impl FnMut(&str, &JobPlace) -> Offer,
+    ) -> Vec<(String, JobPlace)> {
         let mut b = self.lock();
-        let Board { jobs, queues } = &mut *b;
+        let Board { open, queues } = &mut *b;
         let Some(queue) = queues.get_mut(type_key) else {
             return Vec::new();
         };
         let mut taken = Vec::new();
-        let mut kept = VecDeque::with_capacity(queue.len());
-        while let Some(id) = queue.pop_front() {
-            let Some(job) = jobs.get_mut(&id) else {
-                continue;
+        queue.retain(|id| {
+            let Some(place) = open.get(id) else {
+                return false;
             };
-            if job.status != JobStatus::Queued {
-                continue;
+            match offer(id, place) {
+                Offer::Take => {
+                    taken.push((id.clone(), place.clone()));
+                    false
+                }
+                Offer::Keep => true,
+                Offer::Drop => false,
             }
-            let matches = taken.len() < max
-                && query.iter().all(|(k, v)| {
-                    job.data
-                        .action_configuration
-                        .as_ref()
-                        .and_then(|c| c.configuration.as_ref())
-                        .and_then(|c| c.get(k))
-                        == Some(v)
-                });
-            if matches {
-                job.status = JobStatus::Dispatched;
-                taken.push(job.clone());
-            } else {
-                kept.push_back(id);
-            }
-        }
-        *queue = kept;
+        });
         taken
     }
 
-    /// Sets a job's status; terminal statuses take it off its queue.
-    pub fn set_status(&self, id: &str, status: JobStatus) -> Option<JobRecord> {
-        let mut b = self.lock();
-        let job = b.jobs.get_mut(id)?;
-        job.status = status;
-        Some(job.clone())
-    }
-
-    /// Marks an acknowledged job InProgress, unless it ended meanwhile (a timeout or a stop that
-    /// committed between the acknowledgement's commit and this call keeps its final status).
-    pub fn mark_acknowledged(&self, id: &str) {
-        let mut b = self.lock();
-        if let Some(job) = b.jobs.get_mut(id) {
-            if matches!(job.status, JobStatus::Dispatched | JobStatus::Queued) {
-                job.status = JobStatus::InProgress;
-            }
-        }
-    }
-
-    /// Removes every job of a pipeline (when the pipeline is deleted).
+    /// Forgets every job of a pipeline (when the pipeline is deleted).
     pub fn remove_pipeline(&self, pipeline: &str) {
         let mut b = self.lock();
-        b.jobs.retain(|_, j| j.pipeline_name != pipeline);
-        let Board { jobs, queues } = &mut *b;
+        b.open.retain(|_, p| p.pipeline != pipeline);
+        let Board { open, queues } = &mut *b;
         for q in queues.values_mut() {
-            q.retain(|id| jobs.contains_key(id));
+            q.retain(|id| open.contains_key(id));
         }
+    }
+
+    /// How many open jobs the board knows (for tests: it must not grow with finished jobs).
+    pub fn open_count(&self) -> usize {
+        self.lock().open.len()
     }
 }

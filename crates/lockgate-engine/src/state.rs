@@ -1,4 +1,5 @@
-//! The engine's working state: pipelines, their executions, stage and action executions, jobs.
+//! The engine's working state: pipelines, their executions, stage and action executions, and
+//! the jobs each execution handed to job workers.
 //!
 //! These types are what the store keeps (as JSON bodies) and what the in-memory view is made of.
 //! They use the service model's status enums so that what a client sees is exactly what is kept.
@@ -111,6 +112,12 @@ pub struct Execution {
     pub source_overrides: Vec<SourceRevisionOverride>,
     /// Artifacts produced so far, by artifact name.
     pub artifacts: BTreeMap<String, ArtifactRecord>,
+    /// Every job handed to job workers for this execution's custom actions, oldest first, in
+    /// whatever status it is now. The execution owns its jobs: they are decided and stored with
+    /// it, in the same commit. Records written before jobs moved here have none; their jobs
+    /// are read from the old `Job` records when the service loads.
+    #[serde(default)]
+    pub jobs: Vec<JobRecord>,
 }
 
 impl Execution {
@@ -120,6 +127,11 @@ impl Execution {
             self.status,
             PipelineExecutionStatus::InProgress | PipelineExecutionStatus::Stopping
         )
+    }
+
+    /// The job with this id.
+    pub fn job(&self, id: &str) -> Option<&JobRecord> {
+        self.jobs.iter().find(|j| j.id == id)
     }
 
     /// Every action execution of this execution, current and replaced by retries.
@@ -215,6 +227,14 @@ pub struct ActionRun {
     pub output_variables: BTreeMap<String, String>,
     /// Whether an approver decided it (approved or rejected), as opposed to expiry or abandonment.
     pub decided: bool,
+}
+
+/// Whether a job is finished (succeeded, failed or timed out) and takes no further results.
+pub fn job_finished(status: JobStatus) -> bool {
+    matches!(
+        status,
+        JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
+    )
 }
 
 /// A job handed to job workers for one custom action execution.

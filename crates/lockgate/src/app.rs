@@ -147,10 +147,24 @@ impl App {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let scheduler = {
             let service = self.service.clone();
-            let mut rx = stop_rx.clone();
-            tokio::spawn(service.run_scheduler(async move {
-                let _ = rx.wait_for(|s| *s).await;
-            }))
+            let rx = stop_rx.clone();
+            // Supervised: should the scheduler task itself ever panic, that is logged and it is
+            // started again, so deadlines never silently stop firing.
+            tokio::spawn(async move {
+                loop {
+                    let mut rx = rx.clone();
+                    let run = tokio::spawn(service.clone().run_scheduler(async move {
+                        let _ = rx.wait_for(|s| *s).await;
+                    }));
+                    match run.await {
+                        Ok(()) => break,
+                        Err(e) => {
+                            tracing::error!(error = %e, "the deadline scheduler failed; restarting it");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            })
         };
         let relay = {
             let mut rx = stop_rx.clone();
@@ -232,7 +246,9 @@ impl App {
             })
             .await
             .context("server failed")?;
-        let _ = scheduler.await;
+        if let Err(e) = scheduler.await {
+            tracing::error!(error = %e, "the deadline scheduler's supervisor failed");
+        }
         let _ = refresher.await;
         let _ = sweeper.await;
         let _ = relay.await;

@@ -64,7 +64,7 @@ impl<'a> Decider<'a> {
                 let job = self.new_job(i, s, k, decl, &action_execution_id, None);
                 run.job_id = Some(job.id.clone());
                 run.deadline = Some(self.now + self.cfg.job_timeout_millis);
-                self.out.jobs_created.push(job);
+                self.open_job(i, job);
             }
         }
         let expires = run.deadline;

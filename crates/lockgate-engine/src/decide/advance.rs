@@ -45,6 +45,7 @@ impl<'a> Decider<'a> {
             variables: req.variables,
             source_overrides: req.source_overrides,
             artifacts: BTreeMap::new(),
+            jobs: Vec::new(),
         };
         self.state.executions.push(Arc::new(execution));
         self.out.dirty.insert(id.clone());
@@ -134,7 +135,7 @@ impl<'a> Decider<'a> {
             e.status = PipelineExecutionStatus::Failed;
             e.status_summary = Some(summary);
             e.position = Position::Done(Some(s));
-            self.out.jobs_closed.extend(closing);
+            self.close_jobs(i, closing);
             return true;
         }
         if in_progress {

@@ -51,7 +51,7 @@ impl<'a> Decider<'a> {
             }
         }
         if let Some(job) = closed {
-            self.out.jobs_closed.push((job, JobStatus::TimedOut));
+            self.close_jobs(i, vec![(job, JobStatus::TimedOut)]);
         }
         if approval {
             self.notice(i, s, k, NoticeKind::Expired, expires);

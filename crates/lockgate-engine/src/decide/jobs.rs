@@ -1,9 +1,12 @@
-//! Applying a job worker's report (success, continuation or failure) to its action.
+//! The job-worker protocol's decisions: acknowledging a job, and applying a worker's report
+//! (success, continuation or failure) to its action.
+
+use std::sync::Arc;
 
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode, JobStatus, ServiceError};
 
 use super::{err, Decider, JobReport};
-use crate::state::JobRecord;
+use crate::state::{job_finished, JobRecord};
 
 impl<'a> Decider<'a> {
     /// Applies a job worker's report to the job's action execution.
@@ -11,14 +14,16 @@ impl<'a> Decider<'a> {
         let Some((i, s, k)) = self.find_run(&job.execution_id, &job.action_execution_id) else {
             return Err(invalid_job_state());
         };
-        let in_progress = self.state.executions[i].stages[s]
+        let e = &self.state.executions[i];
+        let in_progress = e.stages[s]
             .as_ref()
             .and_then(|st| st.actions[k].as_ref())
             .is_some_and(|r| {
                 r.status == ActionExecutionStatus::InProgress
                     && r.job_id.as_deref() == Some(job.id.as_str())
             });
-        if !in_progress {
+        let open = e.job(&job.id).is_some_and(|j| !job_finished(j.status));
+        if !in_progress || !open {
             return Err(invalid_job_state());
         }
         let now = self.now;
@@ -35,9 +40,7 @@ impl<'a> Decider<'a> {
                         run.external_execution_id = details.external_execution_id;
                     }
                 }
-                self.out
-                    .jobs_closed
-                    .push((job.id.clone(), JobStatus::Failed));
+                self.close_jobs(i, vec![(job.id.clone(), JobStatus::Failed)]);
             }
             JobReport::Success {
                 current_revision,
@@ -91,16 +94,50 @@ impl<'a> Decider<'a> {
                         }
                     }
                 }
-                self.out
-                    .jobs_closed
-                    .push((job.id.clone(), JobStatus::Succeeded));
+                self.close_jobs(i, vec![(job.id.clone(), JobStatus::Succeeded)]);
                 if let Some(next) = next_job {
-                    self.out.jobs_created.push(next);
+                    self.open_job(i, next);
                 }
             }
         }
         self.advance();
         Ok(())
+    }
+}
+
+impl<'a> Decider<'a> {
+    /// A worker acknowledges a job it was offered: a queued job becomes InProgress. Returns the
+    /// job's status afterwards (a job acknowledged again, or already finished, keeps its status).
+    pub fn acknowledge_job(
+        &mut self,
+        execution_id: &str,
+        job_id: &str,
+        nonce: &str,
+    ) -> Result<JobStatus, ServiceError> {
+        let not_found = || {
+            err(
+                ErrorCode::JobNotFoundException,
+                format!("The job with id {job_id} was not found"),
+            )
+        };
+        let i = self.index_of(execution_id).ok_or_else(not_found)?;
+        let job = self.state.executions[i].job(job_id).ok_or_else(not_found)?;
+        if job.nonce != nonce {
+            return Err(err(
+                ErrorCode::InvalidNonceException,
+                format!("The nonce for job {job_id} does not match"),
+            ));
+        }
+        if !matches!(job.status, JobStatus::Queued | JobStatus::Dispatched) {
+            return Ok(job.status);
+        }
+        // Acknowledging changes the job, not the execution: its last update time stays.
+        let e = Arc::make_mut(&mut self.state.executions[i]);
+        self.out.dirty.insert(e.id.clone());
+        if let Some(job) = e.jobs.iter_mut().find(|j| j.id == job_id) {
+            job.status = JobStatus::InProgress;
+        }
+        Ok(JobStatus::InProgress)
     }
 }
 

@@ -79,9 +79,9 @@ impl IdSource for RandomIds {
 pub struct Outcome {
     /// Ids of executions whose state changed.
     pub dirty: BTreeSet<String>,
-    /// Jobs created (to store and offer to workers).
+    /// Jobs created (already in their execution's `jobs`; to be offered to workers).
     pub jobs_created: Vec<JobRecord>,
-    /// Jobs that ended, with their final status.
+    /// Jobs that ended, with their final status (already set in their execution's `jobs`).
     pub jobs_closed: Vec<(String, JobStatus)>,
     /// Whether the pipeline entry itself changed (sequence counter, transitions).
     pub entry_dirty: bool,
@@ -183,6 +183,26 @@ impl<'a> Decider<'a> {
         self.out.dirty.insert(e.id.clone());
         e.updated = self.now;
         e
+    }
+
+    /// Hands a new job to execution `i`, which keeps it, and records it for offering.
+    fn open_job(&mut self, i: usize, job: JobRecord) {
+        self.out.jobs_created.push(job.clone());
+        self.exec_mut(i).jobs.push(job);
+    }
+
+    /// Ends jobs of execution `i` with the given statuses.
+    fn close_jobs(&mut self, i: usize, closing: Vec<(String, JobStatus)>) {
+        if closing.is_empty() {
+            return;
+        }
+        let e = self.exec_mut(i);
+        for (id, status) in &closing {
+            if let Some(job) = e.jobs.iter_mut().find(|j| &j.id == id) {
+                job.status = *status;
+            }
+        }
+        self.out.jobs_closed.extend(closing);
     }
 
     fn index_of(&self, execution_id: &str) -> Option<usize> {

@@ -74,7 +74,7 @@ impl<'a> Decider<'a> {
                 }
             }
         }
-        self.out.jobs_closed.extend(closing);
+        self.close_jobs(i, closing);
         for (s, k) in abandoned_approvals {
             self.withdraw_notice(i, s, k);
         }

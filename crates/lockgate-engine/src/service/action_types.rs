@@ -12,7 +12,7 @@ use lockgate_shapes::{
 use lockgate_store::{Collection, Mutation, Record};
 
 use super::tags::tags_mutation;
-use super::{err, internal, to_json, write, PipelineService};
+use super::{err, to_json, Decision, Effect, PipelineService};
 use crate::jobs::action_type_key;
 use crate::paging;
 
@@ -82,11 +82,11 @@ impl PipelineService {
         if !tags.is_empty() {
             mutations.push(tags_mutation(&arn, &tags));
         }
-        self.store.commit(mutations).await.map_err(internal)?;
-        write(&self.action_types).insert(action_type.clone());
+        let mut effects = vec![Effect::AddActionType(Box::new(action_type.clone()))];
         if !tags.is_empty() {
-            write(&self.tags).insert(arn, tags.clone());
+            effects.push(Effect::SetTags(arn, Some(tags.clone())));
         }
+        self.commit(Decision { mutations, effects }).await?;
         Ok(CreateCustomActionTypeOutput {
             action_type,
             tags: (!tags.is_empty()).then_some(tags),
@@ -112,8 +112,8 @@ impl PipelineService {
             ));
         }
         let arn = self.action_type_arn(&id);
-        self.store
-            .commit(vec![
+        self.commit(Decision {
+            mutations: vec![
                 Mutation::Delete {
                     collection: Collection::ActionType,
                     key: action_type_key(&id),
@@ -122,11 +122,10 @@ impl PipelineService {
                     collection: Collection::Tags,
                     key: arn.clone(),
                 },
-            ])
-            .await
-            .map_err(internal)?;
-        write(&self.action_types).remove(&id);
-        write(&self.tags).remove(&arn);
+            ],
+            effects: vec![Effect::RemoveActionType(id), Effect::SetTags(arn, None)],
+        })
+        .await?;
         Ok(())
     }
 

@@ -1,92 +1,288 @@
-//! Deadlines: arms the timeouts of running actions (approvals, jobs), fires those that are due,
-//! and runs the scheduler that sleeps until the earliest one.
+//! Deadlines: the timeouts of running actions (approvals, jobs), the table of those armed, and
+//! the scheduler that sleeps until the earliest one and fires what is due.
+//!
+//! Deadlines are armed and disarmed only by the effects of committed decisions (an approval
+//! answered, a job finished, an execution stopped disarms its action's deadline at once). A
+//! deadline that cannot be applied (the store fails) is retried with capped exponential backoff
+//! counted from the failed attempt, so one days overdue is not retried in a tight loop, and
+//! logged once per attempt. Each firing runs in its own task: a panic there is caught, logged
+//! and retried the same way, and the scheduler carries on.
 
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode};
 
 use super::PipelineService;
-use crate::state::PipelineState;
+use crate::state::{Execution, PipelineState};
 
-/// A deadline the scheduler waits for: (due at, pipeline, execution id, action execution id).
-pub(super) type Deadline = (i64, String, String, String);
+/// The first retry of a deadline that could not be applied waits this long (ms).
+const FIRST_RETRY_MILLIS: i64 = 1_000;
+/// Retries wait at most this long (ms).
+const MAX_RETRY_MILLIS: i64 = 60_000;
 
-impl PipelineService {
-    /// Arms the deadlines of the running actions of `executions` and wakes the scheduler
-    /// when one was added.
-    pub(super) fn arm_deadlines<'a>(
-        &self,
-        pipeline: &str,
-        state: &PipelineState,
-        executions: impl Iterator<Item = &'a String>,
-    ) {
-        let mut added = false;
-        let mut deadlines = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
-        for id in executions {
-            let Some(e) = state.execution(id) else {
-                continue;
+/// Which action a deadline belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeadlineKey {
+    /// The pipeline.
+    pub pipeline: String,
+    /// The execution.
+    pub execution_id: String,
+    /// The action execution that times out.
+    pub action_execution_id: String,
+}
+
+/// The time an in-progress action times out: an approval expires or a job times out.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Deadline {
+    /// When it is due (ms since the epoch).
+    pub due_at: i64,
+    /// The action it belongs to.
+    pub key: DeadlineKey,
+}
+
+/// An armed deadline: when to try it next, and how many tries failed.
+#[derive(Debug, Clone)]
+struct Armed {
+    deadline: Deadline,
+    attempt_at: i64,
+    failures: u32,
+}
+
+/// The armed deadlines, by action and in the order they are due.
+#[derive(Debug, Default)]
+pub(super) struct DeadlineTable {
+    armed: HashMap<DeadlineKey, Armed>,
+    queue: BTreeSet<(i64, DeadlineKey)>,
+}
+
+impl DeadlineTable {
+    /// Arms a deadline, replacing one armed for the same action; true when it is new.
+    fn arm(&mut self, deadline: Deadline) -> bool {
+        let key = deadline.key.clone();
+        let due = deadline.due_at;
+        let old = self.armed.insert(
+            key.clone(),
+            Armed {
+                deadline,
+                attempt_at: due,
+                failures: 0,
+            },
+        );
+        if let Some(old) = &old {
+            self.queue.remove(&(old.attempt_at, key.clone()));
+        }
+        self.queue.insert((due, key));
+        old.is_none_or(|o| o.deadline.due_at != due)
+    }
+
+    /// Disarms the deadline of an action, if one is armed.
+    fn disarm(&mut self, key: &DeadlineKey) {
+        if let Some(old) = self.armed.remove(key) {
+            self.queue.remove(&(old.attempt_at, key.clone()));
+        }
+    }
+
+    /// Takes every deadline whose next attempt is due at `now`, with its failure count.
+    fn take_due(&mut self, now: i64) -> Vec<(Deadline, u32)> {
+        let mut due = Vec::new();
+        while let Some((at, _)) = self.queue.first() {
+            if *at > now {
+                break;
+            }
+            let Some((_, key)) = self.queue.pop_first() else {
+                break;
             };
-            for (_, run) in e.action_runs() {
-                if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
-                    added |= deadlines.insert((
-                        due,
-                        pipeline.to_string(),
-                        e.id.clone(),
-                        run.action_execution_id.clone(),
-                    ));
-                }
+            if let Some(armed) = self.armed.remove(&key) {
+                due.push((armed.deadline, armed.failures));
             }
         }
-        drop(deadlines);
+        due
+    }
+
+    /// Arms again a deadline whose attempt failed, `failures` failures so far, to be tried
+    /// after a backoff counted from `now` (1 s, doubling, at most a minute), unless a decision
+    /// armed the action anew meanwhile. Returns the backoff.
+    fn retry_later(&mut self, deadline: Deadline, failures: u32, now: i64) -> i64 {
+        let shift = failures.saturating_sub(1).min(16);
+        let delay = (FIRST_RETRY_MILLIS << shift).min(MAX_RETRY_MILLIS);
+        let attempt_at = now.saturating_add(delay);
+        let key = deadline.key.clone();
+        if self.armed.contains_key(&key) {
+            return delay;
+        }
+        self.queue.insert((attempt_at, key.clone()));
+        self.armed.insert(
+            key,
+            Armed {
+                deadline,
+                attempt_at,
+                failures,
+            },
+        );
+        delay
+    }
+
+    /// Forgets the deadlines of a pipeline.
+    fn remove_pipeline(&mut self, pipeline: &str) {
+        self.armed.retain(|k, _| k.pipeline != pipeline);
+        self.queue.retain(|(_, k)| k.pipeline != pipeline);
+    }
+
+    fn next_attempt(&self) -> Option<i64> {
+        self.queue.first().map(|(at, _)| *at)
+    }
+}
+
+/// The deadlines of the in-progress actions of an execution.
+pub(super) fn deadlines_of(pipeline: &str, e: &Execution) -> Vec<Deadline> {
+    e.action_runs()
+        .filter(|(_, run)| run.status == ActionExecutionStatus::InProgress)
+        .filter_map(|(_, run)| {
+            Some(Deadline {
+                due_at: run.deadline?,
+                key: DeadlineKey {
+                    pipeline: pipeline.to_string(),
+                    execution_id: e.id.clone(),
+                    action_execution_id: run.action_execution_id.clone(),
+                },
+            })
+        })
+        .collect()
+}
+
+/// The deadlines a decision arms (new, or moved) and disarms (its action was decided), found
+/// by comparing the changed executions before and after it.
+pub(super) fn deadline_changes<'a>(
+    before: Option<&PipelineState>,
+    after: &PipelineState,
+    changed: impl Iterator<Item = &'a String>,
+) -> (Vec<Deadline>, Vec<DeadlineKey>) {
+    let pipeline = &after.entry.declaration.name;
+    let mut arm = Vec::new();
+    let mut disarm = Vec::new();
+    for id in changed {
+        let old = before
+            .and_then(|s| s.execution(id))
+            .map(|e| deadlines_of(pipeline, e))
+            .unwrap_or_default();
+        let new = after
+            .execution(id)
+            .map(|e| deadlines_of(pipeline, e))
+            .unwrap_or_default();
+        disarm.extend(
+            old.iter()
+                .filter(|d| !new.iter().any(|n| n.key == d.key))
+                .map(|d| d.key.clone()),
+        );
+        arm.extend(new.into_iter().filter(|d| !old.contains(d)));
+    }
+    (arm, disarm)
+}
+
+impl PipelineService {
+    fn deadline_table(&self) -> std::sync::MutexGuard<'_, DeadlineTable> {
+        self.deadlines.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Arms deadlines and wakes the scheduler when one is new.
+    pub(super) fn arm_deadlines(&self, deadlines: Vec<Deadline>) {
+        let mut table = self.deadline_table();
+        let mut added = false;
+        for d in deadlines {
+            added |= table.arm(d);
+        }
+        drop(table);
         if added {
             self.deadline_changed.notify_one();
         }
     }
 
+    /// Disarms the deadlines of decided actions.
+    pub(super) fn disarm_deadlines(&self, keys: &[DeadlineKey]) {
+        let mut table = self.deadline_table();
+        for k in keys {
+            table.disarm(k);
+        }
+    }
+
+    /// Disarms every deadline of a deleted pipeline.
+    pub(super) fn disarm_pipeline_deadlines(&self, pipeline: &str) {
+        self.deadline_table().remove_pipeline(pipeline);
+    }
+
+    /// How many deadlines are armed: one per in-progress action with a timeout, plus those
+    /// waiting for a retry.
+    pub fn armed_deadlines(&self) -> usize {
+        self.deadline_table().armed.len()
+    }
+
     /// Fires every deadline due at the current time; returns how many changed an execution.
-    pub async fn fire_due_deadlines(&self) -> usize {
+    /// Each runs in its own task, so a panic in one is logged (and retried later) and the
+    /// others still fire.
+    pub async fn fire_due_deadlines(self: &Arc<Self>) -> usize {
         let now = self.clock.now_millis();
-        let due: Vec<Deadline> = {
-            let mut deadlines = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
-            let mut due = Vec::new();
-            while let Some(first) = deadlines.first() {
-                if first.0 > now {
-                    break;
-                }
-                if let Some(d) = deadlines.pop_first() {
-                    due.push(d);
-                }
-            }
-            due
-        };
+        let due = self.deadline_table().take_due(now);
         let mut fired = 0;
-        for (at, pipeline, execution, action_execution) in due {
-            let result = self
-                .mutate(&pipeline, |d, _| {
-                    Ok(d.deadline_reached(&execution, &action_execution))
-                })
-                .await;
-            match result {
-                Ok(true) => fired += 1,
-                Ok(false) => {}
-                Err(e) if e.code == ErrorCode::PipelineNotFoundException => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, pipeline, "deadline could not be applied; retrying");
-                    let mut deadlines = self.deadlines.lock().unwrap_or_else(|p| p.into_inner());
-                    deadlines.insert((at + 1000, pipeline, execution, action_execution));
+        for (deadline, failures) in due {
+            let svc = self.clone();
+            let d = deadline.clone();
+            let result = tokio::spawn(async move { svc.fire(&d).await }).await;
+            let failure = match result {
+                Ok(Ok(true)) => {
+                    fired += 1;
+                    continue;
                 }
+                Ok(Ok(false)) => continue,
+                Ok(Err(e)) if e.code == ErrorCode::PipelineNotFoundException => continue,
+                Ok(Err(e)) => e.to_string(),
+                // A panic is caught here rather than ending the scheduler; the pipeline's
+                // state is untouched (writes are copy-then-install), so it is retried too.
+                Err(join) => format!("applying the deadline panicked: {join}"),
+            };
+            if !self.still_pending(&deadline) {
+                // Decided meanwhile (answered, stopped, finished): nothing to retry.
+                continue;
             }
+            let failures = failures + 1;
+            let now = self.clock.now_millis();
+            let delay = self
+                .deadline_table()
+                .retry_later(deadline.clone(), failures, now);
+            tracing::warn!(
+                error = failure,
+                pipeline = deadline.key.pipeline,
+                execution = deadline.key.execution_id,
+                action_execution = deadline.key.action_execution_id,
+                failures,
+                retry_in_ms = delay,
+                "deadline could not be applied; retrying later"
+            );
         }
         fired
     }
 
-    /// The earliest armed deadline (ms since the epoch).
+    /// Whether the committed state still has the deadline's action in progress with it.
+    fn still_pending(&self, d: &Deadline) -> bool {
+        let Ok(state) = self.pipeline(&d.key.pipeline) else {
+            return false;
+        };
+        state
+            .execution(&d.key.execution_id)
+            .is_some_and(|e| deadlines_of(&d.key.pipeline, e).contains(d))
+    }
+
+    /// Applies one deadline: fails its action if it is still in progress.
+    async fn fire(&self, d: &Deadline) -> Result<bool, lockgate_shapes::ServiceError> {
+        self.mutate(&d.key.pipeline, |decider, _| {
+            Ok(decider.deadline_reached(&d.key.execution_id, &d.key.action_execution_id))
+        })
+        .await
+    }
+
+    /// When the scheduler next has something to try (ms since the epoch).
     pub fn next_deadline(&self) -> Option<i64> {
-        self.deadlines
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .first()
-            .map(|d| d.0)
+        self.deadline_table().next_attempt()
     }
 
     /// Runs the deadline scheduler until `shutdown` resolves: sleeps until the earliest

@@ -141,7 +141,7 @@ impl PipelineService {
     }
 
     /// One execution of a pipeline, from memory or, for an old one, from the store.
-    async fn find_execution(
+    pub(super) async fn find_execution(
         &self,
         state: &PipelineState,
         id: &str,

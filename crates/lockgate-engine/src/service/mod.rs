@@ -1,9 +1,13 @@
 //! `PipelineService`: the one facade the API (and later the console and workers) call.
 //!
-//! Every write follows the same order: take the pipeline's write lock, copy its state, run the
-//! [`Decider`], commit every changed record in one store commit (durable before anything else),
-//! then install the new state, refresh the cached views, offer new jobs and arm deadlines.
-//! Reads never take the write lock: they copy an `Arc` of the last committed state or view.
+//! Every write follows the same order: take the pipeline's write lock (or, to create or delete
+//! a pipeline or an action type, the admin lock), copy its state, run the [`Decider`], and hand
+//! the result to [`PipelineService::commit`] as a [`Decision`]: the store mutations and an
+//! explicit list of [`Effect`]s. `commit` is the one write path: it writes the mutations in one
+//! store commit (durable before anything else), then applies the effects in order (install the
+//! new state and view, offer and close jobs, arm and disarm deadlines, wake the relay, ...),
+//! then wakes whoever waits on `committed`. Reads never take the write lock: they copy an `Arc`
+//! of the last committed state or view.
 //!
 //! This module holds the service's state, its loading from the store, the write path every
 //! change goes through, and the [`CodePipelineService`] impl, which only routes each operation
@@ -31,10 +35,10 @@ use std::result::Result;
 
 use crate::clock::Clock;
 use crate::decide::{Decider, EngineConfig, IdSource, Outcome, RandomIds};
-use crate::jobs::JobBoard;
-use crate::state::{Execution, JobRecord, PipelineEntry, PipelineState};
+use crate::jobs::{action_type_key, JobBoard, JobPlace, OpenJob};
+use crate::state::{job_finished, Execution, JobRecord, PipelineEntry, PipelineState};
 use crate::views;
-use deadlines::Deadline;
+use deadlines::{deadline_changes, deadlines_of, Deadline, DeadlineKey, DeadlineTable};
 
 mod action_types;
 mod approvals;
@@ -93,7 +97,7 @@ pub struct PipelineService {
     jobs: JobBoard,
     action_types: RwLock<ActionTypeRegistry>,
     tags: RwLock<HashMap<String, Vec<Tag>>>,
-    deadlines: Mutex<BTreeSet<Deadline>>,
+    deadlines: Mutex<DeadlineTable>,
     deadline_changed: Notify,
     /// Woken after every commit; the benchmark and live views wait on it.
     committed: Notify,
@@ -131,6 +135,40 @@ fn version_key(name: &str, version: i32) -> String {
     format!("{name}/{version:010}")
 }
 
+/// What a write decided: the records to store and what to do in memory once they are durable.
+#[derive(Default)]
+pub(super) struct Decision {
+    /// Written in one store commit.
+    pub mutations: Vec<Mutation>,
+    /// Applied in order after the commit, never before and never if it failed.
+    pub effects: Vec<Effect>,
+}
+
+/// An in-memory consequence of a committed write.
+pub(super) enum Effect {
+    /// A pipeline's new state becomes what readers see (a new pipeline gets its slot here, so
+    /// it is listed by the time anyone is woken).
+    Install(Box<PipelineState>),
+    /// A deleted pipeline leaves memory with its open jobs and deadlines.
+    RemovePipeline(String),
+    /// New jobs are offered to workers.
+    OfferJobs(Vec<OpenJob>),
+    /// Finished jobs leave the job board.
+    CloseJobs(Vec<String>),
+    /// Deadlines of actions that started (or moved) are armed.
+    ArmDeadlines(Vec<Deadline>),
+    /// Deadlines of actions that were decided are disarmed.
+    DisarmDeadlines(Vec<DeadlineKey>),
+    /// The notification relay is woken: outbox rows were written.
+    WakeOutbox,
+    /// A resource's tags are replaced (`None`: removed).
+    SetTags(String, Option<Vec<Tag>>),
+    /// A custom action type is added.
+    AddActionType(Box<ActionType>),
+    /// A custom action type is removed.
+    RemoveActionType(ActionTypeId),
+}
+
 impl PipelineService {
     /// Loads every pipeline, execution, job, action type and tag from the store and builds the
     /// in-memory view. Deadlines that passed while the server was down fire on the first
@@ -161,13 +199,35 @@ impl PipelineService {
                 },
             );
         }
-        let mut needed_versions: BTreeSet<(String, i32)> = BTreeSet::new();
+        let mut executions: HashMap<String, Execution> = HashMap::new();
+        let mut owners: HashMap<String, String> = HashMap::new();
         for r in store.load(Collection::Execution).await? {
             let e: Execution = from_json(&r)?;
-            if let Some(st) = r.parent.as_ref().and_then(|p| states.get_mut(p)) {
-                needed_versions.insert((st.entry.declaration.name.clone(), e.pipeline_version));
-                st.executions.push(Arc::new(e));
+            if let Some(p) = r.parent.as_ref().filter(|p| states.contains_key(*p)) {
+                owners.insert(e.id.clone(), p.clone());
+                executions.insert(e.id.clone(), e);
             }
+        }
+        // Records written before executions owned their jobs keep each job in its own `Job`
+        // record; such a job joins its execution here, and is stored with it at its next change.
+        for r in store.load(Collection::Job).await? {
+            if let Some(job) = legacy_job(&r) {
+                if let Some(e) = executions.get_mut(&job.execution_id) {
+                    if e.job(&job.id).is_none() {
+                        e.jobs.push(job);
+                    }
+                }
+            }
+        }
+        let mut needed_versions: BTreeSet<(String, i32)> = BTreeSet::new();
+        for (id, mut e) in executions {
+            let Some(st) = owners.get(&id).and_then(|p| states.get_mut(p)) else {
+                continue;
+            };
+            e.jobs
+                .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+            needed_versions.insert((st.entry.declaration.name.clone(), e.pipeline_version));
+            st.executions.push(Arc::new(e));
         }
         for (name, version) in needed_versions {
             if let Some(r) = store
@@ -180,30 +240,22 @@ impl PipelineService {
                 }
             }
         }
-        let jobs = JobBoard::default();
-        for r in store.load(Collection::Job).await? {
-            let job: JobRecord = from_json(&r)?;
-            if !matches!(
-                job.status,
-                JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
-            ) {
-                jobs.insert(job);
-            }
-        }
         let service = Arc::new(PipelineService {
             store,
             clock,
             cfg,
             pipelines: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),
-            jobs,
+            jobs: JobBoard::default(),
             action_types: RwLock::new(registry),
             tags: RwLock::new(tags),
-            deadlines: Mutex::new(BTreeSet::new()),
+            deadlines: Mutex::new(DeadlineTable::default()),
             deadline_changed: Notify::new(),
             committed: Notify::new(),
             outbox_written: Arc::new(Notify::new()),
         });
+        let mut open_jobs = Vec::new();
+        let mut deadlines = Vec::new();
         {
             let mut pipelines = write(&service.pipelines);
             for (name, mut st) in states {
@@ -212,11 +264,17 @@ impl PipelineService {
                 let current = st.entry.version();
                 st.versions
                     .insert(current, Arc::new(st.entry.declaration.clone()));
-                let ids: Vec<String> = st.executions.iter().map(|e| e.id.clone()).collect();
-                service.arm_deadlines(&name, &st, ids.iter());
+                for e in &st.executions {
+                    deadlines.extend(deadlines_of(&name, e));
+                    open_jobs.extend(open_jobs_of(&name, e));
+                }
                 pipelines.insert(name, PipelineSlot::new(st));
             }
         }
+        // Queued jobs are offered in the order they were created, across pipelines.
+        open_jobs.sort_by_key(|(created, _)| *created);
+        service.jobs.open(open_jobs.into_iter().map(|(_, job)| job));
+        service.arm_deadlines(deadlines);
         Ok(service)
     }
 
@@ -234,6 +292,12 @@ impl PipelineService {
     /// Resolves when the next commit has been installed (for benchmarks and live views).
     pub fn committed(&self) -> tokio::sync::futures::Notified<'_> {
         self.committed.notified()
+    }
+
+    /// How many jobs the job board holds: the open ones (queued or held by a worker). Finished
+    /// jobs are not kept, so this does not grow with the history.
+    pub fn open_jobs(&self) -> usize {
+        self.jobs.open_count()
     }
 
     fn not_found(&self, name: &str) -> ServiceError {
@@ -284,8 +348,8 @@ impl PipelineService {
         read(&self.action_types)
     }
 
-    /// Runs `decide` on a copy of the pipeline's state, commits what it changed, installs it.
-    /// `extra` mutations (tags, job acknowledgements) are committed in the same transaction.
+    /// Runs `decide` on a copy of the pipeline's state and commits what it decided.
+    /// `extra` mutations (tags, declaration versions) are committed in the same transaction.
     async fn mutate<R>(
         &self,
         name: &str,
@@ -296,7 +360,8 @@ impl PipelineService {
         if !*alive {
             return Err(self.not_found(name));
         }
-        let mut next = (*slot.state()).clone();
+        let before = slot.state();
+        let mut next = (*before).clone();
         let mut ids = RandomIds;
         let now = self.clock.now_millis();
         let mut extra = Vec::new();
@@ -306,19 +371,67 @@ impl PipelineService {
             let r = decide(&mut d, &mut extra)?;
             (r, d.out)
         };
-        let mut mutations = self.mutations_for(&next, &outcome);
-        mutations.extend(extra);
-        if mutations.is_empty() {
+        let mut decision = self.decision(Some(&before), next, &outcome);
+        decision.mutations.extend(extra);
+        if decision.mutations.is_empty() {
             // The decision changed nothing (e.g. a deadline for an action already answered):
             // the installed state and its view are still exact, so there is nothing to rebuild.
             return Ok(result);
         }
-        self.store.commit(mutations).await.map_err(internal)?;
-        // Only after the commit: an execution that just finished must be stored before it may
-        // leave memory.
-        next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
-        self.install(&slot, next, &outcome);
+        self.commit(decision).await?;
         Ok(result)
+    }
+
+    /// The decision a Decider reached on a pipeline: the records it changed and the effects of
+    /// installing `next` (`before` is the state it started from; `None` for a new pipeline).
+    fn decision(
+        &self,
+        before: Option<&PipelineState>,
+        next: PipelineState,
+        outcome: &Outcome,
+    ) -> Decision {
+        let mutations = self.mutations_for(&next, outcome);
+        let name = next.entry.declaration.name.clone();
+        let (arm, disarm) = deadline_changes(before, &next, outcome.dirty.iter());
+        // Installed first, so that a poller offered a new job, or a deadline the scheduler
+        // fires at once, finds the state that holds it.
+        let mut effects = vec![Effect::Install(Box::new(next))];
+        if !disarm.is_empty() {
+            effects.push(Effect::DisarmDeadlines(disarm));
+        }
+        if !outcome.jobs_closed.is_empty() {
+            effects.push(Effect::CloseJobs(
+                outcome
+                    .jobs_closed
+                    .iter()
+                    .map(|(id, _)| id.clone())
+                    .collect(),
+            ));
+        }
+        if !outcome.jobs_created.is_empty() {
+            effects.push(Effect::OfferJobs(
+                outcome
+                    .jobs_created
+                    .iter()
+                    .map(|job| OpenJob {
+                        id: job.id.clone(),
+                        type_key: action_type_key(&job.action_type_id),
+                        place: JobPlace {
+                            pipeline: name.clone(),
+                            execution_id: job.execution_id.clone(),
+                        },
+                        queued: true,
+                    })
+                    .collect(),
+            ));
+        }
+        if !arm.is_empty() {
+            effects.push(Effect::ArmDeadlines(arm));
+        }
+        if !outcome.notices.is_empty() {
+            effects.push(Effect::WakeOutbox);
+        }
+        Decision { mutations, effects }
     }
 
     /// The records a decision changed.
@@ -340,20 +453,20 @@ impl PipelineService {
                 ));
             }
         }
+        // The job itself is stored in its execution; this record only says where it lives, so
+        // a job of an execution no longer in memory can still be found by its id.
         for job in &outcome.jobs_created {
             m.push(Mutation::Put(
-                Record::new(Collection::Job, job.id.clone(), to_json(job))
-                    .with_parent(name.clone()),
+                Record::new(
+                    Collection::Job,
+                    job.id.clone(),
+                    serde_json::json!({
+                        "pipeline_name": name,
+                        "execution_id": job.execution_id,
+                    }),
+                )
+                .with_parent(name.clone()),
             ));
-        }
-        for (id, status) in &outcome.jobs_closed {
-            if let Some(mut job) = self.jobs.get(id) {
-                job.status = *status;
-                m.push(Mutation::Put(
-                    Record::new(Collection::Job, id.clone(), to_json(&job))
-                        .with_parent(name.clone()),
-                ));
-            }
         }
         // An approval that ends before its approval-needed message went out takes that message
         // with it in the same commit: only the decision itself is still sent.
@@ -379,26 +492,98 @@ impl PipelineService {
         m
     }
 
-    /// Publishes a committed state: readers see it, workers see its jobs, deadlines are armed.
-    fn install(&self, slot: &PipelineSlot, next: PipelineState, outcome: &Outcome) {
-        let view = Arc::new(views::pipeline_state(&next));
-        let name = next.entry.declaration.name.clone();
-        self.arm_deadlines(&name, &next, outcome.dirty.iter());
-        *write(&slot.state) = Arc::new(next);
-        *write(&slot.view) = view;
-        slot.changes
-            .fetch_add(1, std::sync::atomic::Ordering::Release);
-        for (id, status) in &outcome.jobs_closed {
-            self.jobs.set_status(id, *status);
+    /// The one write path: makes `decision.mutations` durable in one store commit, then applies
+    /// its effects in order, then wakes whoever waits for a commit. If the commit fails nothing
+    /// in memory changes and the caller gets `InternalFailure`. Callers hold the lock that
+    /// serialises writes to what they change (a pipeline's write lock, or the admin lock).
+    async fn commit(&self, decision: Decision) -> Result<(), ServiceError> {
+        let Decision { mutations, effects } = decision;
+        if !mutations.is_empty() {
+            self.store.commit(mutations).await.map_err(internal)?;
         }
-        for job in &outcome.jobs_created {
-            self.jobs.insert(job.clone());
-        }
-        if !outcome.notices.is_empty() {
-            self.outbox_written.notify_one();
+        for effect in effects {
+            self.apply(effect);
         }
         self.committed.notify_waiters();
+        Ok(())
     }
+
+    /// Applies one effect of a committed decision.
+    fn apply(&self, effect: Effect) {
+        match effect {
+            Effect::Install(next) => {
+                let mut next = *next;
+                // Only after the commit: an execution that just finished must be stored before
+                // it may leave memory.
+                next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
+                let name = next.entry.declaration.name.clone();
+                let slot = read(&self.pipelines).get(&name).cloned();
+                match slot {
+                    Some(slot) => {
+                        let view = Arc::new(views::pipeline_state(&next));
+                        *write(&slot.state) = Arc::new(next);
+                        *write(&slot.view) = view;
+                        slot.changes
+                            .fetch_add(1, std::sync::atomic::Ordering::Release);
+                    }
+                    None => {
+                        write(&self.pipelines).insert(name, PipelineSlot::new(next));
+                    }
+                }
+            }
+            Effect::RemovePipeline(name) => {
+                write(&self.pipelines).remove(&name);
+                self.jobs.remove_pipeline(&name);
+                self.disarm_pipeline_deadlines(&name);
+            }
+            Effect::OfferJobs(jobs) => self.jobs.open(jobs),
+            Effect::CloseJobs(ids) => self.jobs.close(ids.iter()),
+            Effect::ArmDeadlines(deadlines) => self.arm_deadlines(deadlines),
+            Effect::DisarmDeadlines(keys) => self.disarm_deadlines(&keys),
+            Effect::WakeOutbox => self.outbox_written.notify_one(),
+            Effect::SetTags(arn, Some(tags)) => {
+                write(&self.tags).insert(arn, tags);
+            }
+            Effect::SetTags(arn, None) => {
+                write(&self.tags).remove(&arn);
+            }
+            Effect::AddActionType(t) => {
+                write(&self.action_types).insert(*t);
+            }
+            Effect::RemoveActionType(id) => {
+                write(&self.action_types).remove(&id);
+            }
+        }
+    }
+}
+
+/// The open jobs of an execution, with their creation times, for the job board.
+fn open_jobs_of(pipeline: &str, e: &Execution) -> Vec<(i64, OpenJob)> {
+    e.jobs
+        .iter()
+        .filter(|j| !job_finished(j.status))
+        .map(|j| {
+            (
+                j.created,
+                OpenJob {
+                    id: j.id.clone(),
+                    type_key: action_type_key(&j.action_type_id),
+                    place: JobPlace {
+                        pipeline: pipeline.to_string(),
+                        execution_id: e.id.clone(),
+                    },
+                    queued: j.status != JobStatus::InProgress,
+                },
+            )
+        })
+        .collect()
+}
+
+/// A job kept in its own `Job` record, as stored before executions owned their jobs; `None`
+/// for today's `Job` records, which only say where a job lives.
+fn legacy_job(r: &Record) -> Option<JobRecord> {
+    r.body.get("nonce")?;
+    serde_json::from_value(r.body.clone()).ok()
 }
 
 /// The table of contents: each operation calls `handle_<operation>`, defined in the submodule for

@@ -16,7 +16,7 @@ use lockgate_store::{Collection, Mutation, Record};
 
 use super::tags::tags_mutation;
 use super::{
-    err, from_json, internal, read, to_json, version_key, write, PipelineService, PipelineSlot,
+    err, from_json, internal, read, to_json, version_key, Decision, Effect, PipelineService,
 };
 use crate::decide::{Decider, RandomIds, StartRequest};
 use crate::paging;
@@ -96,8 +96,8 @@ impl PipelineService {
             });
             d.out
         };
-        let mut mutations = self.mutations_for(&state, &outcome);
-        mutations.push(Mutation::Put(
+        let mut decision = self.decision(None, state, &outcome);
+        decision.mutations.push(Mutation::Put(
             Record::new(
                 Collection::PipelineVersion,
                 version_key(&name, 1),
@@ -105,22 +105,14 @@ impl PipelineService {
             )
             .with_parent(name.clone()),
         ));
-        let arn = self.cfg.pipeline_arn(&name);
         if !tags.is_empty() {
-            mutations.push(tags_mutation(&arn, &tags));
+            let arn = self.cfg.pipeline_arn(&name);
+            decision.mutations.push(tags_mutation(&arn, &tags));
+            decision
+                .effects
+                .push(Effect::SetTags(arn, Some(tags.clone())));
         }
-        self.store.commit(mutations).await.map_err(internal)?;
-        let slot = PipelineSlot::new(PipelineState {
-            entry: state.entry.clone(),
-            versions: state.versions.clone(),
-            executions: Vec::new(),
-            history_truncated: false,
-        });
-        self.install(&slot, state, &outcome);
-        write(&self.pipelines).insert(name, slot);
-        if !tags.is_empty() {
-            write(&self.tags).insert(arn, tags.clone());
-        }
+        self.commit(decision).await?;
         Ok(CreatePipelineOutput {
             pipeline: Some(decl),
             tags: (!tags.is_empty()).then_some(tags),
@@ -244,11 +236,13 @@ impl PipelineService {
                 parent: name.clone(),
             });
         }
-        self.store.commit(mutations).await.map_err(internal)?;
+        self.commit(Decision {
+            mutations,
+            effects: vec![Effect::RemovePipeline(name), Effect::SetTags(arn, None)],
+        })
+        .await?;
+        // Writers already waiting for this pipeline's lock find it gone.
         *alive = false;
-        write(&self.pipelines).remove(&name);
-        write(&self.tags).remove(&arn);
-        self.jobs.remove_pipeline(&name);
         Ok(())
     }
 

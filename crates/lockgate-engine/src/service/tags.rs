@@ -10,7 +10,7 @@ use lockgate_shapes::{
 };
 use lockgate_store::{Collection, Mutation, Record};
 
-use super::{err, internal, read, to_json, write, PipelineService};
+use super::{err, read, to_json, Decision, Effect, PipelineService};
 use crate::paging;
 
 /// Most tags on one resource.
@@ -84,12 +84,11 @@ impl PipelineService {
         let mut tags = read(&self.tags).get(arn).cloned().unwrap_or_default();
         edit(&mut tags);
         self.check_tags(&tags)?;
-        self.store
-            .commit(vec![tags_mutation(arn, &tags)])
-            .await
-            .map_err(internal)?;
-        write(&self.tags).insert(arn.to_string(), tags);
-        Ok(())
+        self.commit(Decision {
+            mutations: vec![tags_mutation(arn, &tags)],
+            effects: vec![Effect::SetTags(arn.to_string(), Some(tags))],
+        })
+        .await
     }
 
     /// Checks tags against the rules: at most `MAX_TAGS`, no reserved `aws:` prefix, no key

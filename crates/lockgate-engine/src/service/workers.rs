@@ -7,12 +7,12 @@ use lockgate_shapes::{
     JobDetails, JobStatus, PollForJobsInput, PollForJobsOutput, PutJobFailureResultInput,
     PutJobSuccessResultInput, ServiceError,
 };
-use lockgate_store::{Collection, Mutation, Record};
+use lockgate_store::Collection;
 
-use super::{err, to_json, PipelineService};
+use super::{err, from_json, internal, PipelineService};
 use crate::decide::JobReport;
-use crate::jobs::action_type_key;
-use crate::state::JobRecord;
+use crate::jobs::{action_type_key, JobPlace, Offer};
+use crate::state::{job_finished, JobRecord};
 use crate::views;
 
 impl PipelineService {
@@ -32,12 +32,33 @@ impl PipelineService {
         }
         let max = usize::try_from(input.max_batch_size.unwrap_or(1).clamp(1, 100)).unwrap_or(1);
         let query = input.query_param.unwrap_or_default();
-        let jobs = self
-            .jobs
-            .poll(&action_type_key(&input.action_type_id), max, &query);
-        Ok(PollForJobsOutput {
-            jobs: Some(jobs.iter().map(|j| views::job(j, &self.cfg)).collect()),
-        })
+        // Served from memory: the board says which jobs wait, their executions hold them.
+        let mut jobs = Vec::new();
+        self.jobs
+            .poll(&action_type_key(&input.action_type_id), |id, place| {
+                let Some(job) = self.open_job(id, place) else {
+                    return Offer::Drop;
+                };
+                if !matches!(job.status, JobStatus::Queued | JobStatus::Dispatched) {
+                    return Offer::Drop;
+                }
+                let matches = jobs.len() < max
+                    && query.iter().all(|(k, v)| {
+                        job.data
+                            .action_configuration
+                            .as_ref()
+                            .and_then(|c| c.configuration.as_ref())
+                            .and_then(|c| c.get(k))
+                            == Some(v)
+                    });
+                if matches {
+                    jobs.push(views::job(&job, &self.cfg));
+                    Offer::Take
+                } else {
+                    Offer::Keep
+                }
+            });
+        Ok(PollForJobsOutput { jobs: Some(jobs) })
     }
 
     pub(super) async fn handle_acknowledge_job(
@@ -45,7 +66,7 @@ impl PipelineService {
         _caller: &Caller,
         input: AcknowledgeJobInput,
     ) -> Result<AcknowledgeJobOutput, ServiceError> {
-        let job = self.find_job(&input.job_id)?;
+        let (job, place) = self.find_job(&input.job_id).await?;
         if job.nonce != input.nonce {
             return Err(err(
                 ErrorCode::InvalidNonceException,
@@ -57,20 +78,11 @@ impl PipelineService {
                 status: Some(job.status),
             });
         }
-        let job_id = input.job_id.clone();
         let status = self
-            .mutate(&job.pipeline_name, |_, extra| {
-                let mut job = self.find_job(&job_id)?;
-                if matches!(job.status, JobStatus::Dispatched | JobStatus::Queued) {
-                    job.status = JobStatus::InProgress;
-                    extra.push(self.job_record(&job));
-                }
-                Ok(job.status)
+            .mutate(&place.pipeline, |d, _| {
+                d.acknowledge_job(&place.execution_id, &input.job_id, &input.nonce)
             })
             .await?;
-        if status == JobStatus::InProgress {
-            self.jobs.mark_acknowledged(&input.job_id);
-        }
         Ok(AcknowledgeJobOutput {
             status: Some(status),
         })
@@ -81,7 +93,7 @@ impl PipelineService {
         _caller: &Caller,
         input: GetJobDetailsInput,
     ) -> Result<GetJobDetailsOutput, ServiceError> {
-        let job = self.find_job(&input.job_id)?;
+        let (job, _) = self.find_job(&input.job_id).await?;
         Ok(GetJobDetailsOutput {
             job_details: Some(JobDetails {
                 id: Some(job.id.clone()),
@@ -119,11 +131,8 @@ impl PipelineService {
 
     /// Applies a worker's result to a job.
     async fn report_job(&self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
-        let job = self.find_job(job_id)?;
-        if !matches!(
-            job.status,
-            JobStatus::Dispatched | JobStatus::InProgress | JobStatus::Queued
-        ) {
+        let (job, place) = self.find_job(job_id).await?;
+        if job_finished(job.status) {
             return Err(err(
                 ErrorCode::InvalidJobStateException,
                 format!(
@@ -132,25 +141,60 @@ impl PipelineService {
                 ),
             ));
         }
-        self.mutate(&job.pipeline_name, |d, _| d.job_report(&job, report))
+        self.mutate(&place.pipeline, |d, _| d.job_report(&job, report))
             .await
     }
 
-    /// A job from the job board, or JobNotFoundException.
-    fn find_job(&self, id: &str) -> Result<JobRecord, ServiceError> {
-        self.jobs.get(id).ok_or_else(|| {
+    /// An open job from the committed state of the execution the board says holds it.
+    fn open_job(&self, id: &str, place: &JobPlace) -> Option<JobRecord> {
+        let state = self.pipeline(&place.pipeline).ok()?;
+        let job = state.execution(&place.execution_id)?.job(id)?.clone();
+        Some(job)
+    }
+
+    /// A job and where it lives, or JobNotFoundException. Open jobs are found through the job
+    /// board, in memory; a finished one through its `Job` record, which names its execution
+    /// (in memory if recent, otherwise read from the store).
+    async fn find_job(&self, id: &str) -> Result<(JobRecord, JobPlace), ServiceError> {
+        let not_found = || {
             err(
                 ErrorCode::JobNotFoundException,
                 format!("The job with id {id} was not found"),
             )
-        })
+        };
+        if let Some(place) = self.jobs.place(id) {
+            if let Some(job) = self.open_job(id, &place) {
+                return Ok((job, place));
+            }
+        }
+        let record = self
+            .store
+            .get(Collection::Job, id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(not_found)?;
+        let place: StoredJobPlace = from_json(&record).map_err(internal)?;
+        let place = JobPlace {
+            pipeline: place.pipeline_name,
+            execution_id: place.execution_id,
+        };
+        // A job whose pipeline was deleted (and recreated) is gone with it.
+        let state = self.pipeline(&place.pipeline).map_err(|_| not_found())?;
+        let execution = self.find_execution(&state, &place.execution_id).await?;
+        if let Some(job) = execution.as_ref().and_then(|e| e.job(id)) {
+            return Ok((job.clone(), place));
+        }
+        // Stored before executions owned their jobs: the record is the job itself.
+        match super::legacy_job(&record) {
+            Some(job) if execution.is_some() => Ok((job, place)),
+            _ => Err(not_found()),
+        }
     }
+}
 
-    /// The store write that saves a job's record.
-    fn job_record(&self, job: &JobRecord) -> Mutation {
-        Mutation::Put(
-            Record::new(Collection::Job, job.id.clone(), to_json(job))
-                .with_parent(job.pipeline_name.clone()),
-        )
-    }
+/// What every `Job` record says, whichever version wrote it: where the job lives.
+#[derive(serde::Deserialize)]
+struct StoredJobPlace {
+    pipeline_name: String,
+    execution_id: String,
 }

@@ -394,3 +394,79 @@ async fn output_variables_and_execution_details_show_in_list_action_executions()
         Some("checked out")
     );
 }
+
+/// What a worker hears about a finished job: its details, its status on acknowledging, and
+/// InvalidJobState for a result.
+async fn finished_job_answers(
+    env: &TestEnv,
+    job: &Job,
+) -> (GetJobDetailsOutput, Option<JobStatus>) {
+    assert_code(env.succeed(job).await, ErrorCode::InvalidJobStateException);
+    assert_code(
+        env.fail(job, "late").await,
+        ErrorCode::InvalidJobStateException,
+    );
+    let details = env
+        .svc
+        .get_job_details(
+            &env.caller,
+            GetJobDetailsInput {
+                job_id: job_id(job),
+            },
+        )
+        .await
+        .expect("a finished job's details are readable");
+    let ack = ack_with(env, &job_id(job), job.nonce.as_deref().unwrap_or_default())
+        .await
+        .expect("acknowledging a finished job answers its status");
+    (details, ack.status)
+}
+
+#[tokio::test]
+async fn a_finished_job_is_answered_the_same_before_and_after_a_restart() {
+    let mut env = TestEnv::new().await;
+    env.create(standard("p")).await;
+    let succeeded = env.run_source("r1").await;
+    env.approve_pending("p").await;
+    let failed = env.take_job(&shell()).await;
+    env.fail(&failed, "broken")
+        .await
+        .expect("the failure is accepted");
+
+    let before = (
+        finished_job_answers(&env, &succeeded).await,
+        finished_job_answers(&env, &failed).await,
+    );
+    assert_eq!(before.0 .1, Some(JobStatus::Succeeded));
+    assert_eq!(before.1 .1, Some(JobStatus::Failed));
+    let snapshot = env.snapshot("p").await;
+
+    env.reload().await;
+
+    let after = (
+        finished_job_answers(&env, &succeeded).await,
+        finished_job_answers(&env, &failed).await,
+    );
+    assert_eq!(after, before);
+    env.assert_unchanged("p", &snapshot).await;
+}
+
+#[tokio::test]
+async fn finished_jobs_leave_the_job_board() {
+    let env = TestEnv::new().await;
+    env.create(standard("p")).await;
+    assert_eq!(env.svc.open_jobs(), 1, "the first source job is open");
+    env.run_source("r1").await;
+    assert_eq!(env.svc.open_jobs(), 0);
+    env.approve_pending("p").await;
+    env.run_shell().await;
+    for n in 2..=4 {
+        env.start("p").await;
+        env.run_source(&format!("r{n}")).await;
+        env.approve_pending("p").await;
+        env.run_shell().await;
+    }
+    assert_eq!(env.svc.open_jobs(), 0, "eight finished jobs, none kept");
+    env.start("p").await;
+    assert_eq!(env.svc.open_jobs(), 1);
+}

@@ -13,8 +13,10 @@ mod jobs;
 mod modes;
 mod notifications;
 mod retry;
+mod scheduler;
 mod stages;
 mod stop;
+mod stored_format;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -58,7 +60,8 @@ pub struct TestEnv {
     pub svc: Arc<PipelineService>,
     /// Who makes the calls.
     pub caller: Caller,
-    store: SqliteStore,
+    /// The store under the service (tests seed it with fixtures or inspect its rows).
+    pub store: SqliteStore,
 }
 
 fn config() -> EngineConfig {
