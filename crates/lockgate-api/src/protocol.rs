@@ -74,6 +74,16 @@ impl Protocol {
         }
     }
 
+    /// Headers the request signature must cover besides `host`. awsJson1.1 names the operation in
+    /// `X-Amz-Target`, so a signature that left it out could be replayed as another operation;
+    /// RPC v2 CBOR names it in the path, which every signature covers.
+    pub fn signed_headers(self) -> &'static [&'static str] {
+        match self {
+            Protocol::AwsJson11 => &["x-amz-target"],
+            Protocol::RpcV2Cbor => &[],
+        }
+    }
+
     /// The request body as the JSON value the shapes crate validates; an empty body is `{}`.
     pub fn decode_input(self, body: &[u8]) -> Result<Value, ApiError> {
         let value = match self {
