@@ -195,7 +195,7 @@ where
     };
     outcome.caller = Some(caller.clone());
 
-    let input = match protocol.decode_input(&body) {
+    let input = match protocol.decode_input(op, &body) {
         Ok(input) => input,
         Err(error) => return outcome.fail(error),
     };
