@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::Context;
 use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
 use lockgate_notify::{NotifyConfig, TopicConfig};
+use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::http::HttpConfig;
 
 /// The address Lockgate listens on unless told otherwise: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4680";
@@ -36,6 +39,8 @@ pub struct Config {
     pub job_timeout: Duration,
     /// Approval notifications: `public_url`, `[smtp]`, `[sns]`, `[notifications]`, `[[topics]]`.
     pub notify: NotifyConfig,
+    /// Client connection limits and timeouts, and who may read `/metrics`: `[http]`.
+    pub http: HttpConfig,
 }
 
 /// What `lockgate.toml` may set; every field is optional.
@@ -64,6 +69,9 @@ pub struct FileConfig {
     /// SNS topic ARNs that approvals may name in `NotificationArn`, with their subscriptions.
     #[serde(default)]
     pub topics: Vec<TopicConfig>,
+    /// Connection limits and timeouts, and the `/metrics` token.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 impl FileConfig {
@@ -91,6 +99,8 @@ pub struct Overrides {
     pub job_timeout_minutes: Option<u64>,
     /// `--public-url` / `LOCKGATE_PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// `LOCKGATE_METRICS_TOKEN` (environment only, so it stays out of `ps`).
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Config {
@@ -140,6 +150,11 @@ impl Config {
         notify
             .validate()
             .context("invalid notification configuration")?;
+        let mut http = file.http;
+        if let Some(token) = overrides.metrics_token {
+            http.metrics_token = Some(token);
+        }
+        http.validate()?;
         Ok(Config {
             listen,
             data_dir: overrides
@@ -150,6 +165,7 @@ impl Config {
             region,
             job_timeout: Duration::from_secs(minutes * 60),
             notify,
+            http,
         })
     }
 }

@@ -73,6 +73,7 @@ pub fn test_config(dir: &Path) -> Config {
         region: "us-east-1".into(),
         job_timeout: std::time::Duration::from_secs(3600),
         notify: Default::default(),
+        http: Default::default(),
     }
 }
 
