@@ -9,9 +9,10 @@ use aws_sdk_codepipeline::types::{ApprovalResult, ApprovalStatus};
 use crate::harness::{add_bob, client, lockgate_bin, BOB_KEY, BOB_SECRET};
 
 /// A `lockgate serve` child process.
-struct LockgateProcess {
+pub struct LockgateProcess {
     child: Child,
-    endpoint: String,
+    /// The API endpoint, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: String,
 }
 
 fn free_port() -> u16 {
@@ -23,8 +24,22 @@ fn free_port() -> u16 {
 
 impl LockgateProcess {
     fn start(dir: &std::path::Path) -> LockgateProcess {
+        Self::start_under(dir, &[])
+    }
+
+    /// Starts `lockgate serve` as the last argument of `wrapper` (e.g. `prlimit --nofile=…`), or
+    /// directly when `wrapper` is empty.
+    pub fn start_under(dir: &std::path::Path, wrapper: &[&str]) -> LockgateProcess {
         let port = free_port();
-        let child = Command::new(lockgate_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(lockgate_bin());
+                command
+            }
+            None => Command::new(lockgate_bin()),
+        };
+        let child = command
             .args([
                 "serve",
                 "--listen",
@@ -54,7 +69,8 @@ impl LockgateProcess {
         LockgateProcess { child, endpoint }
     }
 
-    fn kill9(mut self) {
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
