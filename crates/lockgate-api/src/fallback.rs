@@ -70,7 +70,7 @@ fn truncate(text: &str) -> &str {
 
 #[cfg(test)]
 mod tests {
-    use axum::routing::{get, post};
+    use axum::routing::get;
     use axum::Router;
     use tower::ServiceExt;
 
