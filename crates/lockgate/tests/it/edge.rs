@@ -319,3 +319,53 @@ async fn metrics_answer_loopback_clients_without_a_token_and_require_it_once_con
     assert_eq!(right.status().as_u16(), 200);
     assert!(right.text().await.unwrap().contains("lockgate_"));
 }
+
+#[tokio::test]
+async fn sigterm_lets_a_request_in_progress_finish_then_stops_and_closes_the_store() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    add_bob(dir.path()).await;
+    let server = LockgateProcess::start(dir.path());
+    let endpoint = server.endpoint.clone();
+    let body = b"{\"maxResults\": 10}";
+    let mut request = signed_call(&endpoint, "ListPipelines", body);
+    // hyper answers `100 Continue` when the handler starts reading the body: the sign that the
+    // request is in progress.
+    request
+        .headers_mut()
+        .insert("expect", "100-continue".parse().unwrap());
+    let mut stream = TcpStream::connect(host_port(&endpoint)).await.unwrap();
+    stream.write_all(head_text(&request).as_bytes()).await.unwrap();
+    let mut interim = Vec::new();
+    while !interim.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(PROMPT, stream.read(&mut byte))
+            .await
+            .expect("100 Continue")
+            .unwrap();
+        assert_eq!(read, 1, "the server closed the connection");
+        interim.push(byte[0]);
+    }
+    assert!(interim.starts_with(b"HTTP/1.1 100"), "{interim:?}");
+    stream.write_all(&body[..8]).await.unwrap();
+    server.send_sigterm();
+    let deadline = Instant::now() + PROMPT;
+    while TcpStream::connect(host_port(&endpoint)).await.is_ok() {
+        assert!(Instant::now() < deadline, "the server kept accepting after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    stream.write_all(&body[8..]).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(PROMPT, stream.read_to_end(&mut answer))
+        .await
+        .expect("answered and closed")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\"pipelines\""), "{answer}");
+    let (status, log) = tokio::task::spawn_blocking(move || server.wait_for_exit())
+        .await
+        .unwrap();
+    assert!(status.success(), "exit status {status:?}, log:\n{log}");
+    assert!(log.contains("lockgate stopped"), "log:\n{log}");
+}

@@ -75,12 +75,22 @@ impl LockgateProcess {
         let _ = self.child.wait();
     }
 
-    fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+    fn sigterm(self) -> (std::process::ExitStatus, String) {
+        self.send_sigterm();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM without waiting for the server to stop.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill -TERM");
+    }
+
+    /// Waits for the server to exit; returns its status and everything it logged.
+    pub fn wait_for_exit(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().expect("wait");
         let mut log = String::new();
         if let Some(err) = self.child.stderr.take() {
