@@ -334,7 +334,10 @@ async fn sigterm_lets_a_request_in_progress_finish_then_stops_and_closes_the_sto
         .headers_mut()
         .insert("expect", "100-continue".parse().unwrap());
     let mut stream = TcpStream::connect(host_port(&endpoint)).await.unwrap();
-    stream.write_all(head_text(&request).as_bytes()).await.unwrap();
+    stream
+        .write_all(head_text(&request).as_bytes())
+        .await
+        .unwrap();
     let mut interim = Vec::new();
     while !interim.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -350,7 +353,10 @@ async fn sigterm_lets_a_request_in_progress_finish_then_stops_and_closes_the_sto
     server.send_sigterm();
     let deadline = Instant::now() + PROMPT;
     while TcpStream::connect(host_port(&endpoint)).await.is_ok() {
-        assert!(Instant::now() < deadline, "the server kept accepting after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "the server kept accepting after SIGTERM"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 

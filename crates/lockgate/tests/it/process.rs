@@ -23,7 +23,8 @@ fn free_port() -> u16 {
 }
 
 impl LockgateProcess {
-    fn start(dir: &std::path::Path) -> LockgateProcess {
+    /// Starts `lockgate serve` over `dir` on a free port and waits until it is healthy.
+    pub fn start(dir: &std::path::Path) -> LockgateProcess {
         Self::start_under(dir, &[])
     }
 
