@@ -254,6 +254,29 @@ mod tests {
     }
 
     #[test]
+    fn the_http_section_is_read_and_the_metrics_token_from_the_environment_wins() {
+        use secrecy::ExposeSecret;
+        let file: FileConfig =
+            toml::from_str("[http]\nidle_timeout_seconds = 5\nmetrics_token = \"from-the-file\"")
+                .unwrap();
+        let cfg = Config::resolve(
+            Overrides {
+                metrics_token: Some("from-the-environment".to_owned().into()),
+                ..Overrides::default()
+            },
+            file,
+        )
+        .unwrap();
+        assert_eq!(cfg.http.idle_timeout_seconds, 5);
+        assert_eq!(cfg.http.header_timeout_seconds, 10);
+        assert_eq!(
+            cfg.http.metrics_token.as_ref().map(|t| t.expose_secret()),
+            Some("from-the-environment")
+        );
+        assert!(toml::from_str::<FileConfig>("[http]\nidle = 5").is_err());
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused() {
         assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
     }
