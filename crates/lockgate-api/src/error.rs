@@ -107,6 +107,18 @@ mod tests {
     }
 
     #[test]
+    fn service_unavailable_passes_through_with_its_message_and_503_for_any_operation() {
+        // The engine answers a full disk this way; no operation declares it, every one may send it.
+        let error = ApiError::from_handler(
+            Operation::PutApprovalResult,
+            ServiceError::new(ErrorCode::ServiceUnavailable, "the disk is full"),
+        );
+        assert_eq!(error.code, ErrorCode::ServiceUnavailable);
+        assert_eq!(error.message, "the disk is full");
+        assert_eq!(error.status, StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
     fn an_undeclared_error_becomes_an_opaque_internal_failure() {
         let error = ApiError::from_handler(
             Operation::ListPipelines,

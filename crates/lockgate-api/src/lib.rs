@@ -9,6 +9,7 @@
 
 pub mod credentials;
 mod error;
+mod fallback;
 mod protocol;
 mod router;
 pub mod sigv4;
@@ -17,4 +18,5 @@ pub mod sigv4;
 mod testing;
 
 pub use credentials::{Credential, CredentialsProvider, StaticCredentials};
+pub use fallback::{method_not_allowed, unknown_route};
 pub use router::{router, ApiConfig, MAX_BODY_BYTES, REQUEST_ID_HEADER};

@@ -74,8 +74,18 @@ impl Protocol {
         }
     }
 
+    /// Headers the request signature must cover besides `host`. awsJson1.1 names the operation in
+    /// `X-Amz-Target`, so a signature that left it out could be replayed as another operation;
+    /// RPC v2 CBOR names it in the path, which every signature covers.
+    pub fn signed_headers(self) -> &'static [&'static str] {
+        match self {
+            Protocol::AwsJson11 => &["x-amz-target"],
+            Protocol::RpcV2Cbor => &[],
+        }
+    }
+
     /// The request body as the JSON value the shapes crate validates; an empty body is `{}`.
-    pub fn decode_input(self, body: &[u8]) -> Result<Value, ApiError> {
+    pub fn decode_input(self, op: Operation, body: &[u8]) -> Result<Value, ApiError> {
         let value = match self {
             Protocol::AwsJson11 if body.iter().all(u8::is_ascii_whitespace) => {
                 Value::Object(serde_json::Map::new())
@@ -87,7 +97,7 @@ impl Protocol {
                 )
             })?,
             Protocol::RpcV2Cbor => {
-                lockgate_shapes::cbor::decode_body(body).map_err(ApiError::from_protocol)?
+                lockgate_shapes::cbor::decode_input(op, body).map_err(ApiError::from_protocol)?
             }
         };
         match value {
@@ -362,19 +372,25 @@ mod tests {
     #[test]
     fn bodies_that_are_not_structures_are_serialization_errors() {
         for body in [&b"[1]"[..], b"\"x\"", b"{"] {
-            let error = Protocol::AwsJson11.decode_input(body).unwrap_err();
+            let error = Protocol::AwsJson11
+                .decode_input(Operation::ListPipelines, body)
+                .unwrap_err();
             assert_eq!(error.code, ErrorCode::SerializationException);
         }
         assert_eq!(
-            Protocol::AwsJson11.decode_input(b"  ").unwrap(),
+            Protocol::AwsJson11
+                .decode_input(Operation::ListPipelines, b"  ")
+                .unwrap(),
             serde_json::json!({})
         );
         assert_eq!(
-            Protocol::RpcV2Cbor.decode_input(b"").unwrap(),
+            Protocol::RpcV2Cbor
+                .decode_input(Operation::ListPipelines, b"")
+                .unwrap(),
             serde_json::json!({})
         );
         let error = Protocol::RpcV2Cbor
-            .decode_input(&[0x83, 1, 2, 3])
+            .decode_input(Operation::ListPipelines, &[0x83, 1, 2, 3])
             .unwrap_err();
         assert_eq!(error.code, ErrorCode::SerializationException);
     }

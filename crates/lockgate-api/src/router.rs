@@ -1,7 +1,8 @@
 //! The axum router: one handler for both protocols, running every request through the same steps.
 //!
-//! route and protocol checks → read the body (size-limited) → SigV4 → decode → `check_input` →
-//! `dispatch` → encode. Each step can end the request with an error encoded in the request's
+//! route and protocol checks → declared body size → SigV4 checks that need no body (the request is
+//! refused here, body unread, when unsigned or signed with an unknown key) → read the body
+//! (size-limited) → the rest of SigV4 → decode → `check_input` → `dispatch` → encode. Each step can end the request with an error encoded in the request's
 //! protocol. Every response carries an `x-amzn-RequestId`, and every request is logged once, with
 //! its operation, status, request id, caller and latency, never with its headers or body.
 
@@ -26,7 +27,7 @@ use uuid::Uuid;
 use crate::credentials::CredentialsProvider;
 use crate::error::ApiError;
 use crate::protocol::Protocol;
-use crate::sigv4::{self, Expectations, SignedRequest};
+use crate::sigv4::{self, Expectations, RequestHead, SignedRequest};
 
 /// The largest request body accepted, in bytes. The largest CodePipeline inputs (a pipeline
 /// declaration, a job result) are far below this.
@@ -151,23 +152,23 @@ where
     };
     outcome.operation = Some(op);
 
-    let body = match read_body(parts, body).await {
-        Ok(body) => body,
-        Err(error) => return outcome.fail(error),
-    };
-
-    let signed = SignedRequest {
-        method: &parts.method,
-        uri,
-        headers: &parts.headers,
-        body: &body,
-    };
+    if let Err(error) = check_declared_length(parts) {
+        return outcome.fail(error);
+    }
     let expect = Expectations {
         region: &api.config.region,
         max_clock_skew: api.config.max_clock_skew,
+        signed_headers: protocol.signed_headers(),
     };
-    let caller = match sigv4::authenticate(
-        &signed,
+    let head = RequestHead {
+        method: &parts.method,
+        uri,
+        headers: &parts.headers,
+    };
+    // Everything that can refuse the request without its body runs first, so an unsigned or
+    // unknown-key request never makes the server buffer (or wait for) up to MAX_BODY_BYTES.
+    let pending = match sigv4::authenticate_head(
+        &head,
         api.credentials.as_ref(),
         &expect,
         OffsetDateTime::from(lockgate_model::Clock::now_system(
@@ -176,12 +177,27 @@ where
     )
     .await
     {
+        Ok(pending) => pending,
+        Err(error) => return outcome.fail(ApiError::from_auth(&error)),
+    };
+
+    let body = match read_body(body).await {
+        Ok(body) => body,
+        Err(error) => return outcome.fail(error),
+    };
+    let signed = SignedRequest {
+        method: &parts.method,
+        uri,
+        headers: &parts.headers,
+        body: &body,
+    };
+    let caller = match pending.finish(&signed) {
         Ok(caller) => caller,
         Err(error) => return outcome.fail(ApiError::from_auth(&error)),
     };
     outcome.caller = Some(caller.clone());
 
-    let input = match protocol.decode_input(&body) {
+    let input = match protocol.decode_input(op, &body) {
         Ok(input) => input,
         Err(error) => return outcome.fail(error),
     };
@@ -214,15 +230,16 @@ impl Outcome {
     }
 }
 
-/// The whole body, or a 413 when it is larger than [`MAX_BODY_BYTES`].
-async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            ErrorCode::SerializationException,
-            format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
-        )
-        .with_status(StatusCode::PAYLOAD_TOO_LARGE)
-    };
+fn too_large() -> ApiError {
+    ApiError::new(
+        ErrorCode::SerializationException,
+        format!("The request body is larger than the limit of {MAX_BODY_BYTES} bytes."),
+    )
+    .with_status(StatusCode::PAYLOAD_TOO_LARGE)
+}
+
+/// A 413 when the declared `Content-Length` is over [`MAX_BODY_BYTES`], before anything is read.
+fn check_declared_length(parts: &Parts) -> Result<(), ApiError> {
     let declared = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -231,9 +248,20 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
     if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
         return Err(too_large());
     }
+    Ok(())
+}
+
+/// The whole body, or a 413 when it is larger than [`MAX_BODY_BYTES`] (a chunked body declares
+/// no length), or a 408 when the connection's body timeout ended it.
+async fn read_body(body: Body) -> Result<Bytes, ApiError> {
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(error) if is_timeout(error.as_ref()) => Err(ApiError::new(
+            ErrorCode::SerializationException,
+            "The request body did not arrive in time; the connection is closed.",
+        )
+        .with_status(StatusCode::REQUEST_TIMEOUT)),
         Err(error) => {
             tracing::debug!(error = %error, "could not read the request body");
             Err(ApiError::new(
@@ -242,6 +270,22 @@ async fn read_body(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
             ))
         }
     }
+}
+
+/// Whether a body error is (or wraps) an I/O timeout, which is how the server's connection layer
+/// ends a body that stalls.
+fn is_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(error);
+    while let Some(error) = current {
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 fn log(

@@ -14,7 +14,15 @@
 //!
 //! The checks run cheapest first and never touch the credential store for a request that is
 //! malformed, scoped to another service or region, or outside the clock-skew window:
-//! parse → scope → date → key lookup → signature. The clock is a parameter so tests can pin it.
+//! parse → required signed headers → scope → date → key lookup → signature. The clock is a
+//! parameter so tests can pin it.
+//!
+//! Everything but the signature itself needs only the request head, so [`authenticate_head`] runs
+//! those checks before the body is read: a request that is unsigned, or signed with a key nobody
+//! holds, is answered without its body ever being buffered. When the client declares the payload
+//! hash in `X-Amz-Content-Sha256`, the signature is verified against it before the body too, and
+//! [`PendingBody::finish`] only checks that the body hashes to it; otherwise the signature covers
+//! the hash of the body, so it can only be checked once the body is in.
 
 use std::time::Duration;
 
@@ -28,7 +36,7 @@ use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
-use crate::credentials::CredentialsProvider;
+use crate::credentials::{Credential, CredentialsProvider};
 
 /// The only signing algorithm AWS services accept for SigV4.
 pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -96,6 +104,10 @@ pub struct Expectations<'a> {
     pub region: &'a str,
     /// How far `X-Amz-Date` may be from the server's clock, either way.
     pub max_clock_skew: Duration,
+    /// Headers, lower-case, that the signature must cover besides `host`. awsJson1.1 names the
+    /// operation in `X-Amz-Target`: a signature that does not cover it could be sent again
+    /// naming another operation.
+    pub signed_headers: &'a [&'a str],
 }
 
 /// The parts of an HTTP request a signature covers.
@@ -109,6 +121,28 @@ pub struct SignedRequest<'a> {
     pub headers: &'a HeaderMap,
     /// The whole request body.
     pub body: &'a [u8],
+}
+
+/// The parts of an HTTP request a signature covers that arrive before the body.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The request method.
+    pub method: &'a Method,
+    /// The request target as received (path and query still percent-encoded).
+    pub uri: &'a Uri,
+    /// Every request header.
+    pub headers: &'a HeaderMap,
+}
+
+impl<'a> SignedRequest<'a> {
+    /// The request without its body.
+    pub fn head(&self) -> RequestHead<'a> {
+        RequestHead {
+            method: self.method,
+            uri: self.uri,
+            headers: self.headers,
+        }
+    }
 }
 
 /// Where the signature travelled.
@@ -155,20 +189,99 @@ pub async fn authenticate(
     expect: &Expectations<'_>,
     now: OffsetDateTime,
 ) -> Result<Caller, AuthError> {
-    let authorization = Authorization::parse(request)?;
+    authenticate_head(&request.head(), credentials, expect, now)
+        .await?
+        .finish(request)
+}
+
+/// Runs every check that needs no body: parse, required signed headers, scope, date, key lookup,
+/// and the signature itself when `X-Amz-Content-Sha256` declares the payload hash. The body is
+/// checked afterwards with [`PendingBody::finish`].
+pub async fn authenticate_head(
+    head: &RequestHead<'_>,
+    credentials: &dyn CredentialsProvider,
+    expect: &Expectations<'_>,
+    now: OffsetDateTime,
+) -> Result<PendingBody, AuthError> {
+    let authorization = Authorization::parse_head(head)?;
+    authorization.check_signed_headers(expect.signed_headers)?;
     authorization.check_scope(expect.region)?;
     authorization.check_date(now, expect.max_clock_skew)?;
     let credential = credentials
         .lookup(&authorization.access_key_id)
         .await
         .ok_or(AuthError::UnrecognizedClient)?;
-    authorization.verify(request, &credential.secret_access_key)?;
-    Ok(credential.caller)
+    let declared_payload = match head.headers.get("x-amz-content-sha256") {
+        None => None,
+        Some(value) if is_sha256_hex(value.as_bytes()) => {
+            let declared = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            authorization.verify_signature(head, &declared, &credential.secret_access_key)?;
+            Some(declared)
+        }
+        // `UNSIGNED-PAYLOAD` and the streaming forms are S3's; no body can hash to them.
+        Some(_) => return Err(payload_hash_mismatch()),
+    };
+    Ok(PendingBody {
+        authorization,
+        credential,
+        declared_payload,
+    })
+}
+
+/// A request whose signature passed every check that could be made before its body arrived.
+pub struct PendingBody {
+    authorization: Authorization,
+    credential: Credential,
+    /// The `X-Amz-Content-Sha256` the signature was already verified against, if any.
+    declared_payload: Option<String>,
+}
+
+// Hand-written so that the secret it holds never reaches a log line.
+impl std::fmt::Debug for PendingBody {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingBody")
+            .field("access_key_id", &self.authorization.access_key_id)
+            .field("declared_payload", &self.declared_payload)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PendingBody {
+    /// Completes the verification with the body: it must hash to the declared payload hash, or,
+    /// when none was declared, the signature must hold over the body's hash.
+    pub fn finish(self, request: &SignedRequest<'_>) -> Result<Caller, AuthError> {
+        let body_hash = hex::encode(Sha256::digest(request.body));
+        match &self.declared_payload {
+            Some(declared) if declared.eq_ignore_ascii_case(&body_hash) => {}
+            Some(_) => return Err(payload_hash_mismatch()),
+            None => self.authorization.verify_signature(
+                &request.head(),
+                &body_hash,
+                &self.credential.secret_access_key,
+            )?,
+        }
+        Ok(self.credential.caller)
+    }
+}
+
+fn payload_hash_mismatch() -> AuthError {
+    AuthError::InvalidSignature(
+        "The provided 'x-amz-content-sha256' header does not match what was computed.".to_owned(),
+    )
+}
+
+fn is_sha256_hex(value: &[u8]) -> bool {
+    value.len() == 64 && value.iter().all(u8::is_ascii_hexdigit)
 }
 
 impl Authorization {
     /// Finds and parses the signature of `request`, from its `Authorization` header or its query.
     pub fn parse(request: &SignedRequest<'_>) -> Result<Self, AuthError> {
+        Self::parse_head(&request.head())
+    }
+
+    /// As [`Authorization::parse`], from the request head alone.
+    pub fn parse_head(request: &RequestHead<'_>) -> Result<Self, AuthError> {
         let query = parse_query(request.uri.query().unwrap_or(""));
         let presigned = query.iter().any(|(k, _)| {
             matches!(
@@ -371,6 +484,25 @@ impl Authorization {
         })
     }
 
+    /// Checks that the signature covers every header in `required`. Every AWS SDK and the AWS CLI
+    /// sign `X-Amz-Target`; a signature that leaves out a header naming the operation could be
+    /// replayed with another operation.
+    pub fn check_signed_headers(&self, required: &[&str]) -> Result<(), AuthError> {
+        for name in required {
+            if !self.signed_headers.iter().any(|h| h == name) {
+                let list = match self.location {
+                    SignatureLocation::Header => "SignedHeaders of the Authorization header",
+                    SignatureLocation::Query { .. } => "the X-Amz-SignedHeaders parameter",
+                };
+                return Err(AuthError::InvalidSignature(format!(
+                    "The signature must cover the '{name}' header, which names the operation: \
+                     '{name}' is missing from {list}."
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks the credential scope: this service, `region`, the `aws4_request` terminator and the
     /// same day as the request date.
     pub fn check_scope(&self, region: &str) -> Result<(), AuthError> {
@@ -439,8 +571,8 @@ impl Authorization {
         }
     }
 
-    /// Recomputes the signature with `secret_access_key` and compares it, in constant time, with
-    /// the one given.
+    /// Recomputes the signature over `request` (body included) with `secret_access_key` and
+    /// compares it, in constant time, with the one given.
     pub fn verify(
         &self,
         request: &SignedRequest<'_>,
@@ -454,14 +586,22 @@ impl Authorization {
                 .as_bytes()
                 .eq_ignore_ascii_case(body_hash.as_bytes())
             {
-                return Err(AuthError::InvalidSignature(
-                    "The provided 'x-amz-content-sha256' header does not match what was computed."
-                        .to_owned(),
-                ));
+                return Err(payload_hash_mismatch());
             }
         }
+        self.verify_signature(&request.head(), &body_hash, secret_access_key)
+    }
+
+    /// Recomputes the signature of `request` with `payload_hash` as the hash of its body and
+    /// compares it, in constant time, with the one given.
+    fn verify_signature(
+        &self,
+        request: &RequestHead<'_>,
+        payload_hash: &str,
+        secret_access_key: &str,
+    ) -> Result<(), AuthError> {
         let canonical = self
-            .canonical_request(request, &body_hash)
+            .canonical_request(request, payload_hash)
             .ok_or_else(AuthError::mismatch)?;
         let expected = self.sign(&canonical, secret_access_key);
         if expected.as_bytes().ct_eq(self.signature.as_bytes()).into() {
@@ -473,7 +613,7 @@ impl Authorization {
 
     /// The canonical request, or `None` when a signed header is absent from the request (which
     /// can only mean the signature does not match).
-    fn canonical_request(&self, request: &SignedRequest<'_>, payload_hash: &str) -> Option<String> {
+    fn canonical_request(&self, request: &RequestHead<'_>, payload_hash: &str) -> Option<String> {
         let mut out = String::with_capacity(256);
         out.push_str(request.method.as_str());
         out.push('\n');
@@ -589,7 +729,7 @@ fn canonical_query(query: &str, exclude: Option<&str>) -> String {
 /// Every value of header `name`, each trimmed with inner runs of spaces collapsed, joined by `,`.
 /// HTTP/2 carries the host in the `:authority` pseudo-header, which reaches us as the URI's
 /// authority rather than as a `host` header.
-fn canonical_header_value(request: &SignedRequest<'_>, name: &str) -> Option<String> {
+fn canonical_header_value(request: &RequestHead<'_>, name: &str) -> Option<String> {
     let values: Vec<String> = request
         .headers
         .get_all(name)

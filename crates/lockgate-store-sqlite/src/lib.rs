@@ -211,3 +211,12 @@ impl Store for SqliteStore {
 pub(crate) fn backend_error(context: &str, error: impl fmt::Display) -> StoreError {
     StoreError::Backend(format!("{context}: {error}"))
 }
+
+/// As [`backend_error`], but SQLite's "database or disk is full" (`SQLITE_FULL`, which SQLite
+/// reports for `ENOSPC` too) becomes [`StoreError::Full`], so that clients can be told why.
+pub(crate) fn driver_error(context: &str, error: rusqlite::Error) -> StoreError {
+    match error.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::Full(format!("{context}: {error}")),
+        _ => backend_error(context, error),
+    }
+}

@@ -30,7 +30,7 @@ use tokio::sync::oneshot;
 
 use lockgate_store::{Collection, Mutation, StoreError};
 
-use crate::backend_error;
+use crate::driver_error;
 
 /// The most commits applied in one transaction. Large enough that a burst of callers shares one
 /// fsync; small enough that one transaction never holds the write lock (and the callers at the
@@ -312,10 +312,7 @@ fn write_group(
                 }
             }
             tracing::error!(%error, commits = group.len(), "group commit failed");
-            group
-                .iter()
-                .map(|_| Err(StoreError::Backend(error.clone())))
-                .collect()
+            group.iter().map(|_| Err(error.clone())).collect()
         }
     }
 }
@@ -324,12 +321,12 @@ fn write_group(
 fn try_write_group(
     conn: &Connection,
     group: &[Request],
-) -> Result<Vec<Result<(), StoreError>>, String> {
+) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let step = |sql: &str, what: &str| {
         conn.prepare_cached(sql)
             .and_then(|mut stmt| stmt.execute([]))
             .map(drop)
-            .map_err(|e| format!("{what}: {e}"))
+            .map_err(|e| driver_error(what, e))
     };
     step("BEGIN IMMEDIATE", "starting the write transaction")?;
     let mut results = Vec::with_capacity(group.len());
@@ -341,21 +338,84 @@ fn try_write_group(
                 results.push(Ok(()));
             }
             Err(e) => {
+                let error = driver_error("applying a commit", e);
+                // Some errors (disk full, I/O) make SQLite roll back the whole transaction on
+                // its own: then there is no savepoint left to roll back to, and the error is the
+                // whole group's (a full disk stays a full disk for every caller).
+                if conn.is_autocommit() {
+                    return Err(error);
+                }
                 step(
                     "ROLLBACK TO lockgate_commit",
                     "rolling back a failed commit's savepoint",
                 )?;
                 step("RELEASE lockgate_commit", "releasing a savepoint")?;
-                results.push(Err(backend_error("applying a commit", e)));
+                results.push(Err(error));
             }
         }
-        // Some errors (disk full, I/O) make SQLite roll back the whole transaction on its own.
-        // Carrying on would run the next commits outside any transaction and report the earlier
-        // ones as committed, so treat it as a group failure.
+        // Carrying on outside a transaction would run the next commits on their own and report
+        // the earlier ones as committed, so treat it as a group failure.
         if conn.is_autocommit() {
-            return Err("SQLite ended the write transaction early".into());
+            return Err(StoreError::Backend(
+                "SQLite ended the write transaction early".into(),
+            ));
         }
     }
     step("COMMIT", "committing the write transaction")?;
     Ok(results)
+}
+
+#[cfg(test)]
+mod tests {
+    use lockgate_store::Record;
+
+    use super::*;
+
+    fn put(key: &str, bytes: usize) -> Request {
+        let record = Record::new(
+            Collection::Pipeline,
+            key,
+            serde_json::json!({ "padding": "x".repeat(bytes) }),
+        );
+        Request {
+            ops: vec![Op::from_mutation(Mutation::Put(record)).unwrap()],
+            // The tests read the results `write_group` returns, not the replies.
+            reply: oneshot::channel().0,
+        }
+    }
+
+    fn rows(conn: &Connection) -> i64 {
+        conn.query_row("SELECT COUNT(*) FROM pipelines", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    /// SQLite answers `SQLITE_FULL` both for a full disk (`ENOSPC`) and for a database at its
+    /// `max_page_count`; the second lets a test fill the "disk" without root.
+    #[test]
+    fn a_full_disk_fails_the_commit_as_full_writes_nothing_and_later_commits_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::connection::open_writer(&dir.path().join("full.db")).unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        let counters = Counters::default();
+        assert!(write_group(&conn, &[put("small", 10)], &counters)[0].is_ok());
+        let pages: i64 = conn
+            .query_row("PRAGMA page_count", [], |r| r.get(0))
+            .unwrap();
+        conn.pragma_update(None, "max_page_count", pages).unwrap();
+
+        let results = write_group(&conn, &[put("big", 64 * 1024)], &counters);
+        match &results[0] {
+            Err(StoreError::Full(reason)) => {
+                assert!(reason.contains("database or disk is full"), "{reason}")
+            }
+            other => panic!("expected StoreError::Full, got {other:?}"),
+        }
+        assert_eq!(rows(&conn), 1, "nothing of the failed commit was written");
+
+        // Space is freed: writes work again.
+        conn.pragma_update(None, "max_page_count", pages + 1000)
+            .unwrap();
+        assert!(write_group(&conn, &[put("big", 64 * 1024)], &counters)[0].is_ok());
+        assert_eq!(rows(&conn), 2);
+    }
 }

@@ -133,10 +133,15 @@ pub enum Mutation {
     },
 }
 
-/// What can go wrong in a store. It never reaches a client: the API turns it into an opaque
-/// `InternalFailure` and logs the cause.
-#[derive(Debug, thiserror::Error)]
+/// What can go wrong in a store. Its text never reaches a client: the engine turns it into an
+/// opaque `InternalFailure` (or, for [`StoreError::Full`], a `ServiceUnavailable` that says the
+/// disk is full) and logs the cause.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// The disk holding the store (or the store's size limit) is full; nothing was written.
+    /// Writes succeed again once space is freed.
+    #[error("store is full: {0}")]
+    Full(String),
     /// The database failed (I/O, corruption, driver error).
     #[error("store backend failed: {0}")]
     Backend(String),

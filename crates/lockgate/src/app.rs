@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::extract::State;
 use axum::routing::get;
 use lockgate_api::{ApiConfig, Credential, CredentialsProvider};
 use lockgate_engine::users::UserDirectory;
@@ -16,6 +15,7 @@ use lockgate_store_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::metrics::Metrics;
 
 /// How often the server re-reads its users, so `lockgate user add|remove` take effect while it
 /// runs (an unknown access key also triggers a re-read, at most once a second).
@@ -53,25 +53,6 @@ impl CredentialsProvider for DirectoryCredentials {
             user.secret_access_key.clone(),
             user.caller(),
         ))
-    }
-}
-
-/// `GET /metrics`: notification delivery counters in Prometheus's text format.
-async fn metrics(State(relay): State<Arc<Relay>>) -> axum::response::Response {
-    use axum::response::IntoResponse;
-    match relay.metrics().await {
-        Ok(text) => (
-            [(
-                axum::http::header::CONTENT_TYPE,
-                "text/plain; version=0.0.4; charset=utf-8",
-            )],
-            text,
-        )
-            .into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot read the outbox for /metrics");
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
     }
 }
 
@@ -219,17 +200,26 @@ impl App {
                 }
             })
         };
+        let metrics = Arc::new(Metrics {
+            relay: self.relay.clone(),
+            token: self.config.http.metrics_token.clone(),
+        });
         let app = axum::Router::new()
             .route("/healthz", get(|| async { "ok" }))
-            .route("/metrics", get(metrics).with_state(self.relay.clone()))
+            .route("/metrics", get(crate::metrics::metrics).with_state(metrics))
             .merge(api)
-            .merge(lockgate_console::router(console));
+            .merge(lockgate_console::router(console))
+            // Anything else gets an AWS-style error an SDK can report.
+            .fallback(lockgate_api::unknown_route)
+            .method_not_allowed_fallback(lockgate_api::method_not_allowed);
+        let limits = self.config.http.limits();
         tracing::info!(
             listen = %self.listener.local_addr()?,
             data_dir = %self.config.data_dir.display(),
             region = %self.config.region,
             account_id = %self.config.account_id,
             console = %format!("http://{}/console/pipelines", self.listener.local_addr()?),
+            max_connections = limits.max_connections,
             "lockgate is ready"
         );
         if self.users.is_empty() {
@@ -237,15 +227,12 @@ impl App {
                 "no users yet: every request will be refused until one is added with `lockgate user add NAME`"
             );
         }
-        // With the peer address in every request: the console's sign-in brake counts by it.
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop_tx.send(true);
-            })
-            .await
-            .context("server failed")?;
+        crate::server::serve(self.listener, app, limits, async move {
+            shutdown.await;
+            // Ends the console's event streams, so that draining does not wait for them.
+            let _ = stop_tx.send(true);
+        })
+        .await;
         if let Err(e) = scheduler.await {
             tracing::error!(error = %e, "the deadline scheduler's supervisor failed");
         }

@@ -167,6 +167,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     overrides.region = args.region;
     overrides.job_timeout_minutes = args.job_timeout_minutes;
     overrides.public_url = args.public_url;
+    // Environment only: a command-line flag would show the token in `ps`.
+    overrides.metrics_token = std::env::var("LOCKGATE_METRICS_TOKEN")
+        .ok()
+        .map(secrecy::SecretString::from);
     let config = args.common.resolve(overrides)?;
     let app = App::build(config).await?;
     app.run(shutdown_signal()).await

@@ -9,7 +9,10 @@ use anyhow::Context;
 use lockgate_console::ConsoleSettings;
 use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
 use lockgate_notify::{NotifyConfig, TopicConfig};
+use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::http::HttpConfig;
 
 /// The address Lockgate listens on unless told otherwise: loopback only.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4680";
@@ -39,6 +42,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// The web console: `[console]` (trusted proxies, concurrent password checks).
     pub console: ConsoleSettings,
+    /// Client connection limits and timeouts, and who may read `/metrics`: `[http]`.
+    pub http: HttpConfig,
 }
 
 /// What `lockgate.toml` may set; every field is optional.
@@ -69,6 +74,9 @@ pub struct FileConfig {
     pub topics: Vec<TopicConfig>,
     /// The web console's sign-in settings.
     pub console: Option<ConsoleSettings>,
+    /// Connection limits and timeouts, and the `/metrics` token.
+    #[serde(default)]
+    pub http: HttpConfig,
 }
 
 impl FileConfig {
@@ -96,6 +104,8 @@ pub struct Overrides {
     pub job_timeout_minutes: Option<u64>,
     /// `--public-url` / `LOCKGATE_PUBLIC_URL`.
     pub public_url: Option<String>,
+    /// `LOCKGATE_METRICS_TOKEN` (environment only, so it stays out of `ps`).
+    pub metrics_token: Option<SecretString>,
 }
 
 impl Config {
@@ -145,6 +155,11 @@ impl Config {
         notify
             .validate()
             .context("invalid notification configuration")?;
+        let mut http = file.http;
+        if let Some(token) = overrides.metrics_token {
+            http.metrics_token = Some(token);
+        }
+        http.validate()?;
         Ok(Config {
             listen,
             data_dir: overrides
@@ -156,6 +171,7 @@ impl Config {
             job_timeout: Duration::from_secs(minutes * 60),
             notify,
             console: file.console.unwrap_or_default(),
+            http,
         })
     }
 }
@@ -254,6 +270,29 @@ mod tests {
         assert_eq!(cfg.console.signin_concurrency.get(), 3);
         let cfg = Config::resolve(Overrides::default(), FileConfig::default()).unwrap();
         assert!(cfg.console.trusted_proxies.is_empty());
+    }
+
+    #[test]
+    fn the_http_section_is_read_and_the_metrics_token_from_the_environment_wins() {
+        use secrecy::ExposeSecret;
+        let file: FileConfig =
+            toml::from_str("[http]\nidle_timeout_seconds = 5\nmetrics_token = \"from-the-file\"")
+                .unwrap();
+        let cfg = Config::resolve(
+            Overrides {
+                metrics_token: Some("from-the-environment".to_owned().into()),
+                ..Overrides::default()
+            },
+            file,
+        )
+        .unwrap();
+        assert_eq!(cfg.http.idle_timeout_seconds, 5);
+        assert_eq!(cfg.http.header_timeout_seconds, 10);
+        assert_eq!(
+            cfg.http.metrics_token.as_ref().map(|t| t.expose_secret()),
+            Some("from-the-environment")
+        );
+        assert!(toml::from_str::<FileConfig>("[http]\nidle = 5").is_err());
     }
 
     #[test]

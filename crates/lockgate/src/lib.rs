@@ -4,6 +4,9 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod http;
+mod metrics;
+pub mod server;
 
 pub use app::App;
 pub use config::Config;

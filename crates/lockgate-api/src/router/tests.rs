@@ -747,3 +747,93 @@ async fn each_request_is_logged_once_with_its_id_and_caller_but_never_its_signat
         assert!(!text.contains(secret), "logged {secret}: {text}");
     }
 }
+
+/// A request body whose bytes never arrive, like a client that sent its headers and stalled.
+struct StalledBody;
+
+impl http_body::Body for StalledBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// `request`'s head with a declared 2 MiB body that never comes.
+fn with_stalled_body(request: http::Request<Vec<u8>>) -> http::Request<Body> {
+    let (mut parts, _) = request.into_parts();
+    parts
+        .headers
+        .insert(CONTENT_LENGTH, HeaderValue::from(MAX_BODY_BYTES));
+    http::Request::from_parts(parts, Body::new(StalledBody))
+}
+
+#[tokio::test]
+async fn unsigned_and_unknown_key_requests_are_answered_without_waiting_for_their_body() {
+    let harness = Harness::new();
+    let unknown_key = Signer {
+        access_key_id: "AKIDNOBODY".to_owned(),
+        ..Signer::default()
+    };
+    let cases = [
+        (
+            json_call("ListPipelines", ""),
+            "MissingAuthenticationTokenException",
+        ),
+        (
+            signed_with(unknown_key, json_call("ListPipelines", "")),
+            "UnrecognizedClientException",
+        ),
+    ];
+    for (request, code) in cases {
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            harness.app.clone().oneshot(with_stalled_body(request)),
+        )
+        .await
+        .expect("answered while the body is still missing")
+        .expect("the router is infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["__type"], code);
+    }
+    assert_eq!(harness.calls(), 0);
+}
+
+/// GetPipeline for `Victim`, signed without `X-Amz-Target`, then sent naming DeletePipeline.
+fn delete_disguised_as_get(signer: Signer) -> http::Request<Vec<u8>> {
+    let mut request = request("/", &[("content-type", JSON_TYPE)], br#"{"name":"Victim"}"#);
+    signer.sign(&mut request);
+    request.headers_mut().insert(
+        "x-amz-target",
+        HeaderValue::from_static("CodePipeline_20150709.DeletePipeline"),
+    );
+    request
+}
+
+#[tokio::test]
+async fn an_operation_swapped_into_an_unsigned_target_header_is_refused() {
+    let harness = Harness::new();
+    let answer = harness
+        .send(delete_disguised_as_get(Signer::default()))
+        .await;
+    answer.assert_json_error(400, "InvalidSignatureException");
+    let message = answer.json()["message"].as_str().unwrap().to_owned();
+    assert!(message.contains("'x-amz-target'"), "{message}");
+    let presigned = Signer {
+        presign: Some(Duration::from_secs(300)),
+        ..Signer::default()
+    };
+    harness
+        .send(delete_disguised_as_get(presigned))
+        .await
+        .assert_json_error(400, "InvalidSignatureException");
+    assert_eq!(harness.calls(), 0, "DeletePipeline must not run");
+}

@@ -7,6 +7,8 @@ use http::{HeaderMap, Method, Uri};
 use lockgate_model::Caller;
 use time::OffsetDateTime;
 
+use sha2::{Digest, Sha256};
+
 use super::*;
 use crate::credentials::StaticCredentials;
 use crate::testing::{request, Signer, ACCESS_KEY_ID, REGION, SECRET};
@@ -21,10 +23,16 @@ fn credentials() -> StaticCredentials {
     StaticCredentials::new().with_key(ACCESS_KEY_ID, SECRET, alice())
 }
 
-fn expectations() -> Expectations<'static> {
+/// What the router expects of `req`: awsJson1.1 (`POST /`) must sign `X-Amz-Target`.
+fn expectations(req: &http::Request<Vec<u8>>) -> Expectations<'static> {
     Expectations {
         region: REGION,
         max_clock_skew: FIVE_MINUTES,
+        signed_headers: if req.uri().path() == "/" {
+            &["x-amz-target"]
+        } else {
+            &[]
+        },
     }
 }
 
@@ -46,7 +54,7 @@ async fn check(req: &http::Request<Vec<u8>>, now: OffsetDateTime) -> Result<Call
         headers: req.headers(),
         body: req.body(),
     };
-    authenticate(&signed, &credentials(), &expectations(), now).await
+    authenticate(&signed, &credentials(), &expectations(req), now).await
 }
 
 fn json_request(body: &[u8]) -> http::Request<Vec<u8>> {
@@ -432,19 +440,123 @@ async fn a_header_changed_after_signing_is_a_signature_mismatch() {
     assert_eq!(check(&req, at(NOON)).await, Err(AuthError::mismatch()));
 }
 
+/// A JSON request declaring the SHA-256 of `body` in `X-Amz-Content-Sha256`.
+fn json_request_declaring_its_hash(body: &[u8]) -> http::Request<Vec<u8>> {
+    let mut req = json_request(body);
+    let hash = hex::encode(Sha256::digest(body));
+    req.headers_mut()
+        .insert("x-amz-content-sha256", hash.parse().unwrap());
+    req
+}
+
 #[tokio::test]
-async fn a_payload_hash_header_that_does_not_match_the_body_is_rejected() {
-    let mut req = json_request(b"{}");
-    req.headers_mut().insert(
-        "x-amz-content-sha256",
-        "0000000000000000000000000000000000000000000000000000000000000000"
-            .parse()
-            .unwrap(),
+async fn a_body_that_does_not_hash_to_the_declared_payload_hash_is_rejected() {
+    let mut req = signed_at(
+        json_request_declaring_its_hash(b"{\"maxResults\":5}"),
+        noon_signer(),
     );
-    let req = signed_at(req, noon_signer());
+    assert_eq!(check(&req, at(NOON)).await, Ok(alice()));
+    *req.body_mut() = b"{\"maxResults\":6}".to_vec();
     let err = check(&req, at(NOON)).await.unwrap_err();
     assert_eq!(err.code(), "InvalidSignatureException");
     assert!(err.to_string().contains("x-amz-content-sha256"), "{err}");
+}
+
+#[tokio::test]
+async fn a_declared_payload_hash_lets_the_signature_be_verified_before_the_body() {
+    let req = signed_at(json_request_declaring_its_hash(b"{}"), noon_signer());
+    let signed = SignedRequest {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+        body: req.body(),
+    };
+    let expect = expectations(&req);
+    let pending = authenticate_head(&signed.head(), &credentials(), &expect, at(NOON))
+        .await
+        .expect("the head verifies");
+    assert_eq!(pending.finish(&signed), Ok(alice()));
+
+    // With another secret the signature fails at the head, before any body is looked at.
+    let wrong = StaticCredentials::new().with_key(ACCESS_KEY_ID, "not-the-secret", alice());
+    let err = authenticate_head(&signed.head(), &wrong, &expect, at(NOON))
+        .await
+        .unwrap_err();
+    assert_eq!(err, AuthError::mismatch());
+}
+
+#[tokio::test]
+async fn a_payload_hash_header_that_no_body_can_match_is_rejected_at_the_head() {
+    let mut req = json_request(b"{}");
+    req.headers_mut()
+        .insert("x-amz-content-sha256", "UNSIGNED-PAYLOAD".parse().unwrap());
+    let req = signed_at(req, noon_signer());
+    let signed = SignedRequest {
+        method: req.method(),
+        uri: req.uri(),
+        headers: req.headers(),
+        body: req.body(),
+    };
+    let err = authenticate_head(
+        &signed.head(),
+        &credentials(),
+        &expectations(&req),
+        at(NOON),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), "InvalidSignatureException");
+    assert!(err.to_string().contains("x-amz-content-sha256"), "{err}");
+}
+
+/// A GetPipeline request signed without `X-Amz-Target` (so `SignedHeaders` is only what
+/// `aws-sigv4` signs of `host`, `x-amz-date` and the content type), then sent naming
+/// DeletePipeline.
+fn target_swapped_after_signing(signer: Signer) -> http::Request<Vec<u8>> {
+    let mut req = request("/", &[], b"{\"name\":\"Victim\"}");
+    signer.sign(&mut req);
+    req.headers_mut().insert(
+        "x-amz-target",
+        "CodePipeline_20150709.DeletePipeline".parse().unwrap(),
+    );
+    req.headers_mut().insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
+    req
+}
+
+#[tokio::test]
+async fn a_json_signature_that_does_not_cover_the_target_header_is_refused() {
+    let req = target_swapped_after_signing(noon_signer());
+    let authorization = req.headers()["authorization"].to_str().unwrap();
+    assert!(
+        authorization.contains("SignedHeaders=host;x-amz-date,"),
+        "{authorization}"
+    );
+    let err = check(&req, at(NOON)).await.unwrap_err();
+    assert_eq!(err.code(), "InvalidSignatureException");
+    assert_eq!(
+        err.to_string(),
+        "The signature must cover the 'x-amz-target' header, which names the operation: \
+         'x-amz-target' is missing from SignedHeaders of the Authorization header."
+    );
+}
+
+#[tokio::test]
+async fn a_presigned_json_request_must_list_the_target_header_among_its_signed_headers() {
+    let req = target_swapped_after_signing(Signer {
+        presign: Some(Duration::from_secs(900)),
+        ..noon_signer()
+    });
+    assert!(req
+        .uri()
+        .query()
+        .unwrap()
+        .contains("X-Amz-SignedHeaders=host&"));
+    let err = check(&req, at(NOON)).await.unwrap_err();
+    assert_eq!(err.code(), "InvalidSignatureException");
+    assert!(err.to_string().contains("X-Amz-SignedHeaders"), "{err}");
 }
 
 #[tokio::test]
@@ -568,7 +680,7 @@ async fn a_missing_signature_parameter_is_named_in_the_message() {
 #[tokio::test]
 async fn a_credential_date_that_differs_from_the_request_date_is_rejected() {
     let req = with_authorization(
-        "AWS4-HMAC-SHA256 Credential=AKIDLOCKGATETEST/20261124/us-east-1/codepipeline/aws4_request, SignedHeaders=host;x-amz-date, Signature=abcd",
+        "AWS4-HMAC-SHA256 Credential=AKIDLOCKGATETEST/20261124/us-east-1/codepipeline/aws4_request, SignedHeaders=host;x-amz-date;x-amz-target, Signature=abcd",
         Some("20261125T120000Z"),
     );
     let err = check(&req, at(NOON)).await.unwrap_err();

@@ -110,7 +110,16 @@ fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
     ServiceError::new(code, msg.into())
 }
 
+/// What a client is told when the store's disk is full. `ServiceUnavailable` (503) is a code
+/// every operation may return; SDKs retry it, which is harmless because nothing was changed.
+pub const DISK_FULL_MESSAGE: &str =
+    "Lockgate cannot store the change: the disk holding its data is full. Nothing was changed.";
+
 fn internal(e: StoreError) -> ServiceError {
+    if let StoreError::Full(_) = e {
+        tracing::error!(error = %e, "the store's disk is full; the change was refused");
+        return ServiceError::new(ErrorCode::ServiceUnavailable, DISK_FULL_MESSAGE);
+    }
     tracing::error!(error = %e, "store failure");
     ServiceError::new(
         ErrorCode::InternalFailure,

@@ -7,6 +7,7 @@
 
 mod admin;
 mod approval;
+mod disk_full;
 mod durability;
 mod history;
 mod jobs;

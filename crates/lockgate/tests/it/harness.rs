@@ -74,6 +74,7 @@ pub fn test_config(dir: &Path) -> Config {
         job_timeout: std::time::Duration::from_secs(3600),
         notify: Default::default(),
         console: Default::default(),
+        http: Default::default(),
     }
 }
 

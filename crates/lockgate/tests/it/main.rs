@@ -4,6 +4,7 @@
 mod approval;
 mod browser;
 mod console;
+mod edge;
 mod harness;
 mod lifecycle;
 mod logs;

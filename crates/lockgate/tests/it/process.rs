@@ -11,10 +11,10 @@ use crate::harness::{add_bob, client, lockgate_bin, BOB_KEY, BOB_SECRET};
 
 /// A `lockgate serve` child process. Its stdout and stderr are read as they come (a full pipe
 /// would block the server's logging), and returned by [`LockgateProcess::sigterm`].
-pub(crate) struct LockgateProcess {
+pub struct LockgateProcess {
     child: Child,
-    /// `http://127.0.0.1:<port>`.
-    pub(crate) endpoint: String,
+    /// The API endpoint, e.g. `http://127.0.0.1:40123`.
+    pub endpoint: String,
     log: Arc<Mutex<String>>,
     readers: Vec<std::thread::JoinHandle<()>>,
 }
@@ -42,14 +42,33 @@ fn free_port() -> u16 {
 }
 
 impl LockgateProcess {
-    fn start(dir: &std::path::Path) -> LockgateProcess {
+    /// Starts `lockgate serve` over `dir` on a free port and waits until it is healthy.
+    pub fn start(dir: &std::path::Path) -> LockgateProcess {
         Self::start_with_env(dir, &[])
     }
 
     /// Starts `lockgate serve` over `dir` with extra environment variables (`LOCKGATE_LOG`).
-    pub(crate) fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> LockgateProcess {
+    pub fn start_with_env(dir: &std::path::Path, env: &[(&str, &str)]) -> LockgateProcess {
+        Self::launch(dir, &[], env)
+    }
+
+    /// Starts `lockgate serve` as the last argument of `wrapper` (e.g. `prlimit --nofile=…`), or
+    /// directly when `wrapper` is empty.
+    pub fn start_under(dir: &std::path::Path, wrapper: &[&str]) -> LockgateProcess {
+        Self::launch(dir, wrapper, &[])
+    }
+
+    fn launch(dir: &std::path::Path, wrapper: &[&str], env: &[(&str, &str)]) -> LockgateProcess {
         let port = free_port();
-        let mut child = Command::new(lockgate_bin())
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(lockgate_bin());
+                command
+            }
+            None => Command::new(lockgate_bin()),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -90,19 +109,31 @@ impl LockgateProcess {
         }
     }
 
-    fn kill9(mut self) {
+    /// Kills the server with SIGKILL and waits for it.
+    pub fn kill9(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 
     /// Stops the server with SIGTERM; returns its exit status and everything it wrote to stdout
     /// and stderr.
-    pub(crate) fn sigterm(mut self) -> (std::process::ExitStatus, String) {
+    pub fn sigterm(self) -> (std::process::ExitStatus, String) {
+        self.send_sigterm();
+        self.wait_for_exit()
+    }
+
+    /// Sends SIGTERM without waiting for the server to stop.
+    pub fn send_sigterm(&self) {
         let pid = self.child.id().to_string();
         Command::new("kill")
             .args(["-TERM", &pid])
             .status()
             .expect("kill -TERM");
+    }
+
+    /// Waits for the server to exit; returns its status and everything it wrote to stdout and
+    /// stderr.
+    pub fn wait_for_exit(mut self) -> (std::process::ExitStatus, String) {
         let status = self.child.wait().expect("wait");
         // The pipes close when the process exits, so the readers finish.
         for reader in self.readers.drain(..) {
