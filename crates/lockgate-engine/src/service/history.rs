@@ -230,6 +230,7 @@ fn execution_page(
     max: usize,
 ) -> (Vec<PipelineExecutionSummary>, Option<String>) {
     let mut page = Vec::new();
+    let mut last_seq: Option<u64> = None;
     for e in executions {
         if before.is_some_and(|b| e.seq >= b) {
             continue;
@@ -246,10 +247,14 @@ fn execution_page(
                 continue;
             }
         }
-        if page.len() == max {
-            return (page, Some(paging::encode(&(e.seq + 1).to_string())));
+        if let (true, Some(last)) = (page.len() == max, last_seq) {
+            // The cursor is the last listed execution, not the next one found here: executions
+            // between the two may be missing from `executions` (evicted from memory while an
+            // older one is still in progress) and the next page must still reach them.
+            return (page, Some(paging::encode(&last.to_string())));
         }
         page.push(views::execution_summary(state, e));
+        last_seq = Some(e.seq);
     }
     (page, None)
 }

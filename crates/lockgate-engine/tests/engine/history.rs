@@ -75,3 +75,39 @@ async fn a_long_history_keeps_only_the_newest_finished_executions_in_memory_but_
         env.reload().await;
     }
 }
+
+/// Found by the kill -9 campaign (`lockgate-torture`): an old execution still in progress stays
+/// in memory while newer finished ones are evicted to the store. A page that ended just before
+/// that old execution used to carry a cursor pointing just above it, so the evicted executions
+/// between the two were never listed.
+#[tokio::test]
+async fn listing_executions_pages_past_an_old_execution_in_progress_without_skipping_evicted_ones()
+{
+    let env = TestEnv::new().await;
+    env.create(standard_v2("Wide", ExecutionMode::Parallel))
+        .await;
+    let mut ids = vec![env.only_execution("Wide").await];
+    // The first execution's source job is handed out and never finished: it stays in progress.
+    env.take_job(&local_source()).await;
+    for _ in 0..FINISHED_EXECUTIONS_IN_MEMORY + 5 {
+        ids.push(env.start("Wide").await);
+        let job = env.take_job(&local_source()).await;
+        env.fail(&job, "the checkout failed")
+            .await
+            .expect("the failure is accepted");
+    }
+
+    let listed: Vec<String> = env
+        .executions("Wide")
+        .await
+        .into_iter()
+        .filter_map(|e| e.pipeline_execution_id)
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        listed.len(),
+        newest_first.len(),
+        "every execution is listed once"
+    );
+    assert_eq!(listed, newest_first, "newest first, none skipped");
+}
