@@ -150,13 +150,24 @@ pub fn observe_transition(record: &mut PipelineRecord, state: &Value) -> Vec<Str
                 ));
             }
             match entered {
-                None => *entered = Some(latest),
-                Some(before) if *before != latest => violations.push(format!(
-                    "{}: execution {latest:?} entered {GATED_STAGE} while its inbound transition \
-                     was disabled (latest was {before:?} when it was disabled)",
-                    record.name
-                )),
+                Some(before) if *before != latest => {
+                    violations.push(match (&before, &latest) {
+                        (Some(before), None) => format!(
+                            "{}: GetPipelineState no longer shows {GATED_STAGE}'s latest \
+                             execution {before} (nothing entered since it was disabled)",
+                            record.name
+                        ),
+                        _ => format!(
+                            "{}: execution {latest:?} entered {GATED_STAGE} while its inbound \
+                             transition was disabled (latest was {before:?} when it was disabled)",
+                            record.name
+                        ),
+                    });
+                    // Reported once; what the stage shows now is the new reference.
+                    *entered = Some(latest);
+                }
                 Some(_) => {}
+                None => *entered = Some(latest),
             }
         }
     }

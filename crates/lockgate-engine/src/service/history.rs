@@ -117,7 +117,27 @@ impl PipelineService {
             None => {
                 let mut executions: Vec<Arc<Execution>> =
                     state.executions.iter().rev().cloned().collect();
-                let in_memory: usize = executions.iter().map(|e| e.action_runs().count()).sum();
+                // With a truncated history, memory holds the newest part of it only down to its
+                // oldest finished execution: older executions still in progress sort among the
+                // evicted ones, so their action runs must not count towards a page from memory.
+                let newest_part = if state.history_truncated {
+                    let oldest_finished = executions
+                        .iter()
+                        .filter(|e| !e.is_active())
+                        .map(|e| e.seq)
+                        .min()
+                        .unwrap_or(u64::MAX);
+                    executions
+                        .iter()
+                        .take_while(|e| e.seq >= oldest_finished)
+                        .count()
+                } else {
+                    executions.len()
+                };
+                let in_memory: usize = executions[..newest_part]
+                    .iter()
+                    .map(|e| e.action_runs().count())
+                    .sum();
                 if state.history_truncated && in_memory <= offset + max {
                     executions = self.all_executions(&state).await?;
                 }
