@@ -28,9 +28,12 @@ pub enum Reached {
     Accepted,
 }
 
+/// A fuzz target's body: arbitrary bytes in, how far they got out.
+pub type Body = fn(&[u8]) -> Reached;
+
 /// The fuzz targets by name, as `fuzz/fuzz_targets/<name>.rs` and `fuzz/corpus/<name>/` call
 /// them.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Reached)] = &[
+pub const TARGETS: &[(&str, Body)] = &[
     ("json_input", json_input),
     ("cbor_input", cbor_input),
     ("sigv4_request", sigv4_request),
