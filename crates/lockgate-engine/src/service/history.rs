@@ -117,7 +117,27 @@ impl PipelineService {
             None => {
                 let mut executions: Vec<Arc<Execution>> =
                     state.executions.iter().rev().cloned().collect();
-                let in_memory: usize = executions.iter().map(|e| e.action_runs().count()).sum();
+                // With a truncated history, memory holds the newest part of it only down to its
+                // oldest finished execution: older executions still in progress sort among the
+                // evicted ones, so their action runs must not count towards a page from memory.
+                let newest_part = if state.history_truncated {
+                    let oldest_finished = executions
+                        .iter()
+                        .filter(|e| !e.is_active())
+                        .map(|e| e.seq)
+                        .min()
+                        .unwrap_or(u64::MAX);
+                    executions
+                        .iter()
+                        .take_while(|e| e.seq >= oldest_finished)
+                        .count()
+                } else {
+                    executions.len()
+                };
+                let in_memory: usize = executions[..newest_part]
+                    .iter()
+                    .map(|e| e.action_runs().count())
+                    .sum();
                 if state.history_truncated && in_memory <= offset + max {
                     executions = self.all_executions(&state).await?;
                 }
@@ -230,6 +250,7 @@ fn execution_page(
     max: usize,
 ) -> (Vec<PipelineExecutionSummary>, Option<String>) {
     let mut page = Vec::new();
+    let mut last_seq: Option<u64> = None;
     for e in executions {
         if before.is_some_and(|b| e.seq >= b) {
             continue;
@@ -246,10 +267,14 @@ fn execution_page(
                 continue;
             }
         }
-        if page.len() == max {
-            return (page, Some(paging::encode(&(e.seq + 1).to_string())));
+        if let (true, Some(last)) = (page.len() == max, last_seq) {
+            // The cursor is the last listed execution, not the next one found here: executions
+            // between the two may be missing from `executions` (evicted from memory while an
+            // older one is still in progress) and the next page must still reach them.
+            return (page, Some(paging::encode(&last.to_string())));
         }
         page.push(views::execution_summary(state, e));
+        last_seq = Some(e.seq);
     }
     (page, None)
 }

@@ -75,3 +75,105 @@ async fn a_long_history_keeps_only_the_newest_finished_executions_in_memory_but_
         env.reload().await;
     }
 }
+
+/// Creates the PARALLEL pipeline `Wide` whose first `held` executions stay in progress (their
+/// source jobs are handed out and never finished), then runs `finished` more that fail at their
+/// source. Those old executions stay in memory while the oldest finished ones are evicted to the
+/// store, so memory no longer holds a newest-first prefix of the history. Returns the
+/// executions' ids, oldest first.
+async fn old_executions_in_progress_behind_a_long_history(
+    env: &TestEnv,
+    held: usize,
+    finished: usize,
+) -> Vec<String> {
+    env.create(standard_v2("Wide", ExecutionMode::Parallel))
+        .await;
+    let mut ids = vec![env.only_execution("Wide").await];
+    env.take_job(&local_source()).await;
+    for _ in 1..held {
+        ids.push(env.start("Wide").await);
+        env.take_job(&local_source()).await;
+    }
+    for _ in 0..finished {
+        ids.push(env.start("Wide").await);
+        let job = env.take_job(&local_source()).await;
+        env.fail(&job, "the checkout failed")
+            .await
+            .expect("the failure is accepted");
+    }
+    ids
+}
+
+/// Found by the kill -9 campaign (`lockgate-torture`): a page that ended just before an old
+/// execution still in progress used to carry a cursor pointing just above it, so the evicted
+/// executions between the two were never listed.
+#[tokio::test]
+async fn listing_executions_pages_past_an_old_execution_in_progress_without_skipping_evicted_ones()
+{
+    let env = TestEnv::new().await;
+    let ids = old_executions_in_progress_behind_a_long_history(
+        &env,
+        1,
+        FINISHED_EXECUTIONS_IN_MEMORY + 5,
+    )
+    .await;
+
+    let listed: Vec<String> = env
+        .executions("Wide")
+        .await
+        .into_iter()
+        .filter_map(|e| e.pipeline_execution_id)
+        .collect();
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(
+        listed.len(),
+        newest_first.len(),
+        "every execution is listed once"
+    );
+    assert_eq!(listed, newest_first, "newest first, none skipped");
+}
+
+/// Found by the kill -9 campaign: ListActionExecutions pages by offset, and a page served from
+/// memory counted old executions in progress where the full history has the evicted ones, so
+/// the next page (served from the store) repeated some action executions and skipped others.
+#[tokio::test]
+async fn listing_action_executions_one_by_one_past_old_executions_in_progress_lists_each_once() {
+    let env = TestEnv::new().await;
+    let ids = old_executions_in_progress_behind_a_long_history(
+        &env,
+        2,
+        FINISHED_EXECUTIONS_IN_MEMORY + 5,
+    )
+    .await;
+
+    let mut listed = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = env
+            .svc
+            .list_action_executions(
+                &env.caller,
+                ListActionExecutionsInput {
+                    pipeline_name: "Wide".into(),
+                    max_results: Some(1),
+                    next_token,
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("action executions are listable");
+        listed.extend(
+            page.action_execution_details
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|d| d.pipeline_execution_id),
+        );
+        next_token = page.next_token;
+        if next_token.is_none() {
+            break;
+        }
+    }
+    // One action execution (the source) per execution, newest execution first.
+    let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+    assert_eq!(listed, newest_first, "each once, newest first");
+}
