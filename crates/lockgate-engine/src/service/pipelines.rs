@@ -12,15 +12,14 @@ use lockgate_shapes::{
     PipelineDeclaration, PipelineSummary, PipelineType, ServiceError, TriggerType,
     UpdatePipelineInput, UpdatePipelineOutput,
 };
-use lockgate_store::{Collection, Mutation, Record};
+use lockgate_store::{Collection, Mutation};
 
 use super::tags::tags_mutation;
-use super::{
-    err, from_json, internal, read, to_json, version_key, Decision, Effect, PipelineService,
-};
+use super::{err, internal, read, version_key, Decision, Effect, PipelineService};
 use crate::decide::{Decider, RandomIds, StartRequest};
 use crate::paging;
 use crate::state::{PipelineEntry, PipelineState};
+use crate::stored;
 use crate::views;
 
 impl PipelineService {
@@ -97,14 +96,11 @@ impl PipelineService {
             d.out
         };
         let mut decision = self.decision(None, state, &outcome);
-        decision.mutations.push(Mutation::Put(
-            Record::new(
-                Collection::PipelineVersion,
-                version_key(&name, 1),
-                to_json(&decl),
-            )
-            .with_parent(name.clone()),
-        ));
+        decision
+            .mutations
+            .push(Mutation::Put(stored::pipeline::version_record(
+                &name, 1, &decl,
+            )));
         if !tags.is_empty() {
             let arn = self.cfg.pipeline_arn(&name);
             decision.mutations.push(tags_mutation(&arn, &tags));
@@ -138,7 +134,7 @@ impl PipelineService {
                         .await
                         .map_err(internal)?
                     {
-                        Some(r) => Some(from_json(&r).map_err(internal)?),
+                        Some(r) => Some(stored::pipeline::read_version(&r).map_err(internal)?),
                         None => None,
                     },
                 };
@@ -186,14 +182,9 @@ impl PipelineService {
             entry.updated = now;
             d.state.versions.insert(version, Arc::new(decl.clone()));
             d.out.entry_dirty = true;
-            extra.push(Mutation::Put(
-                Record::new(
-                    Collection::PipelineVersion,
-                    version_key(&name, version),
-                    to_json(&decl),
-                )
-                .with_parent(name.clone()),
-            ));
+            extra.push(Mutation::Put(stored::pipeline::version_record(
+                &name, version, &decl,
+            )));
             d.advance();
             Ok(UpdatePipelineOutput {
                 pipeline: Some(decl.clone()),
