@@ -11,4 +11,4 @@ pub mod validate;
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use validate::validate_pipeline;
+pub use validate::{validate_pipeline, ValidatedPipeline};

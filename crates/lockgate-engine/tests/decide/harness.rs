@@ -26,7 +26,7 @@ use lockgate_model::notice::NoticeKind;
 use lockgate_model::ActionTypeRegistry;
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
-    PipelineDeclaration, PipelineExecutionStatus, PipelineType, ServiceError, StageExecutionStatus,
+    PipelineDeclaration, PipelineExecutionStatus, ServiceError, StageExecutionStatus,
     StageRetryMode, StageTransitionType, TriggerType,
 };
 
@@ -179,15 +179,13 @@ impl Harness {
     }
 
     /// Creates the pipeline, or answers the error CreatePipeline would.
-    pub fn create(mut decl: PipelineDeclaration) -> Result<Harness, ServiceError> {
+    pub fn create(decl: PipelineDeclaration) -> Result<Harness, ServiceError> {
         let mut registry = ActionTypeRegistry::new();
         registry.insert(source_type());
         registry.insert(build_type());
-        lockgate_model::validate::validate_pipeline(&decl, &registry)?;
-        // The service's `fill_defaults` (service/pipelines.rs).
+        // Validation fills in the defaults, as in `handle_create_pipeline`.
+        let mut decl = lockgate_model::validate_pipeline(&decl, &registry)?.into_declaration();
         decl.version = Some(1);
-        decl.pipeline_type.get_or_insert(PipelineType::V1);
-        decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
         let state = PipelineState {
             entry: PipelineEntry {
                 declaration: decl.clone(),
