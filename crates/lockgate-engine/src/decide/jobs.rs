@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use lockgate_model::{ActionExecutionId, ExecutionId, JobId};
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode, JobStatus, ServiceError};
 
 use super::{err, Decider, JobReport};
@@ -11,7 +12,9 @@ use crate::state::{job_finished, JobRecord};
 impl<'a> Decider<'a> {
     /// Applies a job worker's report to the job's action execution.
     pub fn job_report(&mut self, job: &JobRecord, report: JobReport) -> Result<(), ServiceError> {
-        let Some((i, s, k)) = self.find_run(&job.execution_id, &job.action_execution_id) else {
+        let execution_id = ExecutionId::from(job.execution_id.as_str());
+        let action_execution_id = ActionExecutionId::from(job.action_execution_id.as_str());
+        let Some((i, s, k)) = self.find_run(&execution_id, &action_execution_id) else {
             return Err(invalid_job_state());
         };
         let e = &self.state.executions[i];
@@ -110,8 +113,8 @@ impl<'a> Decider<'a> {
     /// job's status afterwards (a job acknowledged again, or already finished, keeps its status).
     pub fn acknowledge_job(
         &mut self,
-        execution_id: &str,
-        job_id: &str,
+        execution_id: &ExecutionId,
+        job_id: &JobId,
         nonce: &str,
     ) -> Result<JobStatus, ServiceError> {
         let not_found = || {
@@ -121,7 +124,9 @@ impl<'a> Decider<'a> {
             )
         };
         let i = self.index_of(execution_id).ok_or_else(not_found)?;
-        let job = self.state.executions[i].job(job_id).ok_or_else(not_found)?;
+        let job = self.state.executions[i]
+            .job(job_id.as_str())
+            .ok_or_else(not_found)?;
         if job.nonce != nonce {
             return Err(err(
                 ErrorCode::InvalidNonceException,
@@ -134,7 +139,7 @@ impl<'a> Decider<'a> {
         // Acknowledging changes the job, not the execution: its last update time stays.
         let e = Arc::make_mut(&mut self.state.executions[i]);
         self.out.dirty.insert(e.id.clone());
-        if let Some(job) = e.jobs.iter_mut().find(|j| j.id == job_id) {
+        if let Some(job) = e.jobs.iter_mut().find(|j| *job_id == j.id) {
             job.status = JobStatus::InProgress;
         }
         Ok(JobStatus::InProgress)

@@ -1,7 +1,7 @@
 //! The job-worker protocol: PollForJobs, AcknowledgeJob, GetJobDetails and
 //! PutJobSuccessResult / PutJobFailureResult.
 
-use lockgate_model::Caller;
+use lockgate_model::{Caller, ExecutionId, JobId};
 use lockgate_shapes::{
     AcknowledgeJobInput, AcknowledgeJobOutput, ErrorCode, GetJobDetailsInput, GetJobDetailsOutput,
     JobDetails, JobStatus, PollForJobsInput, PollForJobsOutput, PutJobFailureResultInput,
@@ -81,7 +81,11 @@ impl PipelineService {
         }
         let status = self
             .mutate(&place.pipeline, |d, _| {
-                d.acknowledge_job(&place.execution_id, &input.job_id, &input.nonce)
+                d.acknowledge_job(
+                    &ExecutionId::from(place.execution_id.as_str()),
+                    &JobId::from(input.job_id.as_str()),
+                    &input.nonce,
+                )
             })
             .await?;
         Ok(AcknowledgeJobOutput {

@@ -341,7 +341,7 @@ impl Harness {
         self.begin();
         let due = self.deadline_of(action_execution_id);
         let changed = self
-            .decide(|d| Ok(d.deadline_reached(execution_id, action_execution_id)))
+            .decide(|d| Ok(d.deadline_reached(&execution_id.into(), &action_execution_id.into())))
             .unwrap_or(false);
         self.fired.push(FiredDeadline {
             due: due.unwrap_or(i64::MAX),
@@ -365,7 +365,12 @@ impl Harness {
             self.deadlines.pop_first();
             let (due, execution, action_execution) = first;
             let fired = self
-                .decide(|d| Ok(d.deadline_reached(&execution, &action_execution)))
+                .decide(|d| {
+                    Ok(d.deadline_reached(
+                        &execution.as_str().into(),
+                        &action_execution.as_str().into(),
+                    ))
+                })
                 .unwrap_or(false);
             changed += usize::from(fired);
             self.fired.push(FiredDeadline {
@@ -381,7 +386,13 @@ impl Harness {
     /// StopPipelineExecution: abandoning in-progress actions, or letting jobs finish.
     pub fn stop(&mut self, execution_id: &str, abandon: bool) -> Result<(), ServiceError> {
         self.begin();
-        self.decide(|d| d.stop(execution_id, abandon, Some("Stopped by a test".to_string())))
+        self.decide(|d| {
+            d.stop(
+                &execution_id.into(),
+                abandon,
+                Some("Stopped by a test".to_string()),
+            )
+        })
     }
 
     /// RetryStageExecution.
@@ -394,7 +405,7 @@ impl Harness {
         self.begin();
         self.decide(|d| {
             stage_position(d.state, stage)?;
-            d.retry(execution_id, stage, mode)
+            d.retry(&execution_id.into(), stage, mode)
         })
     }
 
