@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lockgate_model::{ActionExecutionId, ExecutionId};
 use lockgate_shapes::{
     ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus, PipelineDeclaration,
     PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus, TriggerType,
@@ -251,13 +252,13 @@ pub struct JobRecord {
     /// The pipeline it belongs to.
     pub pipeline_name: String,
     /// The execution it belongs to.
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     /// The stage index within the execution's pipeline version.
     pub stage_index: usize,
     /// The action index within the stage.
     pub action_index: usize,
     /// The action execution it belongs to.
-    pub action_execution_id: String,
+    pub action_execution_id: ActionExecutionId,
     /// What the worker is given.
     pub data: JobData,
     /// When it was created (ms since the epoch).

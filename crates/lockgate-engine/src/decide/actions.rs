@@ -9,6 +9,7 @@ use lockgate_shapes::{
 };
 
 use lockgate_model::notice::NoticeKind;
+use lockgate_model::{ActionExecutionId, ExecutionId};
 
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
@@ -151,10 +152,10 @@ impl<'a> Decider<'a> {
             status: JobStatus::Queued,
             action_type_id: action.action_type_id.clone(),
             pipeline_name: pipeline_name.clone(),
-            execution_id: execution_id.clone(),
+            execution_id: ExecutionId::from(execution_id.as_str()),
             stage_index: s,
             action_index: k,
-            action_execution_id: action_execution_id.to_string(),
+            action_execution_id: ActionExecutionId::from(action_execution_id),
             data: JobData {
                 action_type_id: Some(action.action_type_id.clone()),
                 action_configuration: Some(lockgate_shapes::ActionConfiguration {

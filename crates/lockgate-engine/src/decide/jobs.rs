@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use lockgate_model::{ActionExecutionId, ExecutionId, JobId};
+use lockgate_model::{ExecutionId, JobId};
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode, JobStatus, ServiceError};
 
 use super::{err, Decider, JobReport};
@@ -12,9 +12,7 @@ use crate::state::{job_finished, JobRecord};
 impl<'a> Decider<'a> {
     /// Applies a job worker's report to the job's action execution.
     pub fn job_report(&mut self, job: &JobRecord, report: JobReport) -> Result<(), ServiceError> {
-        let execution_id = ExecutionId::from(job.execution_id.as_str());
-        let action_execution_id = ActionExecutionId::from(job.action_execution_id.as_str());
-        let Some((i, s, k)) = self.find_run(&execution_id, &action_execution_id) else {
+        let Some((i, s, k)) = self.find_run(&job.execution_id, &job.action_execution_id) else {
             return Err(invalid_job_state());
         };
         let e = &self.state.executions[i];
@@ -72,7 +70,14 @@ impl<'a> Decider<'a> {
                     }
                 }
                 let next_job = continuation_token.map(|token| {
-                    self.new_job(i, s, k, &decl, &job.action_execution_id, Some(token))
+                    self.new_job(
+                        i,
+                        s,
+                        k,
+                        &decl,
+                        job.action_execution_id.as_str(),
+                        Some(token),
+                    )
                 });
                 if let Some(run) = self.run_mut(i, s, k) {
                     run.last_change = now;

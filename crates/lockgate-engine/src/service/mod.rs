@@ -197,7 +197,7 @@ impl PipelineService {
         // record; such a job joins its execution here, and is stored with it at its next change.
         for r in store.load(Collection::Job).await? {
             if let Some(job) = stored::job::read_legacy(&r)? {
-                if let Some(e) = executions.get_mut(&job.execution_id) {
+                if let Some(e) = executions.get_mut(job.execution_id.as_str()) {
                     if e.job(&job.id).is_none() {
                         e.jobs.push(job);
                     }
@@ -403,7 +403,7 @@ impl PipelineService {
                         type_key: action_type_key(&job.action_type_id),
                         place: JobPlace {
                             pipeline: name.clone(),
-                            execution_id: job.execution_id.clone(),
+                            execution_id: job.execution_id.to_string(),
                         },
                         queued: true,
                     })

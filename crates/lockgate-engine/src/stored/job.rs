@@ -20,7 +20,7 @@ struct Place {
 pub fn place_record(pipeline: &str, job: &JobRecord) -> Record {
     let place = Place {
         pipeline_name: pipeline.to_string(),
-        execution_id: job.execution_id.clone(),
+        execution_id: job.execution_id.to_string(),
     };
     Record::new(Collection::Job, job.id.clone(), sealed(&place)).with_parent(pipeline.to_string())
 }

@@ -712,10 +712,10 @@ fn success(continuation_token: Option<String>) -> JobReport {
 fn view(job: &JobRecord) -> JobView {
     JobView {
         id: job.id.clone(),
-        execution_id: job.execution_id.clone(),
+        execution_id: job.execution_id.to_string(),
         stage: job.stage_index,
         action: job.action_index,
-        action_execution_id: job.action_execution_id.clone(),
+        action_execution_id: job.action_execution_id.to_string(),
         status: job.status,
         continuation_token: job.data.continuation_token.clone(),
         created: job.created,
