@@ -78,7 +78,7 @@ pub enum Position {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
     /// The execution id (a lowercase UUID).
-    pub id: String,
+    pub id: ExecutionId,
     /// Start order within the pipeline; larger is newer.
     pub seq: u64,
     /// The pipeline version this execution runs.
@@ -199,7 +199,7 @@ pub struct ActionRun {
     /// How it is answered.
     pub kind: ActionKind,
     /// The action execution id (a lowercase UUID).
-    pub action_execution_id: String,
+    pub action_execution_id: ActionExecutionId,
     /// Status.
     pub status: ActionExecutionStatus,
     /// The summary given by the approver or job worker.
@@ -308,6 +308,6 @@ impl PipelineState {
 
     /// The execution with this id.
     pub fn execution(&self, id: &str) -> Option<&Arc<Execution>> {
-        self.executions.iter().find(|e| e.id == id)
+        self.executions.iter().find(|e| e.id == *id)
     }
 }

@@ -70,14 +70,7 @@ impl<'a> Decider<'a> {
                     }
                 }
                 let next_job = continuation_token.map(|token| {
-                    self.new_job(
-                        i,
-                        s,
-                        k,
-                        &decl,
-                        job.action_execution_id.as_str(),
-                        Some(token),
-                    )
+                    self.new_job(i, s, k, &decl, &job.action_execution_id, Some(token))
                 });
                 if let Some(run) = self.run_mut(i, s, k) {
                     run.last_change = now;
@@ -143,7 +136,7 @@ impl<'a> Decider<'a> {
         }
         // Acknowledging changes the job, not the execution: its last update time stays.
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.clone());
+        self.out.dirty.insert(e.id.to_string());
         if let Some(job) = e.jobs.iter_mut().find(|j| *job_id == j.id) {
             job.status = JobStatus::InProgress;
         }

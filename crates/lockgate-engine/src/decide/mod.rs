@@ -181,7 +181,7 @@ impl<'a> Decider<'a> {
 
     fn exec_mut(&mut self, i: usize) -> &mut Execution {
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.clone());
+        self.out.dirty.insert(e.id.to_string());
         e.updated = self.now;
         e
     }

@@ -144,8 +144,8 @@ pub(super) fn deadlines_of(pipeline: &str, e: &Execution) -> Vec<Deadline> {
                 due_at: run.deadline?,
                 key: DeadlineKey {
                     pipeline: PipelineName::from(pipeline),
-                    execution_id: ExecutionId::from(e.id.as_str()),
-                    action_execution_id: ActionExecutionId::from(run.action_execution_id.as_str()),
+                    execution_id: e.id.clone(),
+                    action_execution_id: run.action_execution_id.clone(),
                 },
             })
         })

@@ -104,7 +104,7 @@ impl PipelineService {
             })
             .await?;
         Ok(StartPipelineExecutionOutput {
-            pipeline_execution_id: Some(id),
+            pipeline_execution_id: Some(id.into()),
         })
     }
 

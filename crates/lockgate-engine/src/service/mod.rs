@@ -189,8 +189,8 @@ impl PipelineService {
         for r in store.load(Collection::Execution).await? {
             let e = stored::execution::read(&r)?;
             if let Some(p) = r.parent.as_ref().filter(|p| states.contains_key(*p)) {
-                owners.insert(e.id.clone(), p.clone());
-                executions.insert(e.id.clone(), e);
+                owners.insert(e.id.to_string(), p.clone());
+                executions.insert(e.id.to_string(), e);
             }
         }
         // Records written before executions owned their jobs keep each job in its own `Job`
@@ -538,7 +538,7 @@ fn open_jobs_of(pipeline: &str, e: &Execution) -> Vec<(i64, OpenJob)> {
                     type_key: action_type_key(&j.action_type_id),
                     place: JobPlace {
                         pipeline: pipeline.to_string(),
-                        execution_id: e.id.clone(),
+                        execution_id: e.id.to_string(),
                     },
                     queued: j.status != JobStatus::InProgress,
                 },

@@ -10,7 +10,7 @@ use crate::state::Execution;
 pub fn record(pipeline: &str, execution: &Execution) -> Record {
     Record::new(
         Collection::Execution,
-        execution.id.clone(),
+        execution.id.to_string(),
         sealed(execution),
     )
     .with_parent(pipeline.to_string())

@@ -252,6 +252,7 @@ impl Harness {
                 source_overrides: Vec::new(),
             }))
         })
+        .map(String::from)
     }
 
     /// PutApprovalResult with Approved; returns when it was approved.
@@ -509,7 +510,11 @@ impl Harness {
 
     /// Execution ids in start order.
     pub fn execution_ids(&self) -> Vec<String> {
-        self.state.executions.iter().map(|e| e.id.clone()).collect()
+        self.state
+            .executions
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect()
     }
 
     /// The newest execution's id.
@@ -517,7 +522,7 @@ impl Harness {
         self.state
             .executions
             .last()
-            .map(|e| e.id.clone())
+            .map(|e| e.id.to_string())
             .expect("the pipeline has an execution")
     }
 
@@ -611,7 +616,7 @@ impl Harness {
             .executions
             .iter()
             .flat_map(|e| e.action_runs())
-            .find(|(_, r)| r.action_execution_id == action_execution_id)
+            .find(|(_, r)| r.action_execution_id == *action_execution_id)
             .and_then(|(_, r)| r.deadline)
     }
 
@@ -691,8 +696,11 @@ impl Harness {
             };
             for (_, run) in e.action_runs() {
                 if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
-                    self.deadlines
-                        .insert((due, e.id.clone(), run.action_execution_id.clone()));
+                    self.deadlines.insert((
+                        due,
+                        e.id.to_string(),
+                        run.action_execution_id.to_string(),
+                    ));
                 }
             }
         }
@@ -745,10 +753,10 @@ fn unreported_changes(
         missing.push("the pipeline entry".to_string());
     }
     for e in &after.executions {
-        if outcome.dirty.contains(&e.id) {
+        if outcome.dirty.contains(e.id.as_str()) {
             continue;
         }
-        let unchanged = before.execution(&e.id).is_some_and(|old| {
+        let unchanged = before.execution(e.id.as_str()).is_some_and(|old| {
             Arc::ptr_eq(old, e)
                 || serde_json::to_value(old.as_ref()).ok() == serde_json::to_value(e.as_ref()).ok()
         });

@@ -222,7 +222,7 @@ fn a_body_in_a_format_newer_than_this_build_is_refused_as_corrupt() {
     r.body["format"] = json!(stored::FORMAT + 1);
     match stored::execution::read(&r) {
         Err(StoreError::Corrupt { key, reason, .. }) => {
-            assert_eq!(key, state.executions[0].id);
+            assert_eq!(state.executions[0].id, key);
             assert!(
                 reason.contains("format"),
                 "the reason names the format: {reason}"
