@@ -12,7 +12,10 @@
 //! ```
 //!
 //! Ids are random (the service takes no id source); once committed, a fixture is frozen, and
-//! the test compares against the client views captured in the same run.
+//! the test compares against the client views captured in the same run. The example refuses an
+//! existing directory. `stored-v1` (format 1) was captured this way; the byte-for-byte golden
+//! files of later formats (`stored-v2`, ...) come from the golden test in `tests/decide/stored.rs`,
+//! which builds its state with fixed ids.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -279,6 +282,12 @@ async fn main() {
         std::env::args()
             .nth(1)
             .expect("usage: capture_stored <output directory>"),
+    );
+    // A captured fixture is frozen: tests compare against it, so it is never overwritten.
+    assert!(
+        !out.exists(),
+        "{} exists; captured fixtures are never overwritten",
+        out.display()
     );
     std::fs::create_dir_all(out.join("expected")).expect("the output directory is created");
     let dir = tempfile::tempdir().expect("a temporary directory");

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod paging;
 pub mod service;
 pub mod state;
+pub mod stored;
 pub mod users;
 pub mod views;
 

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use lockgate_model::{ActionExecutionId, ExecutionId};
 use lockgate_shapes::{
     ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus, PipelineDeclaration,
     PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus, TriggerType,
@@ -77,7 +78,7 @@ pub enum Position {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Execution {
     /// The execution id (a lowercase UUID).
-    pub id: String,
+    pub id: ExecutionId,
     /// Start order within the pipeline; larger is newer.
     pub seq: u64,
     /// The pipeline version this execution runs.
@@ -198,7 +199,7 @@ pub struct ActionRun {
     /// How it is answered.
     pub kind: ActionKind,
     /// The action execution id (a lowercase UUID).
-    pub action_execution_id: String,
+    pub action_execution_id: ActionExecutionId,
     /// Status.
     pub status: ActionExecutionStatus,
     /// The summary given by the approver or job worker.
@@ -251,13 +252,13 @@ pub struct JobRecord {
     /// The pipeline it belongs to.
     pub pipeline_name: String,
     /// The execution it belongs to.
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     /// The stage index within the execution's pipeline version.
     pub stage_index: usize,
     /// The action index within the stage.
     pub action_index: usize,
     /// The action execution it belongs to.
-    pub action_execution_id: String,
+    pub action_execution_id: ActionExecutionId,
     /// What the worker is given.
     pub data: JobData,
     /// When it was created (ms since the epoch).
@@ -307,6 +308,6 @@ impl PipelineState {
 
     /// The execution with this id.
     pub fn execution(&self, id: &str) -> Option<&Arc<Execution>> {
-        self.executions.iter().find(|e| e.id == id)
+        self.executions.iter().find(|e| e.id == *id)
     }
 }

@@ -59,7 +59,7 @@ fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
         let idx = stage_index(state, e, name)?;
         let run = e.stages.get(idx)?.as_ref()?;
         Some(StageExecution {
-            pipeline_execution_id: e.id.clone(),
+            pipeline_execution_id: e.id.to_string(),
             status: run.status,
             r#type: Some(ExecutionType::Standard),
         })
@@ -73,7 +73,7 @@ fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
             _ => false,
         })
         .map(|e| StageExecution {
-            pipeline_execution_id: e.id.clone(),
+            pipeline_execution_id: e.id.to_string(),
             status: lockgate_shapes::StageExecutionStatus::InProgress,
             r#type: Some(ExecutionType::Standard),
         })
@@ -166,7 +166,7 @@ fn action_execution(run: &ActionRun, parallel: bool) -> ActionExecution {
         && run.status == ActionExecutionStatus::InProgress
         && !parallel;
     ActionExecution {
-        action_execution_id: Some(run.action_execution_id.clone()),
+        action_execution_id: Some(run.action_execution_id.to_string()),
         status: Some(run.status),
         summary: run.summary.clone(),
         last_status_change: Some(ts(run.last_change)),
@@ -205,7 +205,7 @@ pub fn pipeline_execution(state: &PipelineState, e: &Execution) -> PipelineExecu
     PipelineExecution {
         pipeline_name: Some(state.entry.declaration.name.clone()),
         pipeline_version: Some(e.pipeline_version),
-        pipeline_execution_id: Some(e.id.clone()),
+        pipeline_execution_id: Some(e.id.to_string()),
         status: Some(e.status),
         status_summary: e.status_summary.clone(),
         artifact_revisions: Some(artifact_revisions),
@@ -246,7 +246,7 @@ pub fn execution_summary(state: &PipelineState, e: &Execution) -> PipelineExecut
         .filter(|r| r.revision_id.is_some())
         .collect();
     PipelineExecutionSummary {
-        pipeline_execution_id: Some(e.id.clone()),
+        pipeline_execution_id: Some(e.id.to_string()),
         status: Some(e.status),
         status_summary: e.status_summary.clone(),
         start_time: Some(ts(e.started)),
@@ -326,8 +326,8 @@ fn action_detail(
     );
     let finished = run.status != ActionExecutionStatus::InProgress;
     ActionExecutionDetail {
-        pipeline_execution_id: Some(e.id.clone()),
-        action_execution_id: Some(run.action_execution_id.clone()),
+        pipeline_execution_id: Some(e.id.to_string()),
+        action_execution_id: Some(run.action_execution_id.to_string()),
         pipeline_version: Some(e.pipeline_version),
         stage_name: Some(stage_name.to_string()),
         action_name: Some(run.name.clone()),

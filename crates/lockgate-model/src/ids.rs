@@ -8,6 +8,95 @@
 
 use uuid::Uuid;
 
+/// Defines a string id newtype: distinct types keep two ids of different kinds from being
+/// passed in each other's place. Serialised as the bare string (`serde(transparent)`), so a
+/// stored or wire value does not change when a `String` field becomes one of these.
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The id as a string.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+
+            /// The id as an owned string.
+            pub fn into_string(self) -> String {
+                self.0
+            }
+        }
+
+        impl From<String> for $name {
+            fn from(id: String) -> Self {
+                Self(id)
+            }
+        }
+
+        impl From<&str> for $name {
+            fn from(id: &str) -> Self {
+                Self(id.to_string())
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(id: $name) -> String {
+                id.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+
+        impl AsRef<str> for $name {
+            fn as_ref(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl PartialEq<str> for $name {
+            fn eq(&self, other: &str) -> bool {
+                self.0 == other
+            }
+        }
+
+        impl PartialEq<String> for $name {
+            fn eq(&self, other: &String) -> bool {
+                &self.0 == other
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A pipeline's name, unique within the account.
+    PipelineName
+);
+string_id!(
+    /// A pipeline execution's id (a lowercase UUID).
+    ExecutionId
+);
+string_id!(
+    /// An action execution's id (a lowercase UUID).
+    ActionExecutionId
+);
+string_id!(
+    /// A job's id, as PollForJobs hands it out (a lowercase UUID).
+    JobId
+);
+string_id!(
+    /// A manual approval's token: what authorises PutApprovalResult (a lowercase UUID).
+    ApprovalToken
+);
+
 /// A lowercase, hyphenated UUID v4.
 fn new_uuid() -> String {
     // `Uuid`'s `Display` is the lowercase hyphenated form, which is what the model's
@@ -56,6 +145,16 @@ mod tests {
         for id in [new_execution_id(), new_approval_token(), new_job_id()] {
             assert!(is_lowercase_uuid_v4(&id), "{id}");
         }
+    }
+
+    #[test]
+    fn ids_serialise_as_bare_strings() {
+        let id = ExecutionId::from("00000000-0000-4000-8000-000000000001");
+        let json = serde_json::to_string(&id).expect("an id serialises");
+        assert_eq!(json, "\"00000000-0000-4000-8000-000000000001\"");
+        let back: ExecutionId = serde_json::from_str(&json).expect("an id deserialises");
+        assert_eq!(back, id);
+        assert_eq!(back, *"00000000-0000-4000-8000-000000000001");
     }
 
     #[test]

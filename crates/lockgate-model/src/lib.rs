@@ -11,4 +11,5 @@ pub mod validate;
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};
 pub use caller::Caller;
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use validate::validate_pipeline;
+pub use ids::{ActionExecutionId, ApprovalToken, ExecutionId, JobId, PipelineName};
+pub use validate::{validate_pipeline, ValidatedPipeline};

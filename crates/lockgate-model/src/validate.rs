@@ -17,7 +17,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::LazyLock;
 
 use lockgate_shapes::{
-    ActionDeclaration, ActionType, ErrorCode, PipelineDeclaration, ServiceError, StageDeclaration,
+    ActionDeclaration, ActionType, ErrorCode, ExecutionMode, PipelineDeclaration, PipelineType,
+    ServiceError, StageDeclaration,
 };
 use regex::Regex;
 
@@ -64,7 +65,42 @@ static HTTP_URL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the URL pattern is a valid regular expression")
 });
 
-/// Checks `decl` against CodePipeline's structure rules, looking action types up in `registry`.
+/// A pipeline declaration that passed [`validate_pipeline`], with the defaults CodePipeline
+/// applies filled in: `pipelineType` V1 and `executionMode` SUPERSEDED when the declaration
+/// names none. This is the one place those defaults are derived; the engine stores and runs the
+/// declaration this holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValidatedPipeline(PipelineDeclaration);
+
+impl ValidatedPipeline {
+    /// The declaration, defaults filled in.
+    pub fn declaration(&self) -> &PipelineDeclaration {
+        &self.0
+    }
+
+    /// The declaration, defaults filled in, to keep.
+    pub fn into_declaration(self) -> PipelineDeclaration {
+        self.0
+    }
+
+    /// The pipeline's name.
+    pub fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    /// The pipeline type (V1 when the declaration named none).
+    pub fn pipeline_type(&self) -> PipelineType {
+        self.0.pipeline_type.unwrap_or(PipelineType::V1)
+    }
+
+    /// The execution mode (SUPERSEDED when the declaration named none).
+    pub fn execution_mode(&self) -> ExecutionMode {
+        self.0.execution_mode.unwrap_or(ExecutionMode::Superseded)
+    }
+}
+
+/// Checks `decl` against CodePipeline's structure rules, looking action types up in `registry`,
+/// and returns it with its defaults filled in.
 ///
 /// Returns the first violation as the error AWS would answer with:
 /// `ValidationException` for a malformed role ARN, `InvalidStructureException` for the pipeline's
@@ -74,7 +110,7 @@ static HTTP_URL: LazyLock<Regex> = LazyLock::new(|| {
 pub fn validate_pipeline(
     decl: &PipelineDeclaration,
     registry: &ActionTypeRegistry,
-) -> Result<(), ServiceError> {
+) -> Result<ValidatedPipeline, ServiceError> {
     check_role_arn(&decl.role_arn, "pipeline.roleArn")?;
     check_stage_count(decl)?;
     check_artifact_stores(decl)?;
@@ -134,7 +170,10 @@ pub fn validate_pipeline(
             }
         }
     }
-    Ok(())
+    let mut decl = decl.clone();
+    decl.pipeline_type.get_or_insert(PipelineType::V1);
+    decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
+    Ok(ValidatedPipeline(decl))
 }
 
 /// The role ARN must name an IAM role. The model's pattern (`arn:aws(-[\w]+)*:iam::[0-9]{12}:role/.*`)

@@ -11,7 +11,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use lockgate_model::{validate_pipeline, ActionTypeRegistry};
-use lockgate_shapes::{ActionType, ErrorCode, PipelineDeclaration};
+use lockgate_shapes::{ActionType, ErrorCode, ExecutionMode, PipelineDeclaration, PipelineType};
 use serde::Deserialize;
 
 /// One fixture file.
@@ -84,9 +84,9 @@ fn check_fixture(name: &str, fixture: &Fixture, registry: &ActionTypeRegistry) -
     };
     let result = validate_pipeline(&decl, registry);
     match (&fixture.expect, result) {
-        (None, Ok(())) => None,
+        (None, Ok(_)) => None,
         (None, Err(e)) => Some(format!("{prefix}: expected success, got {e}")),
-        (Some(expected), Ok(())) => {
+        (Some(expected), Ok(_)) => {
             Some(format!("{prefix}: expected {}, got success", expected.code))
         }
         (Some(expected), Err(e)) => {
@@ -135,7 +135,7 @@ fn a_custom_type_removed_from_the_registry_is_no_longer_available() {
         .expect("the basic valid fixture exists");
     let decl: PipelineDeclaration =
         serde_json::from_value(fixture.pipeline).expect("the fixture decodes");
-    assert_eq!(validate_pipeline(&decl, &registry), Ok(()), "{name}");
+    assert!(validate_pipeline(&decl, &registry).is_ok(), "{name}");
 
     let source = decl.stages[0].actions[0].action_type_id.clone();
     assert!(registry.remove(&source));
@@ -163,4 +163,40 @@ fn approval_timeouts_outside_5_to_86400_minutes_are_refused_even_past_the_model_
             assert_eq!(e.code, ErrorCode::InvalidActionDeclarationException);
         }
     }
+}
+
+#[test]
+fn a_validated_pipeline_carries_the_defaults_codepipeline_applies() {
+    let registry = registry();
+    let (_, fixture) = pipeline_fixtures()
+        .into_iter()
+        .find(|(name, _)| name == "valid-source-then-approval.json")
+        .expect("the basic valid fixture exists");
+    let mut decl: PipelineDeclaration =
+        serde_json::from_value(fixture.pipeline).expect("the fixture decodes");
+    decl.pipeline_type = None;
+    decl.execution_mode = None;
+
+    let validated = validate_pipeline(&decl, &registry).expect("the declaration is valid");
+    assert_eq!(validated.pipeline_type(), PipelineType::V1);
+    assert_eq!(validated.execution_mode(), ExecutionMode::Superseded);
+    let filled = validated.into_declaration();
+    assert_eq!(filled.pipeline_type, Some(PipelineType::V1));
+    assert_eq!(filled.execution_mode, Some(ExecutionMode::Superseded));
+    // Nothing else is touched.
+    assert_eq!(
+        PipelineDeclaration {
+            pipeline_type: None,
+            execution_mode: None,
+            ..filled
+        },
+        decl
+    );
+
+    // What the declaration names is kept.
+    decl.pipeline_type = Some(PipelineType::V2);
+    decl.execution_mode = Some(ExecutionMode::Queued);
+    let validated = validate_pipeline(&decl, &registry).expect("the declaration is valid");
+    assert_eq!(validated.execution_mode(), ExecutionMode::Queued);
+    assert_eq!(validated.declaration(), &decl);
 }

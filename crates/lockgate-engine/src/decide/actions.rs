@@ -9,6 +9,7 @@ use lockgate_shapes::{
 };
 
 use lockgate_model::notice::NoticeKind;
+use lockgate_model::ActionExecutionId;
 
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
@@ -28,7 +29,7 @@ impl<'a> Decider<'a> {
         } else {
             ActionKind::Job
         };
-        let action_execution_id = self.ids.uuid();
+        let action_execution_id = ActionExecutionId::from(self.ids.uuid());
         let mut run = ActionRun {
             action_index: k,
             name: action.name.clone(),
@@ -84,7 +85,7 @@ impl<'a> Decider<'a> {
         s: usize,
         k: usize,
         decl: &PipelineDeclaration,
-        action_execution_id: &str,
+        action_execution_id: &ActionExecutionId,
         continuation_token: Option<String>,
     ) -> JobRecord {
         let pipeline_name = decl.name.clone();
@@ -154,7 +155,7 @@ impl<'a> Decider<'a> {
             execution_id: execution_id.clone(),
             stage_index: s,
             action_index: k,
-            action_execution_id: action_execution_id.to_string(),
+            action_execution_id: action_execution_id.clone(),
             data: JobData {
                 action_type_id: Some(action.action_type_id.clone()),
                 action_configuration: Some(lockgate_shapes::ActionConfiguration {
@@ -170,7 +171,7 @@ impl<'a> Decider<'a> {
                         action_execution_id: Some(action_execution_id.to_string()),
                     }),
                     pipeline_arn: Some(self.cfg.pipeline_arn(&pipeline_name)),
-                    pipeline_execution_id: Some(execution_id),
+                    pipeline_execution_id: Some(execution_id.into()),
                 }),
                 input_artifacts: Some(input_artifacts),
                 output_artifacts: Some(output_artifacts),

@@ -1,6 +1,7 @@
 //! How executions move through stages: starting one, settling stages, and admitting executions
 //! waiting at transitions under the SUPERSEDED, QUEUED and PARALLEL execution modes.
 
+use lockgate_model::ExecutionId;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -13,8 +14,8 @@ use crate::state::{ActionKind, Execution, Position, StageRun};
 
 impl<'a> Decider<'a> {
     /// Starts a new execution of the current pipeline version and runs it as far as it goes.
-    pub fn start(&mut self, req: StartRequest) -> String {
-        let id = self.ids.uuid();
+    pub fn start(&mut self, req: StartRequest) -> ExecutionId {
+        let id = ExecutionId::from(self.ids.uuid());
         let entry = &mut self.state.entry;
         let seq = entry.next_seq;
         entry.next_seq += 1;
@@ -48,7 +49,7 @@ impl<'a> Decider<'a> {
             jobs: Vec::new(),
         };
         self.state.executions.push(Arc::new(execution));
-        self.out.dirty.insert(id.clone());
+        self.out.dirty.insert(id.to_string());
         self.advance();
         id
     }

@@ -1,6 +1,7 @@
 //! Failing an action whose deadline passed: an expired approval or a timed-out job.
 
 use lockgate_model::notice::NoticeKind;
+use lockgate_model::{ActionExecutionId, ExecutionId};
 use lockgate_shapes::{ActionExecutionStatus, JobStatus};
 
 use super::Decider;
@@ -9,7 +10,11 @@ use crate::state::ActionKind;
 impl<'a> Decider<'a> {
     /// Fails the action execution whose deadline has passed, if it is still in progress.
     /// Returns whether anything changed.
-    pub fn deadline_reached(&mut self, execution_id: &str, action_execution_id: &str) -> bool {
+    pub fn deadline_reached(
+        &mut self,
+        execution_id: &ExecutionId,
+        action_execution_id: &ActionExecutionId,
+    ) -> bool {
         let Some((i, s, k)) = self.find_run(execution_id, action_execution_id) else {
             return false;
         };

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use lockgate_model::{ExecutionId, JobId};
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode, JobStatus, ServiceError};
 
 use super::{err, Decider, JobReport};
@@ -110,8 +111,8 @@ impl<'a> Decider<'a> {
     /// job's status afterwards (a job acknowledged again, or already finished, keeps its status).
     pub fn acknowledge_job(
         &mut self,
-        execution_id: &str,
-        job_id: &str,
+        execution_id: &ExecutionId,
+        job_id: &JobId,
         nonce: &str,
     ) -> Result<JobStatus, ServiceError> {
         let not_found = || {
@@ -121,7 +122,9 @@ impl<'a> Decider<'a> {
             )
         };
         let i = self.index_of(execution_id).ok_or_else(not_found)?;
-        let job = self.state.executions[i].job(job_id).ok_or_else(not_found)?;
+        let job = self.state.executions[i]
+            .job(job_id.as_str())
+            .ok_or_else(not_found)?;
         if job.nonce != nonce {
             return Err(err(
                 ErrorCode::InvalidNonceException,
@@ -133,8 +136,8 @@ impl<'a> Decider<'a> {
         }
         // Acknowledging changes the job, not the execution: its last update time stays.
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.clone());
-        if let Some(job) = e.jobs.iter_mut().find(|j| j.id == job_id) {
+        self.out.dirty.insert(e.id.to_string());
+        if let Some(job) = e.jobs.iter_mut().find(|j| *job_id == j.id) {
             job.status = JobStatus::InProgress;
         }
         Ok(JobStatus::InProgress)

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lockgate_model::notice::ApprovalNotice;
+use lockgate_model::{ActionExecutionId, ExecutionId};
 use lockgate_shapes::{ActionDeclaration, ErrorCode, JobStatus, ServiceError, TriggerType};
 
 pub use lockgate_model::action_types::is_manual_approval;
@@ -180,7 +181,7 @@ impl<'a> Decider<'a> {
 
     fn exec_mut(&mut self, i: usize) -> &mut Execution {
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.clone());
+        self.out.dirty.insert(e.id.to_string());
         e.updated = self.now;
         e
     }
@@ -205,18 +206,18 @@ impl<'a> Decider<'a> {
         self.out.jobs_closed.extend(closing);
     }
 
-    fn index_of(&self, execution_id: &str) -> Option<usize> {
+    fn index_of(&self, execution_id: &ExecutionId) -> Option<usize> {
         self.state
             .executions
             .iter()
-            .position(|e| e.id == execution_id)
+            .position(|e| *execution_id == e.id)
     }
 
     /// Finds the in-progress run of `(stage, action)` by execution and action execution id.
     fn find_run(
         &self,
-        execution_id: &str,
-        action_execution_id: &str,
+        execution_id: &ExecutionId,
+        action_execution_id: &ActionExecutionId,
     ) -> Option<(usize, usize, usize)> {
         let i = self.index_of(execution_id)?;
         let e = &self.state.executions[i];
@@ -225,7 +226,7 @@ impl<'a> Decider<'a> {
                 for (k, run) in stage.actions.iter().enumerate() {
                     if run
                         .as_ref()
-                        .is_some_and(|r| r.action_execution_id == action_execution_id)
+                        .is_some_and(|r| *action_execution_id == r.action_execution_id)
                     {
                         return Some((i, s, k));
                     }

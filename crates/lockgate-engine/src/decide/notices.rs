@@ -56,8 +56,8 @@ impl<'a> Decider<'a> {
             pipeline_name: self.state.entry.declaration.name.clone(),
             stage_name,
             action_name: run.name.clone(),
-            pipeline_execution_id: e.id.clone(),
-            action_execution_id: run.action_execution_id.clone(),
+            pipeline_execution_id: e.id.to_string(),
+            action_execution_id: run.action_execution_id.to_string(),
             token: run.token.clone().unwrap_or_default(),
             expires,
             custom_data: value(CUSTOM_DATA),
@@ -78,7 +78,7 @@ impl<'a> Decider<'a> {
     pub(super) fn withdraw_notice(&mut self, i: usize, s: usize, k: usize) {
         if let Some((run, _, _)) = self.notifying_approval(i, s, k) {
             let id = run.action_execution_id.clone();
-            self.out.notices_withdrawn.push(id);
+            self.out.notices_withdrawn.push(id.into());
         }
     }
 }

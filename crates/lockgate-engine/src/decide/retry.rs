@@ -1,5 +1,6 @@
 //! Retrying a failed or stopped stage of an execution.
 
+use lockgate_model::ExecutionId;
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, PipelineExecutionStatus, ServiceError,
     StageExecutionStatus, StageRetryMode,
@@ -12,7 +13,7 @@ impl<'a> Decider<'a> {
     /// Retries a failed or stopped stage of an execution, re-running its failed actions or all.
     pub fn retry(
         &mut self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         stage_name: &str,
         mode: StageRetryMode,
     ) -> Result<(), ServiceError> {

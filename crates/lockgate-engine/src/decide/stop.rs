@@ -1,5 +1,6 @@
 //! Stopping an execution, at once or after its in-progress jobs finish.
 
+use lockgate_model::ExecutionId;
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, JobStatus, PipelineExecutionStatus, ServiceError,
     StageExecutionStatus,
@@ -13,7 +14,7 @@ impl<'a> Decider<'a> {
     /// Pending approvals are abandoned either way, since nobody can finish them once stopping.
     pub fn stop(
         &mut self,
-        execution_id: &str,
+        execution_id: &ExecutionId,
         abandon: bool,
         reason: Option<String>,
     ) -> Result<(), ServiceError> {

@@ -9,12 +9,13 @@ use lockgate_shapes::{
     CreateCustomActionTypeOutput, DeleteCustomActionTypeInput, ErrorCode, ListActionTypesInput,
     ListActionTypesOutput, ServiceError,
 };
-use lockgate_store::{Collection, Mutation, Record};
+use lockgate_store::{Collection, Mutation};
 
 use super::tags::tags_mutation;
-use super::{err, to_json, Decision, Effect, PipelineService};
+use super::{err, Decision, Effect, PipelineService};
 use crate::jobs::action_type_key;
 use crate::paging;
+use crate::stored;
 
 impl PipelineService {
     pub(super) async fn handle_create_custom_action_type(
@@ -74,11 +75,7 @@ impl PipelineService {
             ));
         }
         let arn = self.action_type_arn(&id);
-        let mut mutations = vec![Mutation::Put(Record::new(
-            Collection::ActionType,
-            action_type_key(&id),
-            to_json(&action_type),
-        ))];
+        let mut mutations = vec![Mutation::Put(stored::action_type::record(&action_type))];
         if !tags.is_empty() {
             mutations.push(tags_mutation(&arn, &tags));
         }

@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
+use lockgate_model::{ActionExecutionId, ExecutionId, PipelineName};
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode};
 
 use super::PipelineService;
@@ -25,11 +26,11 @@ const MAX_RETRY_MILLIS: i64 = 60_000;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct DeadlineKey {
     /// The pipeline.
-    pub pipeline: String,
+    pub pipeline: PipelineName,
     /// The execution.
-    pub execution_id: String,
+    pub execution_id: ExecutionId,
     /// The action execution that times out.
-    pub action_execution_id: String,
+    pub action_execution_id: ActionExecutionId,
 }
 
 /// The time an in-progress action times out: an approval expires or a job times out.
@@ -125,8 +126,8 @@ impl DeadlineTable {
 
     /// Forgets the deadlines of a pipeline.
     fn remove_pipeline(&mut self, pipeline: &str) {
-        self.armed.retain(|k, _| k.pipeline != pipeline);
-        self.queue.retain(|(_, k)| k.pipeline != pipeline);
+        self.armed.retain(|k, _| k.pipeline != *pipeline);
+        self.queue.retain(|(_, k)| k.pipeline != *pipeline);
     }
 
     fn next_attempt(&self) -> Option<i64> {
@@ -142,7 +143,7 @@ pub(super) fn deadlines_of(pipeline: &str, e: &Execution) -> Vec<Deadline> {
             Some(Deadline {
                 due_at: run.deadline?,
                 key: DeadlineKey {
-                    pipeline: pipeline.to_string(),
+                    pipeline: PipelineName::from(pipeline),
                     execution_id: e.id.clone(),
                     action_execution_id: run.action_execution_id.clone(),
                 },
@@ -251,9 +252,9 @@ impl PipelineService {
                 .retry_later(deadline.clone(), failures, now);
             tracing::warn!(
                 error = failure,
-                pipeline = deadline.key.pipeline,
-                execution = deadline.key.execution_id,
-                action_execution = deadline.key.action_execution_id,
+                pipeline = %deadline.key.pipeline,
+                execution = %deadline.key.execution_id,
+                action_execution = %deadline.key.action_execution_id,
                 failures,
                 retry_in_ms = delay,
                 "deadline could not be applied; retrying later"
@@ -264,17 +265,17 @@ impl PipelineService {
 
     /// Whether the committed state still has the deadline's action in progress with it.
     fn still_pending(&self, d: &Deadline) -> bool {
-        let Ok(state) = self.pipeline(&d.key.pipeline) else {
+        let Ok(state) = self.pipeline(d.key.pipeline.as_str()) else {
             return false;
         };
         state
-            .execution(&d.key.execution_id)
-            .is_some_and(|e| deadlines_of(&d.key.pipeline, e).contains(d))
+            .execution(d.key.execution_id.as_str())
+            .is_some_and(|e| deadlines_of(d.key.pipeline.as_str(), e).contains(d))
     }
 
     /// Applies one deadline: fails its action if it is still in progress.
     async fn fire(&self, d: &Deadline) -> Result<bool, lockgate_shapes::ServiceError> {
-        self.mutate(&d.key.pipeline, |decider, _| {
+        self.mutate(d.key.pipeline.as_str(), |decider, _| {
             Ok(decider.deadline_reached(&d.key.execution_id, &d.key.action_execution_id))
         })
         .await

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use lockgate_model::Caller;
+use lockgate_model::{Caller, ExecutionId};
 use lockgate_shapes::{
     DisableStageTransitionInput, EnableStageTransitionInput, ErrorCode, ExecutionMode,
     RetryStageExecutionInput, RetryStageExecutionOutput, ServiceError, StageTransitionType,
@@ -104,7 +104,7 @@ impl PipelineService {
             })
             .await?;
         Ok(StartPipelineExecutionOutput {
-            pipeline_execution_id: Some(id),
+            pipeline_execution_id: Some(id.into()),
         })
     }
 
@@ -113,7 +113,7 @@ impl PipelineService {
         _caller: &Caller,
         input: StopPipelineExecutionInput,
     ) -> Result<StopPipelineExecutionOutput, ServiceError> {
-        let id = input.pipeline_execution_id.clone();
+        let id = ExecutionId::from(input.pipeline_execution_id.as_str());
         self.mutate(&input.pipeline_name, |d, _| {
             d.stop(&id, input.abandon.unwrap_or(false), input.reason.clone())
         })
@@ -128,7 +128,7 @@ impl PipelineService {
         _caller: &Caller,
         input: RetryStageExecutionInput,
     ) -> Result<RetryStageExecutionOutput, ServiceError> {
-        let id = input.pipeline_execution_id.clone();
+        let id = ExecutionId::from(input.pipeline_execution_id.as_str());
         self.mutate(&input.pipeline_name, |d, _| {
             stage_position(d.state, &input.stage_name)?;
             d.retry(&id, &input.stage_name, input.retry_mode)

@@ -13,9 +13,10 @@ use lockgate_shapes::{
 };
 use lockgate_store::Collection;
 
-use super::{err, from_json, internal, version_key, PipelineService};
+use super::{err, internal, version_key, PipelineService};
 use crate::paging;
 use crate::state::{Execution, PipelineState};
+use crate::stored;
 use crate::views;
 
 impl PipelineService {
@@ -183,7 +184,9 @@ impl PipelineService {
         if r.parent.as_deref() != Some(state.entry.declaration.name.as_str()) {
             return Ok(None);
         }
-        Ok(Some(Arc::new(from_json(&r).map_err(internal)?)))
+        Ok(Some(Arc::new(
+            stored::execution::read(&r).map_err(internal)?,
+        )))
     }
 
     /// Every execution of a pipeline, newest first: from memory while it holds them all,
@@ -202,7 +205,7 @@ impl PipelineService {
             .map_err(internal)?;
         let mut all = Vec::with_capacity(records.len());
         for r in &records {
-            all.push(Arc::new(from_json::<Execution>(r).map_err(internal)?));
+            all.push(Arc::new(stored::execution::read(r).map_err(internal)?));
         }
         all.sort_by_key(|e| std::cmp::Reverse(e.seq));
         Ok(all)
@@ -232,8 +235,10 @@ impl PipelineService {
                 .await
                 .map_err(internal)?
             {
-                copy.versions
-                    .insert(v, Arc::new(from_json(&r).map_err(internal)?));
+                copy.versions.insert(
+                    v,
+                    Arc::new(stored::pipeline::read_version(&r).map_err(internal)?),
+                );
             }
         }
         Ok(Arc::new(copy))

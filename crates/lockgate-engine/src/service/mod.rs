@@ -36,7 +36,9 @@ use std::result::Result;
 use crate::clock::Clock;
 use crate::decide::{Decider, EngineConfig, IdSource, Outcome, RandomIds};
 use crate::jobs::{action_type_key, JobBoard, JobPlace, OpenJob};
-use crate::state::{job_finished, Execution, JobRecord, PipelineEntry, PipelineState};
+use crate::state::{job_finished, Execution, PipelineState};
+use crate::stored;
+use crate::stored::pipeline::version_key;
 use crate::views;
 use deadlines::{deadline_changes, deadlines_of, Deadline, DeadlineKey, DeadlineTable};
 
@@ -127,23 +129,6 @@ fn internal(e: StoreError) -> ServiceError {
     )
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    // Serialising our own plain data types cannot fail (no maps with non-string keys).
-    serde_json::to_value(v).unwrap_or(serde_json::Value::Null)
-}
-
-fn from_json<T: serde::de::DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
-    serde_json::from_value(r.body.clone()).map_err(|e| StoreError::Corrupt {
-        collection: r.collection.as_str(),
-        key: r.key.clone(),
-        reason: e.to_string(),
-    })
-}
-
-fn version_key(name: &str, version: i32) -> String {
-    format!("{name}/{version:010}")
-}
-
 /// What a write decided: the records to store and what to do in memory once they are durable.
 #[derive(Default)]
 pub(super) struct Decision {
@@ -189,15 +174,15 @@ impl PipelineService {
     ) -> Result<Arc<Self>, StoreError> {
         let mut registry = ActionTypeRegistry::new();
         for r in store.load(Collection::ActionType).await? {
-            registry.insert(from_json(&r)?);
+            registry.insert(stored::action_type::read(&r)?);
         }
         let mut tags = HashMap::new();
         for r in store.load(Collection::Tags).await? {
-            tags.insert(r.key.clone(), from_json::<Vec<Tag>>(&r)?);
+            tags.insert(r.key.clone(), stored::tags::read(&r)?);
         }
         let mut states: BTreeMap<String, PipelineState> = BTreeMap::new();
         for r in store.load(Collection::Pipeline).await? {
-            let entry: PipelineEntry = from_json(&r)?;
+            let entry = stored::pipeline::read_entry(&r)?;
             states.insert(
                 r.key.clone(),
                 PipelineState {
@@ -211,17 +196,17 @@ impl PipelineService {
         let mut executions: HashMap<String, Execution> = HashMap::new();
         let mut owners: HashMap<String, String> = HashMap::new();
         for r in store.load(Collection::Execution).await? {
-            let e: Execution = from_json(&r)?;
+            let e = stored::execution::read(&r)?;
             if let Some(p) = r.parent.as_ref().filter(|p| states.contains_key(*p)) {
-                owners.insert(e.id.clone(), p.clone());
-                executions.insert(e.id.clone(), e);
+                owners.insert(e.id.to_string(), p.clone());
+                executions.insert(e.id.to_string(), e);
             }
         }
         // Records written before executions owned their jobs keep each job in its own `Job`
         // record; such a job joins its execution here, and is stored with it at its next change.
         for r in store.load(Collection::Job).await? {
-            if let Some(job) = legacy_job(&r) {
-                if let Some(e) = executions.get_mut(&job.execution_id) {
+            if let Some(job) = stored::job::read_legacy(&r)? {
+                if let Some(e) = executions.get_mut(job.execution_id.as_str()) {
                     if e.job(&job.id).is_none() {
                         e.jobs.push(job);
                     }
@@ -243,7 +228,7 @@ impl PipelineService {
                 .get(Collection::PipelineVersion, &version_key(&name, version))
                 .await?
             {
-                let decl: PipelineDeclaration = from_json(&r)?;
+                let decl = stored::pipeline::read_version(&r)?;
                 if let Some(st) = states.get_mut(&name) {
                     st.versions.insert(version, Arc::new(decl));
                 }
@@ -427,7 +412,7 @@ impl PipelineService {
                         type_key: action_type_key(&job.action_type_id),
                         place: JobPlace {
                             pipeline: name.clone(),
-                            execution_id: job.execution_id.clone(),
+                            execution_id: job.execution_id.to_string(),
                         },
                         queued: true,
                     })
@@ -448,34 +433,17 @@ impl PipelineService {
         let name = &state.entry.declaration.name;
         let mut m = Vec::new();
         if outcome.entry_dirty {
-            m.push(Mutation::Put(Record::new(
-                Collection::Pipeline,
-                name.clone(),
-                to_json(&state.entry),
-            )));
+            m.push(Mutation::Put(stored::pipeline::entry_record(&state.entry)));
         }
         for id in &outcome.dirty {
             if let Some(e) = state.execution(id) {
-                m.push(Mutation::Put(
-                    Record::new(Collection::Execution, id.clone(), to_json(e.as_ref()))
-                        .with_parent(name.clone()),
-                ));
+                m.push(Mutation::Put(stored::execution::record(name, e)));
             }
         }
         // The job itself is stored in its execution; this record only says where it lives, so
         // a job of an execution no longer in memory can still be found by its id.
         for job in &outcome.jobs_created {
-            m.push(Mutation::Put(
-                Record::new(
-                    Collection::Job,
-                    job.id.clone(),
-                    serde_json::json!({
-                        "pipeline_name": name,
-                        "execution_id": job.execution_id,
-                    }),
-                )
-                .with_parent(name.clone()),
-            ));
+            m.push(Mutation::Put(stored::job::place_record(name, job)));
         }
         // An approval that ends before its approval-needed message went out takes that message
         // with it in the same commit: only the decision itself is still sent.
@@ -579,20 +547,13 @@ fn open_jobs_of(pipeline: &str, e: &Execution) -> Vec<(i64, OpenJob)> {
                     type_key: action_type_key(&j.action_type_id),
                     place: JobPlace {
                         pipeline: pipeline.to_string(),
-                        execution_id: e.id.clone(),
+                        execution_id: e.id.to_string(),
                     },
                     queued: j.status != JobStatus::InProgress,
                 },
             )
         })
         .collect()
-}
-
-/// A job kept in its own `Job` record, as stored before executions owned their jobs; `None`
-/// for today's `Job` records, which only say where a job lives.
-fn legacy_job(r: &Record) -> Option<JobRecord> {
-    r.body.get("nonce")?;
-    serde_json::from_value(r.body.clone()).ok()
 }
 
 /// The table of contents: each operation calls `handle_<operation>`, defined in the submodule for

@@ -7,21 +7,20 @@ use std::sync::Arc;
 use lockgate_model::action_types::NOTIFICATION_ARN;
 use lockgate_model::Caller;
 use lockgate_shapes::{
-    CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, ExecutionMode,
-    GetPipelineInput, GetPipelineOutput, ListPipelinesInput, ListPipelinesOutput,
-    PipelineDeclaration, PipelineSummary, PipelineType, ServiceError, TriggerType,
-    UpdatePipelineInput, UpdatePipelineOutput,
+    CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, GetPipelineInput,
+    GetPipelineOutput, ListPipelinesInput, ListPipelinesOutput, PipelineDeclaration,
+    PipelineSummary, ServiceError, TriggerType, UpdatePipelineInput, UpdatePipelineOutput,
 };
-use lockgate_store::{Collection, Mutation, Record};
+use lockgate_store::{Collection, Mutation};
 
 use super::tags::tags_mutation;
-use super::{
-    err, from_json, internal, read, to_json, version_key, Decision, Effect, PipelineService,
-};
+use super::{err, internal, read, version_key, Decision, Effect, PipelineService};
 use crate::decide::{Decider, RandomIds, StartRequest};
 use crate::paging;
 use crate::state::{PipelineEntry, PipelineState};
+use crate::stored;
 use crate::views;
+use lockgate_model::validate_pipeline;
 
 impl PipelineService {
     /// Refuses an approval whose `NotificationArn` names a topic the server's configuration
@@ -56,13 +55,12 @@ impl PipelineService {
         caller: &Caller,
         input: CreatePipelineInput,
     ) -> Result<CreatePipelineOutput, ServiceError> {
-        let mut decl = input.pipeline;
-        lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
-        self.check_notification_topics(&decl)?;
+        let validated = validate_pipeline(&input.pipeline, &self.registry())?;
+        self.check_notification_topics(validated.declaration())?;
         let tags = input.tags.unwrap_or_default();
         self.check_tags(&tags)?;
+        let mut decl = validated.into_declaration();
         decl.version = Some(1);
-        fill_defaults(&mut decl);
         let _admin = self.admin.lock().await;
         if read(&self.pipelines).contains_key(&decl.name) {
             return Err(err(
@@ -97,14 +95,11 @@ impl PipelineService {
             d.out
         };
         let mut decision = self.decision(None, state, &outcome);
-        decision.mutations.push(Mutation::Put(
-            Record::new(
-                Collection::PipelineVersion,
-                version_key(&name, 1),
-                to_json(&decl),
-            )
-            .with_parent(name.clone()),
-        ));
+        decision
+            .mutations
+            .push(Mutation::Put(stored::pipeline::version_record(
+                &name, 1, &decl,
+            )));
         if !tags.is_empty() {
             let arn = self.cfg.pipeline_arn(&name);
             decision.mutations.push(tags_mutation(&arn, &tags));
@@ -138,7 +133,7 @@ impl PipelineService {
                         .await
                         .map_err(internal)?
                     {
-                        Some(r) => Some(from_json(&r).map_err(internal)?),
+                        Some(r) => Some(stored::pipeline::read_version(&r).map_err(internal)?),
                         None => None,
                     },
                 };
@@ -161,7 +156,7 @@ impl PipelineService {
         _caller: &Caller,
         input: UpdatePipelineInput,
     ) -> Result<UpdatePipelineOutput, ServiceError> {
-        let mut decl = input.pipeline;
+        let decl = input.pipeline;
         if !read(&self.pipelines).contains_key(&decl.name) {
             return Err(err(
                 ErrorCode::ValidationException,
@@ -171,9 +166,8 @@ impl PipelineService {
                 ),
             ));
         }
-        lockgate_model::validate::validate_pipeline(&decl, &self.registry())?;
+        let mut decl = validate_pipeline(&decl, &self.registry())?.into_declaration();
         self.check_notification_topics(&decl)?;
-        fill_defaults(&mut decl);
         let name = decl.name.clone();
         let now = self.clock.now_millis();
         self.mutate(&name, |d, extra| {
@@ -186,14 +180,9 @@ impl PipelineService {
             entry.updated = now;
             d.state.versions.insert(version, Arc::new(decl.clone()));
             d.out.entry_dirty = true;
-            extra.push(Mutation::Put(
-                Record::new(
-                    Collection::PipelineVersion,
-                    version_key(&name, version),
-                    to_json(&decl),
-                )
-                .with_parent(name.clone()),
-            ));
+            extra.push(Mutation::Put(stored::pipeline::version_record(
+                &name, version, &decl,
+            )));
             d.advance();
             Ok(UpdatePipelineOutput {
                 pipeline: Some(decl.clone()),
@@ -271,13 +260,6 @@ impl PipelineService {
             next_token: next.map(|n| paging::encode(&n)),
         })
     }
-}
-
-/// Spells out the defaults CodePipeline reports back in a declaration: pipeline type V1 and
-/// execution mode SUPERSEDED when the request named none.
-fn fill_defaults(decl: &mut PipelineDeclaration) {
-    decl.pipeline_type.get_or_insert(PipelineType::V1);
-    decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
 }
 
 /// The pipeline variables a new execution starts with: those declared with a default value.

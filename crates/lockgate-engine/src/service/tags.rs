@@ -8,10 +8,11 @@ use lockgate_shapes::{
     ErrorCode, ListTagsForResourceInput, ListTagsForResourceOutput, ServiceError, Tag,
     TagResourceInput, TagResourceOutput, UntagResourceInput, UntagResourceOutput,
 };
-use lockgate_store::{Collection, Mutation, Record};
+use lockgate_store::Mutation;
 
-use super::{err, read, to_json, Decision, Effect, PipelineService};
+use super::{err, read, Decision, Effect, PipelineService};
 use crate::paging;
+use crate::stored;
 
 /// Most tags on one resource.
 const MAX_TAGS: usize = 50;
@@ -157,9 +158,5 @@ impl PipelineService {
 
 /// The record holding a resource's tags.
 pub(super) fn tags_mutation(arn: &str, tags: &[Tag]) -> Mutation {
-    Mutation::Put(Record::new(
-        Collection::Tags,
-        arn.to_string(),
-        to_json(&tags),
-    ))
+    Mutation::Put(stored::tags::record(arn, tags))
 }

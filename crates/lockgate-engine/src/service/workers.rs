@@ -1,7 +1,7 @@
 //! The job-worker protocol: PollForJobs, AcknowledgeJob, GetJobDetails and
 //! PutJobSuccessResult / PutJobFailureResult.
 
-use lockgate_model::Caller;
+use lockgate_model::{Caller, ExecutionId, JobId};
 use lockgate_shapes::{
     AcknowledgeJobInput, AcknowledgeJobOutput, ErrorCode, GetJobDetailsInput, GetJobDetailsOutput,
     JobDetails, JobStatus, PollForJobsInput, PollForJobsOutput, PutJobFailureResultInput,
@@ -9,10 +9,11 @@ use lockgate_shapes::{
 };
 use lockgate_store::Collection;
 
-use super::{err, from_json, internal, PipelineService};
+use super::{err, internal, PipelineService};
 use crate::decide::JobReport;
 use crate::jobs::{action_type_key, JobPlace, Offer};
 use crate::state::{job_finished, JobRecord};
+use crate::stored;
 use crate::views;
 
 impl PipelineService {
@@ -80,7 +81,11 @@ impl PipelineService {
         }
         let status = self
             .mutate(&place.pipeline, |d, _| {
-                d.acknowledge_job(&place.execution_id, &input.job_id, &input.nonce)
+                d.acknowledge_job(
+                    &ExecutionId::from(place.execution_id.as_str()),
+                    &JobId::from(input.job_id.as_str()),
+                    &input.nonce,
+                )
             })
             .await?;
         Ok(AcknowledgeJobOutput {
@@ -173,11 +178,7 @@ impl PipelineService {
             .await
             .map_err(internal)?
             .ok_or_else(not_found)?;
-        let place: StoredJobPlace = from_json(&record).map_err(internal)?;
-        let place = JobPlace {
-            pipeline: place.pipeline_name,
-            execution_id: place.execution_id,
-        };
+        let place = stored::job::read_place(&record).map_err(internal)?;
         // A job whose pipeline was deleted (and recreated) is gone with it.
         let state = self.pipeline(&place.pipeline).map_err(|_| not_found())?;
         let execution = self.find_execution(&state, &place.execution_id).await?;
@@ -185,16 +186,9 @@ impl PipelineService {
             return Ok((job.clone(), place));
         }
         // Stored before executions owned their jobs: the record is the job itself.
-        match super::legacy_job(&record) {
+        match stored::job::read_legacy(&record).map_err(internal)? {
             Some(job) if execution.is_some() => Ok((job, place)),
             _ => Err(not_found()),
         }
     }
-}
-
-/// What every `Job` record says, whichever version wrote it: where the job lives.
-#[derive(serde::Deserialize)]
-struct StoredJobPlace {
-    pipeline_name: String,
-    execution_id: String,
 }

@@ -207,13 +207,16 @@ fn an_approval_with_a_notification_topic_records_its_notices_in_the_decision() {
         .clone();
     assert_eq!(
         h.last().notices,
-        vec![(NoticeKind::ApprovalNeeded, run.action_execution_id.clone())]
+        vec![(
+            NoticeKind::ApprovalNeeded,
+            run.action_execution_id.to_string()
+        )]
     );
     let token = run.token.expect("a token");
     h.approve("Approve", "Approval", &token)
         .expect("the approval is accepted");
     assert_eq!(
         h.last().notices,
-        vec![(NoticeKind::Approved, run.action_execution_id)]
+        vec![(NoticeKind::Approved, run.action_execution_id.to_string())]
     );
 }

@@ -26,7 +26,7 @@ use lockgate_model::notice::NoticeKind;
 use lockgate_model::ActionTypeRegistry;
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
-    PipelineDeclaration, PipelineExecutionStatus, PipelineType, ServiceError, StageExecutionStatus,
+    PipelineDeclaration, PipelineExecutionStatus, ServiceError, StageExecutionStatus,
     StageRetryMode, StageTransitionType, TriggerType,
 };
 
@@ -179,15 +179,13 @@ impl Harness {
     }
 
     /// Creates the pipeline, or answers the error CreatePipeline would.
-    pub fn create(mut decl: PipelineDeclaration) -> Result<Harness, ServiceError> {
+    pub fn create(decl: PipelineDeclaration) -> Result<Harness, ServiceError> {
         let mut registry = ActionTypeRegistry::new();
         registry.insert(source_type());
         registry.insert(build_type());
-        lockgate_model::validate::validate_pipeline(&decl, &registry)?;
-        // The service's `fill_defaults` (service/pipelines.rs).
+        // Validation fills in the defaults, as in `handle_create_pipeline`.
+        let mut decl = lockgate_model::validate_pipeline(&decl, &registry)?.into_declaration();
         decl.version = Some(1);
-        decl.pipeline_type.get_or_insert(PipelineType::V1);
-        decl.execution_mode.get_or_insert(ExecutionMode::Superseded);
         let state = PipelineState {
             entry: PipelineEntry {
                 declaration: decl.clone(),
@@ -254,6 +252,7 @@ impl Harness {
                 source_overrides: Vec::new(),
             }))
         })
+        .map(String::from)
     }
 
     /// PutApprovalResult with Approved; returns when it was approved.
@@ -343,7 +342,7 @@ impl Harness {
         self.begin();
         let due = self.deadline_of(action_execution_id);
         let changed = self
-            .decide(|d| Ok(d.deadline_reached(execution_id, action_execution_id)))
+            .decide(|d| Ok(d.deadline_reached(&execution_id.into(), &action_execution_id.into())))
             .unwrap_or(false);
         self.fired.push(FiredDeadline {
             due: due.unwrap_or(i64::MAX),
@@ -367,7 +366,12 @@ impl Harness {
             self.deadlines.pop_first();
             let (due, execution, action_execution) = first;
             let fired = self
-                .decide(|d| Ok(d.deadline_reached(&execution, &action_execution)))
+                .decide(|d| {
+                    Ok(d.deadline_reached(
+                        &execution.as_str().into(),
+                        &action_execution.as_str().into(),
+                    ))
+                })
                 .unwrap_or(false);
             changed += usize::from(fired);
             self.fired.push(FiredDeadline {
@@ -383,7 +387,13 @@ impl Harness {
     /// StopPipelineExecution: abandoning in-progress actions, or letting jobs finish.
     pub fn stop(&mut self, execution_id: &str, abandon: bool) -> Result<(), ServiceError> {
         self.begin();
-        self.decide(|d| d.stop(execution_id, abandon, Some("Stopped by a test".to_string())))
+        self.decide(|d| {
+            d.stop(
+                &execution_id.into(),
+                abandon,
+                Some("Stopped by a test".to_string()),
+            )
+        })
     }
 
     /// RetryStageExecution.
@@ -396,7 +406,7 @@ impl Harness {
         self.begin();
         self.decide(|d| {
             stage_position(d.state, stage)?;
-            d.retry(execution_id, stage, mode)
+            d.retry(&execution_id.into(), stage, mode)
         })
     }
 
@@ -500,7 +510,11 @@ impl Harness {
 
     /// Execution ids in start order.
     pub fn execution_ids(&self) -> Vec<String> {
-        self.state.executions.iter().map(|e| e.id.clone()).collect()
+        self.state
+            .executions
+            .iter()
+            .map(|e| e.id.to_string())
+            .collect()
     }
 
     /// The newest execution's id.
@@ -508,7 +522,7 @@ impl Harness {
         self.state
             .executions
             .last()
-            .map(|e| e.id.clone())
+            .map(|e| e.id.to_string())
             .expect("the pipeline has an execution")
     }
 
@@ -602,7 +616,7 @@ impl Harness {
             .executions
             .iter()
             .flat_map(|e| e.action_runs())
-            .find(|(_, r)| r.action_execution_id == action_execution_id)
+            .find(|(_, r)| r.action_execution_id == *action_execution_id)
             .and_then(|(_, r)| r.deadline)
     }
 
@@ -682,8 +696,11 @@ impl Harness {
             };
             for (_, run) in e.action_runs() {
                 if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
-                    self.deadlines
-                        .insert((due, e.id.clone(), run.action_execution_id.clone()));
+                    self.deadlines.insert((
+                        due,
+                        e.id.to_string(),
+                        run.action_execution_id.to_string(),
+                    ));
                 }
             }
         }
@@ -703,10 +720,10 @@ fn success(continuation_token: Option<String>) -> JobReport {
 fn view(job: &JobRecord) -> JobView {
     JobView {
         id: job.id.clone(),
-        execution_id: job.execution_id.clone(),
+        execution_id: job.execution_id.to_string(),
         stage: job.stage_index,
         action: job.action_index,
-        action_execution_id: job.action_execution_id.clone(),
+        action_execution_id: job.action_execution_id.to_string(),
         status: job.status,
         continuation_token: job.data.continuation_token.clone(),
         created: job.created,
@@ -736,10 +753,10 @@ fn unreported_changes(
         missing.push("the pipeline entry".to_string());
     }
     for e in &after.executions {
-        if outcome.dirty.contains(&e.id) {
+        if outcome.dirty.contains(e.id.as_str()) {
             continue;
         }
-        let unchanged = before.execution(&e.id).is_some_and(|old| {
+        let unchanged = before.execution(e.id.as_str()).is_some_and(|old| {
             Arc::ptr_eq(old, e)
                 || serde_json::to_value(old.as_ref()).ok() == serde_json::to_value(e.as_ref()).ok()
         });

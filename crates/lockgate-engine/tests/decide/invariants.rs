@@ -296,7 +296,7 @@ fn check_action_run(h: &Harness, a: &ActionRun) -> Result<(), String> {
                     job.status.as_str()
                 );
                 ensure!(
-                    job.action_execution_id == a.action_execution_id,
+                    a.action_execution_id == job.action_execution_id,
                     "runs job {} of another action execution",
                     job.id
                 );
@@ -346,7 +346,7 @@ fn check_stage_occupancy(h: &Harness) -> Result<(), String> {
         match (e.position, e.mode) {
             (_, ExecutionMode::Parallel) => {}
             (Position::Running(s), _) => {
-                if let Some(other) = running.insert(s, &e.id) {
+                if let Some(other) = running.insert(s, e.id.as_str()) {
                     return Err(format!(
                         "executions {other} and {} both run stage {s}",
                         e.id
@@ -354,7 +354,7 @@ fn check_stage_occupancy(h: &Harness) -> Result<(), String> {
                 }
             }
             (Position::Waiting(s), ExecutionMode::Superseded) => {
-                if let Some(other) = waiting.insert(s, &e.id) {
+                if let Some(other) = waiting.insert(s, e.id.as_str()) {
                     return Err(format!(
                         "executions {other} and {} both wait at stage {s}",
                         e.id
@@ -423,7 +423,7 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
         .map(|(_, r)| (r.action_execution_id.as_str(), r))
         .collect();
     for e in &h.state().executions {
-        let old = before.state.execution(&e.id);
+        let old = before.state.execution(e.id.as_str());
         if let Some(old) = old {
             ensure!(
                 e.updated >= old.updated,

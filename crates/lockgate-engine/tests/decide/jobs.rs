@@ -21,7 +21,7 @@ fn a_custom_action_creates_one_queued_job_for_its_action_execution() {
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.execution_id, id);
     assert_eq!((job.stage, job.action), (0, 0));
-    assert_eq!(job.action_execution_id, run.action_execution_id);
+    assert_eq!(run.action_execution_id, job.action_execution_id);
     assert_eq!(job.continuation_token, None);
     assert_eq!(job.created, h.now());
 }

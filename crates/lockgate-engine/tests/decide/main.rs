@@ -18,6 +18,7 @@ mod properties;
 mod retry;
 mod stages;
 mod stop;
+mod stored;
 mod timeouts;
 mod transitions;
 

@@ -409,7 +409,7 @@ fn apply(h: &mut Harness, command: &Command) -> Result<(), TestCaseError> {
                 .flat_map(|e| {
                     e.action_runs()
                         .filter(|(_, r)| r.status == ActionExecutionStatus::InProgress)
-                        .map(|(_, r)| (e.id.clone(), r.action_execution_id.clone()))
+                        .map(|(_, r)| (e.id.to_string(), r.action_execution_id.to_string()))
                         .collect::<Vec<_>>()
                 })
                 .collect();

@@ -83,7 +83,7 @@ fn a_deadline_reached_a_millisecond_early_changes_nothing() {
     h.advance(7 * DAY - 1);
     let before = h.snapshot();
 
-    assert!(!h.deadline_reached(&id, &run.action_execution_id));
+    assert!(!h.deadline_reached(&id, run.action_execution_id.as_str()));
 
     assert_eq!(h.snapshot(), before);
     assert!(h.last().is_empty());
