@@ -204,7 +204,11 @@ fn os_string(s: OsString) -> Option<String> {
 
 impl Provider for EnvVars {
     fn metadata(&self) -> Metadata {
-        Metadata::named("LOCKGATE_* environment variable(s)")
+        // Errors then name the variable (`LOCKGATE_HTTP__IDLE`) rather than the key's path.
+        Metadata::named("the environment").interpolater(|_profile, keys| match keys {
+            ["http", "metrics_token"] => format!("{ENV_PREFIX}METRICS_TOKEN"),
+            _ => format!("{ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase()),
+        })
     }
 
     fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
@@ -346,8 +350,12 @@ mod tests {
 
     #[test]
     fn numbers_from_the_environment_and_nested_keys_with_a_double_underscore() {
-        let (_file, path) = toml_file("[http]\nidle_timeout_seconds = 5\nbody_timeout_seconds = 7");
+        let (_file, path) = toml_file(
+            "[http]\nidle_timeout_seconds = 5\nbody_timeout_seconds = 7\n\
+             [smtp]\nhost = \"127.0.0.1\"\nusername = \"lockgate\"\nfrom = \"lockgate@example.com\"",
+        );
         let env = env(&[
+            ("LOCKGATE_SMTP__PASSWORD", "0123"),
             ("LOCKGATE_JOB_TIMEOUT_MINUTES", "15"),
             ("LOCKGATE_HTTP__IDLE_TIMEOUT_SECONDS", "90"),
             ("LOCKGATE_NOTIFICATIONS__MAX_ATTEMPTS", "3"),
@@ -358,6 +366,12 @@ mod tests {
         // The rest of the file's section stays.
         assert_eq!(cfg.http.body_timeout_seconds, 7);
         assert_eq!(cfg.notify.delivery.max_attempts, 3);
+        let smtp = cfg.notify.smtp.as_ref().expect("[smtp]");
+        assert_eq!(smtp.host, "127.0.0.1");
+        assert_eq!(
+            smtp.password.as_ref().map(|p| p.expose_secret()),
+            Some("0123")
+        );
     }
 
     #[test]
@@ -385,7 +399,10 @@ mod tests {
             NoFlags {},
         )
         .unwrap_err();
-        assert!(format!("{err:#}").contains("idle_timeout"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("LOCKGATE_HTTP__IDLE_TIMEOUT"),
+            "{err:#}"
+        );
         let err = Config::load(
             None,
             env(&[("LOCKGATE_JOB_TIMEOUT_MINUTES", "soon")]),
@@ -393,7 +410,7 @@ mod tests {
         )
         .unwrap_err();
         assert!(
-            format!("{err:#}").contains("job_timeout_minutes"),
+            format!("{err:#}").contains("LOCKGATE_JOB_TIMEOUT_MINUTES"),
             "{err:#}"
         );
     }
