@@ -383,6 +383,9 @@ mod tests {
             ("LOCKGATE_CHROMEDRIVER", "/usr/bin/chromedriver"),
             ("LOCKGATE_LIBFAKETIME", "/usr/lib/faketime.so"),
             ("LOCKGATE_SCREENSHOTS", "1"),
+            ("LOCKGATE_CHROMIUM", "/usr/bin/chromium"),
+            ("LOCKGATE_ENDPOINT", "http://127.0.0.1:1"),
+            ("LOCKGATE_TEST_CRASH_CHILD_DIR", "/tmp/x"),
             ("LOCKGATE_PUBLIC_URL", ""),
             ("OTHER_REGION", "nowhere"),
         ]);
