@@ -14,7 +14,9 @@ use rand::distributions::{Alphanumeric, DistString};
 use rand::Rng;
 
 use crate::app::App;
-use crate::config::{Config, FileConfig, Overrides};
+use serde::Serialize;
+
+use crate::config::{Config, EnvVars};
 
 /// Lockgate: CodePipeline-style release gates on your own machines.
 #[derive(Debug, Parser)]
@@ -50,35 +52,47 @@ struct NotifyTestArgs {
     common: CommonArgs,
 }
 
-/// Settings shared by every command.
-#[derive(Debug, Args)]
+/// Settings shared by every command. Serialized, the flags given are the top layer of the
+/// configuration (see `config`); flags not given are left out so that lower layers show through.
+#[derive(Debug, Args, Serialize)]
 struct CommonArgs {
     /// Configuration file (TOML); flags and LOCKGATE_* variables override it.
     #[arg(long, env = "LOCKGATE_CONFIG")]
+    #[serde(skip)]
     config: Option<PathBuf>,
-    /// Directory holding the database [default: ./lockgate-data].
-    #[arg(long, env = "LOCKGATE_DATA_DIR")]
+    /// Directory holding the database [env: LOCKGATE_DATA_DIR] [default: ./lockgate-data].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     data_dir: Option<PathBuf>,
-    /// The 12-digit account id in ARNs [default: 123456789012].
-    #[arg(long, env = "LOCKGATE_ACCOUNT_ID")]
+    /// The 12-digit account id in ARNs [env: LOCKGATE_ACCOUNT_ID] [default: 123456789012].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     account_id: Option<String>,
 }
 
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Serialize)]
 struct ServeArgs {
     #[command(flatten)]
+    #[serde(flatten)]
     common: CommonArgs,
-    /// Address to listen on [default: 127.0.0.1:4680].
-    #[arg(long, env = "LOCKGATE_LISTEN")]
+    /// Address to listen on [env: LOCKGATE_LISTEN] [default: 127.0.0.1:4680].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     listen: Option<SocketAddr>,
-    /// Region requests are signed for and ARNs name [default: us-east-1].
-    #[arg(long, env = "LOCKGATE_REGION")]
+    /// Region requests are signed for and ARNs name [env: LOCKGATE_REGION]
+    /// [default: us-east-1].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     region: Option<String>,
-    /// Minutes a custom action's job may run before it times out [default: 1440].
-    #[arg(long, env = "LOCKGATE_JOB_TIMEOUT_MINUTES")]
+    /// Minutes a custom action's job may run before it times out
+    /// [env: LOCKGATE_JOB_TIMEOUT_MINUTES] [default: 1440].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     job_timeout_minutes: Option<u64>,
-    /// Base URL of every link in notifications [default: http://<listen address>].
-    #[arg(long, env = "LOCKGATE_PUBLIC_URL")]
+    /// Base URL of every link in notifications [env: LOCKGATE_PUBLIC_URL]
+    /// [default: http://<listen address>].
+    #[arg(long)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
 }
 
@@ -124,24 +138,14 @@ struct UserRemoveArgs {
 }
 
 impl CommonArgs {
-    fn overrides(&self) -> Overrides {
-        Overrides {
-            data_dir: self.data_dir.clone(),
-            account_id: self.account_id.clone(),
-            ..Overrides::default()
-        }
-    }
-
-    fn resolve(&self, overrides: Overrides) -> anyhow::Result<Config> {
-        let file = match &self.config {
-            Some(path) => FileConfig::read(path)?,
-            None => FileConfig::default(),
-        };
-        Config::resolve(overrides, file)
+    /// The configuration: these flags (or `flags`, which include them) over the environment
+    /// over the `--config` file over the defaults.
+    fn resolve(&self, flags: impl Serialize) -> anyhow::Result<Config> {
+        Config::load(self.config.as_deref(), EnvVars::from_process(), flags)
     }
 
     fn open_store(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
-        let config = self.resolve(self.overrides())?;
+        let config = self.resolve(self)?;
         let store = SqliteStore::open(&config.data_dir)
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         Ok((config, Arc::new(store)))
@@ -162,16 +166,7 @@ impl Cli {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let mut overrides = args.common.overrides();
-    overrides.listen = args.listen;
-    overrides.region = args.region;
-    overrides.job_timeout_minutes = args.job_timeout_minutes;
-    overrides.public_url = args.public_url;
-    // Environment only: a command-line flag would show the token in `ps`.
-    overrides.metrics_token = std::env::var("LOCKGATE_METRICS_TOKEN")
-        .ok()
-        .map(secrecy::SecretString::from);
-    let config = args.common.resolve(overrides)?;
+    let config = args.common.resolve(&args)?;
     let app = App::build(config).await?;
     app.run(shutdown_signal()).await
 }
@@ -202,7 +197,7 @@ async fn shutdown_signal() {
 }
 
 async fn notify_test(args: NotifyTestArgs) -> anyhow::Result<()> {
-    let config = args.common.resolve(args.common.overrides())?;
+    let config = args.common.resolve(&args.common)?;
     let results = lockgate_notify::send_test(config.notify, &args.topic_arn).await?;
     if results.is_empty() {
         anyhow::bail!("topic {} has no subscriptions", args.topic_arn);

@@ -1,21 +1,40 @@
 //! Server configuration: defaults, an optional `lockgate.toml`, `LOCKGATE_*` environment
 //! variables and command-line flags, in rising precedence (CLI > env > file > default).
+//!
+//! [`Settings`] is the one list of settings: its serde field names are the TOML keys, the
+//! environment variable names (`LOCKGATE_<KEY>`, `LOCKGATE_<SECTION>__<KEY>` for a key in a
+//! section) and, for the few that have one, the flags' names; its `Default` holds the defaults.
+//! `figment` layers the sources as serde values, so no layer lists the fields again: the TOML
+//! file, then [`EnvVars`] (lockgate's own provider: it passes values on as strings, so an
+//! account id like `012345678901` keeps its leading zero, and it only takes variables whose
+//! first key is a setting, so `LOCKGATE_LOG` or a test's `LOCKGATE_BIN` are left alone), then
+//! the flags clap parsed, serialized without the ones not given. [`Config::from_settings`]
+//! checks the result and turns it into the typed [`Config`] the server runs with.
+//! (clap's `env` was the alternative: it covers only the settings that have a flag, and would
+//! still need a hand-written merge of those over the file.)
 
+use std::ffi::OsString;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
+use figment::error::Kind;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
 use lockgate_console::ConsoleSettings;
 use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
 use lockgate_notify::{NotifyConfig, TopicConfig};
-use secrecy::SecretString;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::http::HttpConfig;
 
-/// The address Lockgate listens on unless told otherwise: loopback only.
-pub const DEFAULT_LISTEN: &str = "127.0.0.1:4680";
+/// The address Lockgate listens on unless told otherwise: loopback only, port 4680.
+pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
+    std::net::Ipv4Addr::LOCALHOST,
+    4680,
+));
 /// Where Lockgate keeps its data unless told otherwise.
 pub const DEFAULT_DATA_DIR: &str = "./lockgate-data";
 /// The account id pipelines and users belong to unless told otherwise.
@@ -46,86 +65,187 @@ pub struct Config {
     pub http: HttpConfig,
 }
 
-/// What `lockgate.toml` may set; every field is optional.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    /// See [`Config::listen`].
-    pub listen: Option<SocketAddr>,
-    /// See [`Config::data_dir`].
-    pub data_dir: Option<PathBuf>,
-    /// See [`Config::account_id`].
-    pub account_id: Option<String>,
-    /// See [`Config::region`].
-    pub region: Option<String>,
-    /// See [`Config::job_timeout`], in minutes.
-    pub job_timeout_minutes: Option<u64>,
-    /// The base URL people reach Lockgate at; every link in a notification starts with it.
-    /// Default: `http://<listen address>`.
+/// Every setting, as `lockgate.toml` spells it; what a source leaves out keeps its default.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// The address the API listens on (`--listen`, `LOCKGATE_LISTEN`).
+    pub listen: SocketAddr,
+    /// The directory holding the database (`--data-dir`, `LOCKGATE_DATA_DIR`).
+    pub data_dir: PathBuf,
+    /// The 12-digit account id ARNs name (`--account-id`, `LOCKGATE_ACCOUNT_ID`).
+    pub account_id: String,
+    /// The region requests are signed for and ARNs name (`--region`, `LOCKGATE_REGION`).
+    pub region: String,
+    /// Minutes a custom action's job may run before it times out (`--job-timeout-minutes`,
+    /// `LOCKGATE_JOB_TIMEOUT_MINUTES`).
+    pub job_timeout_minutes: u64,
+    /// The base URL people reach Lockgate at; every link in a notification starts with it
+    /// (`--public-url`, `LOCKGATE_PUBLIC_URL`). Default: `http://<listen address>`.
     pub public_url: Option<String>,
-    /// The SMTP server email subscriptions are sent through.
+    /// `[smtp]`: the SMTP server email subscriptions are sent through.
     pub smtp: Option<SmtpConfig>,
-    /// Defaults for `sns` subscriptions: endpoint, region, credentials.
-    pub sns: Option<SnsConfig>,
-    /// Notification retry policy.
-    pub notifications: Option<DeliveryPolicy>,
-    /// SNS topic ARNs that approvals may name in `NotificationArn`, with their subscriptions.
-    #[serde(default)]
+    /// `[sns]`: defaults for `sns` subscriptions: endpoint, region, credentials.
+    pub sns: SnsConfig,
+    /// `[notifications]`: the notification retry policy.
+    pub notifications: DeliveryPolicy,
+    /// `[[topics]]`: SNS topic ARNs that approvals may name in `NotificationArn`, with their
+    /// subscriptions.
     pub topics: Vec<TopicConfig>,
-    /// The web console's sign-in settings.
-    pub console: Option<ConsoleSettings>,
-    /// Connection limits and timeouts, and the `/metrics` token.
-    #[serde(default)]
+    /// `[console]`: the web console's sign-in settings.
+    pub console: ConsoleSettings,
+    /// `[http]`: connection limits and timeouts, and the `/metrics` token (which the
+    /// environment gives as `LOCKGATE_METRICS_TOKEN`, never as a flag, so it stays out of `ps`).
     pub http: HttpConfig,
 }
 
-impl FileConfig {
-    /// Reads a configuration file; a missing or malformed file is an error worth stopping for.
-    pub fn read(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read configuration file {}", path.display()))?;
-        toml::from_str(&text)
-            .with_context(|| format!("invalid configuration file {}", path.display()))
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: DEFAULT_LISTEN,
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            account_id: DEFAULT_ACCOUNT_ID.to_owned(),
+            region: DEFAULT_REGION.to_owned(),
+            job_timeout_minutes: DEFAULT_JOB_TIMEOUT_MINUTES,
+            public_url: None,
+            smtp: None,
+            sns: SnsConfig::default(),
+            notifications: DeliveryPolicy::default(),
+            topics: Vec::new(),
+            console: ConsoleSettings::default(),
+            http: HttpConfig::default(),
+        }
     }
 }
 
-/// Values given on the command line or in the environment (clap merges the two).
-#[derive(Debug, Default, Clone)]
-pub struct Overrides {
-    /// `--listen` / `LOCKGATE_LISTEN`.
-    pub listen: Option<SocketAddr>,
-    /// `--data-dir` / `LOCKGATE_DATA_DIR`.
-    pub data_dir: Option<PathBuf>,
-    /// `--account-id` / `LOCKGATE_ACCOUNT_ID`.
-    pub account_id: Option<String>,
-    /// `--region` / `LOCKGATE_REGION`.
-    pub region: Option<String>,
-    /// `--job-timeout-minutes` / `LOCKGATE_JOB_TIMEOUT_MINUTES`.
-    pub job_timeout_minutes: Option<u64>,
-    /// `--public-url` / `LOCKGATE_PUBLIC_URL`.
-    pub public_url: Option<String>,
-    /// `LOCKGATE_METRICS_TOKEN` (environment only, so it stays out of `ps`).
-    pub metrics_token: Option<SecretString>,
+impl Settings {
+    /// Layers the sources in rising precedence: the defaults, the TOML file (when given; a
+    /// missing or malformed file is an error worth stopping for), the environment, the flags.
+    pub fn load(file: Option<&Path>, env: EnvVars, flags: impl Serialize) -> anyhow::Result<Self> {
+        let mut figment = Figment::new();
+        if let Some(path) = file {
+            // Read here first: figment would quietly skip a file that is not there.
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read configuration file {}", path.display()))?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let figment = figment.merge(env).merge(Serialized::defaults(flags));
+        // Lossy: the environment's values are strings, which become numbers where one is wanted.
+        figment
+            .extract_lossy()
+            .map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    /// The top-level keys, as serde knows them: asking for an unknown one makes
+    /// `deny_unknown_fields` name them all, which keeps this struct the only list.
+    fn keys() -> &'static [&'static str] {
+        match Figment::from(Serialized::default("-", 0)).extract::<Settings>() {
+            Err(e) => match e.kind {
+                Kind::UnknownField(_, expected) => expected,
+                _ => &[],
+            },
+            Ok(_) => &[],
+        }
+    }
+}
+
+/// The `LOCKGATE_*` environment variables that name a setting, as a figment layer.
+/// `LOCKGATE_LISTEN` sets `listen`; `LOCKGATE_HTTP__IDLE_TIMEOUT_SECONDS` sets `[http]`'s
+/// `idle_timeout_seconds`; `LOCKGATE_METRICS_TOKEN` sets `[http]`'s `metrics_token`. Variables
+/// whose first key is not a setting (`LOCKGATE_LOG`, `LOCKGATE_CONFIG`, ...) are not settings and
+/// are left alone; empty ones count as unset, as they did for clap.
+#[derive(Debug, Clone, Default)]
+pub struct EnvVars {
+    vars: Vec<(Vec<String>, String)>,
+}
+
+/// The prefix every setting's environment variable starts with.
+pub const ENV_PREFIX: &str = "LOCKGATE_";
+
+impl EnvVars {
+    /// The settings among the process's environment variables.
+    pub fn from_process() -> Self {
+        Self::from_vars(
+            std::env::vars_os().filter_map(|(k, v)| Some((os_string(k)?, os_string(v)?))),
+        )
+    }
+
+    /// The settings among `vars` (name, value): how tests give an environment without
+    /// changing the process's.
+    pub fn from_vars<K: AsRef<str>, V: Into<String>>(
+        vars: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        let keys = Settings::keys();
+        let vars = vars
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let rest = name.as_ref().strip_prefix(ENV_PREFIX)?;
+                let value: String = value.into();
+                let mut path: Vec<String> = rest
+                    .to_ascii_lowercase()
+                    .split("__")
+                    .map(str::to_owned)
+                    .collect();
+                if path == ["metrics_token"] {
+                    path = vec!["http".to_owned(), "metrics_token".to_owned()];
+                }
+                let known = keys.contains(&path[0].as_str());
+                (known && !value.is_empty() && path.iter().all(|k| !k.is_empty()))
+                    .then_some((path, value))
+            })
+            .collect();
+        EnvVars { vars }
+    }
+}
+
+fn os_string(s: OsString) -> Option<String> {
+    s.into_string().ok()
+}
+
+impl Provider for EnvVars {
+    fn metadata(&self) -> Metadata {
+        // Errors then name the variable (`LOCKGATE_HTTP__IDLE`) rather than the key's path.
+        Metadata::named("the environment").interpolater(|_profile, keys| match keys {
+            ["http", "metrics_token"] => format!("{ENV_PREFIX}METRICS_TOKEN"),
+            _ => format!("{ENV_PREFIX}{}", keys.join("__").to_ascii_uppercase()),
+        })
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let mut dict = Dict::new();
+        for (path, value) in &self.vars {
+            insert(&mut dict, path, Value::from(value.clone()));
+        }
+        Ok(Map::from([(Profile::Default, dict)]))
+    }
+}
+
+/// Puts `value` at `path` in `dict`, making the sections on the way.
+fn insert(dict: &mut Dict, path: &[String], value: Value) {
+    match path {
+        [] => {}
+        [key] => {
+            dict.insert(key.clone(), value);
+        }
+        [section, rest @ ..] => {
+            let entry = dict
+                .entry(section.clone())
+                .or_insert_with(|| Value::from(Dict::new()));
+            if let Value::Dict(_, inner) = entry {
+                insert(inner, rest, value);
+            }
+        }
+    }
 }
 
 impl Config {
-    /// Layers overrides over the file over the defaults, and checks the result.
-    pub fn resolve(overrides: Overrides, file: FileConfig) -> anyhow::Result<Config> {
-        let listen = match overrides.listen.or(file.listen) {
-            Some(a) => a,
-            None => DEFAULT_LISTEN.parse().context("default listen address")?,
-        };
-        let account_id = overrides
-            .account_id
-            .or(file.account_id)
-            .unwrap_or_else(|| DEFAULT_ACCOUNT_ID.to_string());
+    /// Checks the settings and gives them the types the server uses.
+    pub fn from_settings(s: Settings) -> anyhow::Result<Config> {
+        let account_id = s.account_id;
         if account_id.len() != 12 || !account_id.bytes().all(|b| b.is_ascii_digit()) {
             anyhow::bail!("account id must be 12 digits, got {account_id:?}");
         }
-        let region = overrides
-            .region
-            .or(file.region)
-            .unwrap_or_else(|| DEFAULT_REGION.to_string());
+        let region = s.region;
         if region.is_empty()
             || !region
                 .bytes()
@@ -133,96 +253,210 @@ impl Config {
         {
             anyhow::bail!("region must look like us-east-1, got {region:?}");
         }
-        let minutes = overrides
-            .job_timeout_minutes
-            .or(file.job_timeout_minutes)
-            .unwrap_or(DEFAULT_JOB_TIMEOUT_MINUTES);
-        if minutes == 0 {
+        if s.job_timeout_minutes == 0 {
             anyhow::bail!("job timeout must be at least one minute");
         }
         let notify = NotifyConfig {
-            public_url: overrides
+            public_url: s
                 .public_url
-                .or(file.public_url)
-                .unwrap_or_else(|| format!("http://{listen}"))
+                .unwrap_or_else(|| format!("http://{}", s.listen))
                 .trim_end_matches('/')
                 .to_string(),
-            smtp: file.smtp,
-            sns: file.sns.unwrap_or_default(),
-            topics: file.topics,
-            delivery: file.notifications.unwrap_or_default(),
+            smtp: s.smtp,
+            sns: s.sns,
+            topics: s.topics,
+            delivery: s.notifications,
         };
         notify
             .validate()
             .context("invalid notification configuration")?;
-        let mut http = file.http;
-        if let Some(token) = overrides.metrics_token {
-            http.metrics_token = Some(token);
-        }
-        http.validate()?;
+        s.http.validate()?;
         Ok(Config {
-            listen,
-            data_dir: overrides
-                .data_dir
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen: s.listen,
+            data_dir: s.data_dir,
             account_id,
             region,
-            job_timeout: Duration::from_secs(minutes * 60),
+            job_timeout: Duration::from_secs(s.job_timeout_minutes * 60),
             notify,
-            console: file.console.unwrap_or_default(),
-            http,
+            console: s.console,
+            http: s.http,
         })
+    }
+
+    /// Loads the settings from every source ([`Settings::load`]) and checks them.
+    pub fn load(
+        file: Option<&Path>,
+        env: EnvVars,
+        flags: impl Serialize,
+    ) -> anyhow::Result<Config> {
+        Self::from_settings(Settings::load(file, env, flags)?)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::collections::BTreeMap;
+    use std::io::Write;
+
+    use secrecy::ExposeSecret;
+
     use super::*;
 
+    /// Settings from a TOML text alone.
+    fn from_toml(text: &str) -> anyhow::Result<Config> {
+        let (_file, path) = toml_file(text);
+        Config::load(Some(&path), EnvVars::default(), NoFlags {})
+    }
+
+    fn toml_file(text: &str) -> (tempfile::NamedTempFile, PathBuf) {
+        let mut file = tempfile::NamedTempFile::new().expect("temp file");
+        file.write_all(text.as_bytes()).expect("write");
+        let path = file.path().to_path_buf();
+        (file, path)
+    }
+
+    #[derive(Serialize)]
+    struct NoFlags {}
+
+    fn env(vars: &[(&str, &str)]) -> EnvVars {
+        EnvVars::from_vars(vars.iter().copied())
+    }
+
     #[test]
-    fn flags_beat_the_file_and_the_file_beats_defaults() {
-        let file: FileConfig = toml::from_str(
-            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\naccount_id = \"111111111111\"",
-        )
-        .unwrap();
-        let cfg = Config::resolve(
-            Overrides {
-                region: Some("us-west-2".into()),
-                ..Overrides::default()
-            },
-            file,
-        )
-        .unwrap();
+    fn each_layer_beats_the_one_below() {
+        let (_file, path) = toml_file(
+            "listen = \"127.0.0.1:9000\"\nregion = \"eu-west-1\"\naccount_id = \"111111111111\"\n\
+             job_timeout_minutes = 30",
+        );
+        let env = env(&[
+            ("LOCKGATE_REGION", "eu-central-1"),
+            ("LOCKGATE_ACCOUNT_ID", "012345678901"),
+            ("LOCKGATE_DATA_DIR", "/srv/from-env"),
+        ]);
+        let flags = BTreeMap::from([("region", "us-west-2")]);
+        let cfg = Config::load(Some(&path), env, flags).unwrap();
+        // Flag over environment over file.
         assert_eq!(cfg.region, "us-west-2");
+        // Environment over file; a numeric-looking value stays a string, leading zero and all.
+        assert_eq!(cfg.account_id, "012345678901");
+        // Environment over default.
+        assert_eq!(cfg.data_dir, PathBuf::from("/srv/from-env"));
+        // File over default.
         assert_eq!(cfg.listen.port(), 9000);
-        assert_eq!(cfg.account_id, "111111111111");
-        assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(cfg.job_timeout, Duration::from_secs(30 * 60));
+        // Default where nobody says anything.
+        assert_eq!(cfg.http.idle_timeout_seconds, 60);
+    }
+
+    #[test]
+    fn numbers_from_the_environment_and_nested_keys_with_a_double_underscore() {
+        let (_file, path) = toml_file(
+            "[http]\nidle_timeout_seconds = 5\nbody_timeout_seconds = 7\n\
+             [smtp]\nhost = \"127.0.0.1\"\nusername = \"lockgate\"\nfrom = \"lockgate@example.com\"",
+        );
+        let env = env(&[
+            ("LOCKGATE_SMTP__PASSWORD", "0123"),
+            ("LOCKGATE_JOB_TIMEOUT_MINUTES", "15"),
+            ("LOCKGATE_HTTP__IDLE_TIMEOUT_SECONDS", "90"),
+            ("LOCKGATE_NOTIFICATIONS__MAX_ATTEMPTS", "3"),
+        ]);
+        let cfg = Config::load(Some(&path), env, NoFlags {}).unwrap();
+        assert_eq!(cfg.job_timeout, Duration::from_secs(15 * 60));
+        assert_eq!(cfg.http.idle_timeout_seconds, 90);
+        // The rest of the file's section stays.
+        assert_eq!(cfg.http.body_timeout_seconds, 7);
+        assert_eq!(cfg.notify.delivery.max_attempts, 3);
+        let smtp = cfg.notify.smtp.as_ref().expect("[smtp]");
+        assert_eq!(smtp.host, "127.0.0.1");
+        assert_eq!(
+            smtp.password.as_ref().map(|p| p.expose_secret()),
+            Some("0123")
+        );
+    }
+
+    #[test]
+    fn lockgate_variables_that_are_not_settings_are_ignored() {
+        let env = env(&[
+            ("LOCKGATE_LOG", "debug"),
+            ("LOCKGATE_CONFIG", "/nowhere/lockgate.toml"),
+            ("LOCKGATE_BIN", "/usr/bin/lockgate"),
+            ("LOCKGATE_CHROMEDRIVER", "/usr/bin/chromedriver"),
+            ("LOCKGATE_LIBFAKETIME", "/usr/lib/faketime.so"),
+            ("LOCKGATE_SCREENSHOTS", "1"),
+            ("LOCKGATE_CHROMIUM", "/usr/bin/chromium"),
+            ("LOCKGATE_ENDPOINT", "http://127.0.0.1:1"),
+            ("LOCKGATE_TEST_CRASH_CHILD_DIR", "/tmp/x"),
+            ("LOCKGATE_PUBLIC_URL", ""),
+            ("OTHER_REGION", "nowhere"),
+        ]);
+        let cfg = Config::load(None, env, NoFlags {}).unwrap();
+        assert_eq!(cfg.listen, DEFAULT_LISTEN);
+        assert_eq!(cfg.notify.public_url, "http://127.0.0.1:4680");
+    }
+
+    #[test]
+    fn a_bad_value_in_the_environment_names_its_key() {
+        let err = Config::load(
+            None,
+            env(&[("LOCKGATE_HTTP__IDLE_TIMEOUT", "5")]),
+            NoFlags {},
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("LOCKGATE_HTTP__IDLE_TIMEOUT"),
+            "{err:#}"
+        );
+        let err = Config::load(
+            None,
+            env(&[("LOCKGATE_JOB_TIMEOUT_MINUTES", "soon")]),
+            NoFlags {},
+        )
+        .unwrap_err();
+        assert!(
+            format!("{err:#}").contains("LOCKGATE_JOB_TIMEOUT_MINUTES"),
+            "{err:#}"
+        );
     }
 
     #[test]
     fn defaults_bind_to_loopback() {
-        let cfg = Config::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        let cfg = Config::load(None, EnvVars::default(), NoFlags {}).unwrap();
         assert!(cfg.listen.ip().is_loopback());
         assert_eq!(cfg.listen.port(), 4680);
+        assert_eq!(cfg.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(cfg.account_id, DEFAULT_ACCOUNT_ID);
+        assert_eq!(cfg.region, DEFAULT_REGION);
+        assert_eq!(
+            cfg.job_timeout,
+            Duration::from_secs(DEFAULT_JOB_TIMEOUT_MINUTES * 60)
+        );
     }
 
     #[test]
-    fn a_malformed_account_id_is_refused() {
-        let err = Config::resolve(
-            Overrides {
-                account_id: Some("12345".into()),
-                ..Overrides::default()
-            },
-            FileConfig::default(),
+    fn a_missing_configuration_file_stops_the_start() {
+        let err = Config::load(
+            Some(Path::new("/nonexistent/lockgate.toml")),
+            EnvVars::default(),
+            NoFlags {},
         )
         .unwrap_err();
-        assert!(err.to_string().contains("12 digits"));
+        assert!(err.to_string().contains("cannot read configuration file"));
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        let flags = BTreeMap::from([("account_id", "12345")]);
+        let err = Config::load(None, EnvVars::default(), flags).unwrap_err();
+        assert!(err.to_string().contains("12 digits"), "{err:#}");
+        let err = from_toml("region = \"US East\"").unwrap_err();
+        assert!(err.to_string().contains("us-east-1"), "{err:#}");
+        let err = from_toml("job_timeout_minutes = 0").unwrap_err();
+        assert!(err.to_string().contains("at least one minute"), "{err:#}");
     }
 
     #[test]
     fn notification_topics_come_from_the_file_and_links_default_to_the_listen_address() {
-        let file: FileConfig = toml::from_str(
+        let cfg = from_toml(
             r#"
             listen = "127.0.0.1:9000"
             [smtp]
@@ -239,7 +473,6 @@ mod tests {
             "#,
         )
         .unwrap();
-        let cfg = Config::resolve(Overrides::default(), file).unwrap();
         assert_eq!(cfg.notify.public_url, "http://127.0.0.1:9000");
         assert_eq!(cfg.notify.topics[0].subscriptions.len(), 2);
         assert!(!format!("{cfg:?}").contains("s3cret"));
@@ -247,56 +480,63 @@ mod tests {
 
     #[test]
     fn an_email_subscription_without_an_smtp_server_stops_the_start() {
-        let file: FileConfig = toml::from_str(
+        let err = from_toml(
             r#"
             [[topics]]
             arn = "arn:aws:sns:us-east-1:123456789012:t"
             subscriptions = [{ protocol = "email", endpoint = "a@example.com" }]
             "#,
         )
-        .unwrap();
-        let err = Config::resolve(Overrides::default(), file).unwrap_err();
+        .unwrap_err();
         assert!(format!("{err:#}").contains("[smtp]"), "{err:#}");
     }
 
     #[test]
     fn the_console_section_names_trusted_proxies_and_the_sign_in_concurrency() {
-        let file: FileConfig = toml::from_str(
+        let cfg = from_toml(
             "[console]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\"]\nsignin_concurrency = 3",
         )
         .unwrap();
-        let cfg = Config::resolve(Overrides::default(), file).unwrap();
         assert_eq!(cfg.console.trusted_proxies.len(), 2);
         assert_eq!(cfg.console.signin_concurrency.get(), 3);
-        let cfg = Config::resolve(Overrides::default(), FileConfig::default()).unwrap();
+        let cfg = from_toml("").unwrap();
         assert!(cfg.console.trusted_proxies.is_empty());
     }
 
     #[test]
     fn the_http_section_is_read_and_the_metrics_token_from_the_environment_wins() {
-        use secrecy::ExposeSecret;
-        let file: FileConfig =
-            toml::from_str("[http]\nidle_timeout_seconds = 5\nmetrics_token = \"from-the-file\"")
-                .unwrap();
-        let cfg = Config::resolve(
-            Overrides {
-                metrics_token: Some("from-the-environment".to_owned().into()),
-                ..Overrides::default()
-            },
-            file,
-        )
-        .unwrap();
+        let (_file, path) =
+            toml_file("[http]\nidle_timeout_seconds = 5\nmetrics_token = \"from-the-file\"");
+        let env = env(&[("LOCKGATE_METRICS_TOKEN", "from-the-environment")]);
+        let cfg = Config::load(Some(&path), env, NoFlags {}).unwrap();
         assert_eq!(cfg.http.idle_timeout_seconds, 5);
         assert_eq!(cfg.http.header_timeout_seconds, 10);
         assert_eq!(
             cfg.http.metrics_token.as_ref().map(|t| t.expose_secret()),
             Some("from-the-environment")
         );
-        assert!(toml::from_str::<FileConfig>("[http]\nidle = 5").is_err());
+        assert!(!format!("{cfg:?}").contains("from-the-environment"));
+        let err = from_toml("[http]\nidle = 5").unwrap_err();
+        assert!(format!("{err:#}").contains("idle"), "{err:#}");
+        let err = from_toml("[http]\nmetrics_token = \" \"").unwrap_err();
+        assert!(format!("{err:#}").contains("metrics_token"), "{err:#}");
     }
 
     #[test]
-    fn unknown_keys_in_the_file_are_refused() {
-        assert!(toml::from_str::<FileConfig>("lisen = \"x\"").is_err());
+    fn unknown_keys_in_the_file_are_refused_by_name() {
+        let err = from_toml("lisen = \"x\"").unwrap_err();
+        assert!(format!("{err:#}").contains("lisen"), "{err:#}");
+        let err = from_toml("[console]\ntrusted_proxy = []").unwrap_err();
+        assert!(format!("{err:#}").contains("trusted_proxy"), "{err:#}");
+    }
+
+    #[test]
+    fn every_setting_can_come_from_the_environment() {
+        let keys = Settings::keys();
+        assert!(
+            keys.contains(&"listen") && keys.contains(&"http"),
+            "{keys:?}"
+        );
+        assert_eq!(keys.len(), 12, "{keys:?}");
     }
 }
