@@ -288,22 +288,82 @@ impl PipelineState {
     }
 
     /// Drops the oldest finished executions from memory so that at most `keep` finished ones
-    /// remain. The store keeps them all; this only bounds what every write copies and scans.
+    /// remain, besides those GetPipelineState still shows (see [`Self::shown_executions`]).
+    /// The store keeps them all; this only bounds what every write copies and scans.
     pub fn forget_old_executions(&mut self, keep: usize) {
         let finished = self.executions.iter().filter(|e| !e.is_active()).count();
         if finished <= keep {
             return;
         }
+        let shown = self.shown_executions();
         let mut drop = finished - keep;
+        let mut index = 0;
         self.executions.retain(|e| {
-            if drop > 0 && !e.is_active() {
+            let forget = drop > 0 && !e.is_active() && !shown[index];
+            index += 1;
+            if forget {
                 drop -= 1;
-                false
-            } else {
-                true
             }
+            !forget
         });
         self.history_truncated = true;
+    }
+
+    /// Which executions (by position) GetPipelineState shows: for each stage of the current
+    /// declaration the newest execution that entered it, for each action the newest that ran
+    /// it, and for each source output the newest revision. One of these can be far older than
+    /// the rest (a stage behind a transition disabled for a hundred executions), and it must
+    /// stay in memory or the stage would show no latest execution at all. There are at most
+    /// as many as stages, actions and outputs, so memory stays bounded.
+    pub fn shown_executions(&self) -> Vec<bool> {
+        let mut shown = vec![false; self.executions.len()];
+        let decl = &self.entry.declaration;
+        for stage in &decl.stages {
+            let mut stage_found = false;
+            let mut actions_missing: Vec<&str> =
+                stage.actions.iter().map(|a| a.name.as_str()).collect();
+            for (i, e) in self.executions.iter().enumerate().rev() {
+                if stage_found && actions_missing.is_empty() {
+                    break;
+                }
+                let run_decl = self.declaration(e.pipeline_version);
+                let Some(idx) = run_decl.stages.iter().position(|st| st.name == stage.name) else {
+                    continue;
+                };
+                let Some(run) = e.stages.get(idx).and_then(Option::as_ref) else {
+                    continue;
+                };
+                if !stage_found {
+                    stage_found = true;
+                    shown[i] = true;
+                }
+                let before = actions_missing.len();
+                actions_missing.retain(|name| {
+                    !run.actions
+                        .iter()
+                        .flatten()
+                        .chain(run.history.iter())
+                        .any(|r| r.name == *name)
+                });
+                if actions_missing.len() != before {
+                    shown[i] = true;
+                }
+            }
+            for out in stage
+                .actions
+                .iter()
+                .flat_map(|a| a.output_artifacts.iter().flatten())
+            {
+                if let Some(i) = self.executions.iter().rposition(|e| {
+                    e.artifacts
+                        .get(&out.name)
+                        .is_some_and(|a| a.revision.is_some())
+                }) {
+                    shown[i] = true;
+                }
+            }
+        }
+        shown
     }
 
     /// The execution with this id.

@@ -50,7 +50,7 @@ pub fn pipeline_declaration(data: &[u8]) -> Reached {
         }
     };
     match validate_pipeline(&decl, &registry()) {
-        Ok(()) => Reached::Accepted,
+        Ok(_) => Reached::Accepted,
         Err(_) => Reached::Refused,
     }
 }

@@ -132,7 +132,10 @@ impl Conn {
 
 /// The real time requests are signed with. The torture client is outside the server, so it
 /// reads the wall clock itself rather than through the server's `Clock`.
-#[allow(clippy::disallowed_methods, reason = "a client signs with the real time")]
+#[allow(
+    clippy::disallowed_methods,
+    reason = "a client signs with the real time"
+)]
 fn wall_clock() -> SystemTime {
     SystemTime::now()
 }

@@ -177,3 +177,58 @@ async fn listing_action_executions_one_by_one_past_old_executions_in_progress_li
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     assert_eq!(listed, newest_first, "each once, newest first");
 }
+
+#[tokio::test]
+async fn a_stage_keeps_its_latest_execution_when_more_than_a_hundred_newer_ones_never_reach_it() {
+    let mut env = TestEnv::new().await;
+    let first = env.standard_waiting_for_approval("Held").await;
+    let token = env.token("Held", "Approve", "Approval").await;
+    env.answer("Held", "Approve", "Approval", &token, ApprovalStatus::Rejected)
+        .await
+        .expect("the rejection is accepted");
+    env.svc
+        .disable_stage_transition(
+            &env.caller,
+            DisableStageTransitionInput {
+                pipeline_name: "Held".into(),
+                stage_name: "Approve".into(),
+                transition_type: StageTransitionType::Inbound,
+                reason: "Change freeze".into(),
+            },
+        )
+        .await
+        .expect("the transition is disabled");
+    // Each new execution waits at the disabled transition and supersedes the one waiting there,
+    // so more than FINISHED_EXECUTIONS_IN_MEMORY newer executions finish without entering
+    // Approve.
+    for _ in 0..FINISHED_EXECUTIONS_IN_MEMORY + 5 {
+        env.start("Held").await;
+        env.run_source("r").await;
+    }
+    for _ in 0..2 {
+        let state = env.state("Held").await;
+        let approve = state
+            .stage_states
+            .iter()
+            .flatten()
+            .find(|s| s.stage_name.as_deref() == Some("Approve"))
+            .expect("the Approve stage");
+        assert_eq!(
+            approve
+                .latest_execution
+                .as_ref()
+                .map(|e| e.pipeline_execution_id.clone()),
+            Some(first.clone()),
+            "Approve still shows the execution that last entered it"
+        );
+        let approval = approve
+            .action_states
+            .iter()
+            .flatten()
+            .find(|a| a.action_name.as_deref() == Some("Approval"))
+            .and_then(|a| a.latest_execution.as_ref())
+            .and_then(|e| e.status);
+        assert_eq!(approval, Some(ActionExecutionStatus::Failed));
+        env.reload().await;
+    }
+}
