@@ -18,7 +18,6 @@ mod machine;
 mod measure;
 mod server;
 mod setup;
-mod sign;
 mod stats;
 
 use std::path::PathBuf;
@@ -27,12 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use lockgate_loadgen::duration::parse_duration;
+use lockgate_loadgen::server::Server;
+use lockgate_loadgen::sign::Signer;
 
 use crate::client::Pool;
 use crate::machine::Machine;
 use crate::measure::{ApprovalReport, CpuUse, PickupReport, ReadReport, Verification};
-use crate::server::{Server, ServerOptions};
-use crate::sign::Signer;
 use crate::stats::{ms, rate, us, Summary};
 
 /// Benchmark a lockgate server process: reads, durable approvals, approval → job latency.
@@ -67,25 +67,6 @@ struct Args {
     /// Runtime threads of this load generator; 1 leaves the most CPU to the server.
     #[arg(long, default_value_t = 1)]
     client_threads: usize,
-}
-
-/// Parses `10s`, `500ms`, `2m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 10s, 500ms or 2m"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" => number * 60.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -143,14 +124,10 @@ async fn run(args: &Args) -> anyhow::Result<bool> {
     );
     let fsync = machine::measure_fsync(&data_parent, 500).context("measuring fsync")?;
 
-    let server = Server::start(&ServerOptions {
-        binary: server_binary.clone(),
-        data_parent,
-        log: args.server_log.clone(),
-    })?;
+    let server = server::start(server_binary.clone(), data_parent, args.server_log.clone())?;
     eprintln!(
         "server pid {} listening on {}, data in {}",
-        server.pid(),
+        server.pid().unwrap_or_default(),
         server.addr,
         server.data_dir().display()
     );
@@ -388,19 +365,4 @@ fn relative_to_cwd(path: &std::path::Path) -> PathBuf {
 
 fn client_cell(cpu: &CpuUse, operations: usize) -> String {
     us(cpu.client / u32::try_from(operations.max(1)).unwrap_or(u32::MAX))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_accept_seconds_milliseconds_and_minutes() {
-        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
-        assert!(parse_duration("ten").is_err());
-        assert!(parse_duration("5h").is_err());
-    }
 }

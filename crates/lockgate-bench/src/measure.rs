@@ -12,14 +12,17 @@ use bytes::Bytes;
 use http::StatusCode;
 use serde_json::{json, Value};
 
-use crate::client::{Conn, Pool};
+use lockgate_loadgen::client::Conn;
+use lockgate_loadgen::gate::custom_type;
+use lockgate_loadgen::server::Server;
+use lockgate_loadgen::sign::Signer;
+
+use crate::client::Pool;
 use crate::machine::{own_cpu_time, system_busy_time};
-use crate::server::Server;
+use crate::server;
 use crate::setup::{
-    custom_type, latest_execution, PendingApproval, APPROVAL_ACTION, APPROVAL_STAGE,
-    BUILD_PROVIDER, BUILD_STAGE,
+    latest_execution, PendingApproval, APPROVAL_ACTION, APPROVAL_STAGE, BUILD_PROVIDER, BUILD_STAGE,
 };
-use crate::sign::Signer;
 use crate::stats::Summary;
 
 /// CPU time used by the server and by this client over one measurement.
@@ -43,12 +46,16 @@ impl<'a> CpuMeter<'a> {
     fn start(server: &'a Server) -> anyhow::Result<Self> {
         Ok(CpuMeter {
             server,
-            at_start: (server.cpu_time()?, own_cpu_time()?, system_busy_time()?),
+            at_start: (
+                server::cpu_time(server)?,
+                own_cpu_time()?,
+                system_busy_time()?,
+            ),
         })
     }
 
     fn stop(&self) -> anyhow::Result<CpuUse> {
-        let server = self.server.cpu_time()?.saturating_sub(self.at_start.0);
+        let server = server::cpu_time(self.server)?.saturating_sub(self.at_start.0);
         let client = own_cpu_time()?.saturating_sub(self.at_start.1);
         let all = system_busy_time()?.saturating_sub(self.at_start.2);
         Ok(CpuUse {

@@ -8,7 +8,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail};
 use serde_json::{json, Value};
 
-use crate::client::{Conn, Pool};
+use lockgate_loadgen::client::Conn;
+use lockgate_loadgen::gate::{custom_type, ReleaseGate};
+
+use crate::client::Pool;
 
 /// The custom source action type's provider.
 pub const SOURCE_PROVIDER: &str = "LocalSource";
@@ -30,64 +33,30 @@ pub struct PendingApproval {
     pub token: String,
 }
 
-/// `{category, owner: Custom, provider, version: 1}`.
-pub fn custom_type(category: &str, provider: &str) -> Value {
-    json!({"category": category, "owner": "Custom", "provider": provider, "version": "1"})
-}
+/// The benchmark's pipelines: source → manual approval → build, named as the benchmark's own.
+pub const GATE: ReleaseGate = ReleaseGate {
+    role: "LockgateBench",
+    bucket: "lockgate-bench-artifacts",
+    custom_data: "Benchmark release gate",
+    source_provider: SOURCE_PROVIDER,
+    build_provider: BUILD_PROVIDER,
+    approval_stage: APPROVAL_STAGE,
+    approval_action: APPROVAL_ACTION,
+    build_stage: BUILD_STAGE,
+};
 
 /// Creates `Source/Custom/LocalSource/1` and `Build/Custom/BenchBuild/1`.
 pub async fn create_action_types(conn: &Conn) -> anyhow::Result<()> {
-    let types = [
-        ("Source", SOURCE_PROVIDER, (0, 0), (1, 1)),
-        ("Build", BUILD_PROVIDER, (1, 1), (0, 0)),
-    ];
-    for (category, provider, input, output) in types {
-        conn.call(
-            "CreateCustomActionType",
-            &json!({
-                "category": category,
-                "provider": provider,
-                "version": "1",
-                "inputArtifactDetails": {"minimumCount": input.0, "maximumCount": input.1},
-                "outputArtifactDetails": {"minimumCount": output.0, "maximumCount": output.1},
-            }),
-        )
-        .await?;
+    for input in GATE.action_type_inputs() {
+        conn.call("CreateCustomActionType", &input).await?;
     }
     Ok(())
-}
-
-/// Source → manual approval → BenchBuild, the shape of a typical release gate.
-fn pipeline_declaration(name: &str) -> Value {
-    json!({"pipeline": {
-        "name": name,
-        "roleArn": "arn:aws:iam::123456789012:role/LockgateBench",
-        "artifactStore": {"type": "S3", "location": "lockgate-bench-artifacts"},
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Source",
-                "actionTypeId": custom_type("Source", SOURCE_PROVIDER),
-                "outputArtifacts": [{"name": "SourceOutput"}],
-            }]},
-            {"name": APPROVAL_STAGE, "actions": [{
-                "name": APPROVAL_ACTION,
-                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
-                                 "version": "1"},
-                "configuration": {"CustomData": "Benchmark release gate"},
-            }]},
-            {"name": BUILD_STAGE, "actions": [{
-                "name": "Build",
-                "actionTypeId": custom_type("Build", BUILD_PROVIDER),
-                "inputArtifacts": [{"name": "SourceOutput"}],
-            }]},
-        ],
-    }})
 }
 
 /// Creates every pipeline, spread over the pool's connections.
 pub async fn create_pipelines(pool: &Pool, names: &[String]) -> anyhow::Result<()> {
     pool.run(names.to_vec(), |conn: Arc<Conn>, name: String| async move {
-        conn.call("CreatePipeline", &pipeline_declaration(&name))
+        conn.call("CreatePipeline", &GATE.declaration(&name))
             .await
             .map(drop)
     })

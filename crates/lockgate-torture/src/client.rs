@@ -1,22 +1,17 @@
-//! A lean awsJson1.1 client over one HTTP/1.1 keep-alive connection (hyper's connection-level
-//! client, as `lockgate-bench` uses). Every call ends in one of three ways the campaign must tell
+//! The campaign's view of a call over one keep-alive connection (`lockgate_loadgen::client`, the
+//! lean client `lockgate-bench` uses too). Every call ends in one of three ways the campaign must tell
 //! apart: an answer (2xx), a refusal (the service's error code), or a lost request (the
 //! connection broke, so the write may or may not have happened).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use anyhow::Context;
 use bytes::Bytes;
-use http::{Method, Request, StatusCode};
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper_util::rt::TokioIo;
+use http::StatusCode;
+use lockgate_loadgen::sign::Signer;
 use serde_json::Value;
-use tokio::net::TcpStream;
-
-use crate::sign::Signer;
 
 /// How long one request may take before the campaign calls the server hung. Far above any
 /// healthy latency; only a deadlock or a lost wake-up gets near it.
@@ -58,27 +53,14 @@ pub enum Lost {
 }
 
 /// One keep-alive connection to the server, signing every request as the torture user.
-pub struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    signer: Arc<Signer>,
-}
+pub struct Conn(lockgate_loadgen::client::Conn);
 
 impl Conn {
     /// Opens a connection and drives it on a background task.
     pub async fn connect(addr: SocketAddr, signer: Arc<Signer>) -> anyhow::Result<Conn> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .with_context(|| format!("connecting to {addr}"))?;
-        stream.set_nodelay(true)?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .context("HTTP/1.1 handshake")?;
-        tokio::spawn(async move {
-            // The connection ends when the sender is dropped or the server dies; a request in
-            // flight then fails and its caller records it as lost.
-            let _ = connection.await;
-        });
-        Ok(Conn { sender, signer })
+        Ok(Conn(
+            lockgate_loadgen::client::Conn::connect(addr, signer).await?,
+        ))
     }
 
     /// Calls `operation` with a JSON input.
@@ -91,25 +73,8 @@ impl Conn {
 
     async fn send(&mut self, operation: &str, input: &Value) -> anyhow::Result<Answer> {
         let body = Bytes::from(serde_json::to_vec(input)?);
-        let headers = self.signer.headers(operation, &body, wall_clock())?;
-        let mut request = Request::builder()
-            .method(Method::POST)
-            .uri("/")
-            .body(Full::new(body))?;
-        *request.headers_mut() = headers;
-        self.sender.ready().await.context("connection closed")?;
-        let response = self
-            .sender
-            .send_request(request)
-            .await
-            .context("sending the request")?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .context("reading the response body")?
-            .to_bytes();
+        let reply = self.0.send(operation, body).await?;
+        let (status, body) = (reply.status, reply.body);
         let json: Value = if body.is_empty() {
             Value::Null
         } else {
@@ -128,14 +93,4 @@ impl Conn {
             message: json["message"].as_str().unwrap_or_default().to_owned(),
         })
     }
-}
-
-/// The real time requests are signed with. The torture client is outside the server, so it
-/// reads the wall clock itself rather than through the server's `Clock`.
-#[allow(
-    clippy::disallowed_methods,
-    reason = "a client signs with the real time"
-)]
-fn wall_clock() -> SystemTime {
-    SystemTime::now()
 }

@@ -11,6 +11,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use lockgate_loadgen::gate::{custom_type, ReleaseGate};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -38,56 +39,17 @@ pub const SECOND_ANSWER_CODES: [&str; 2] = [
 /// The code a second result for a finished job must be refused with.
 pub const SECOND_RESULT_CODE: &str = "InvalidJobStateException";
 
-/// `{category, owner: Custom, provider, version: 1}`.
-pub fn custom_type(category: &str, provider: &str) -> Value {
-    json!({"category": category, "owner": "Custom", "provider": provider, "version": "1"})
-}
-
-/// The action types every torture pipeline uses, as CreateCustomActionType inputs.
-pub fn action_type_inputs() -> Vec<Value> {
-    [
-        ("Source", SOURCE_PROVIDER, (0, 0), (1, 1)),
-        ("Build", BUILD_PROVIDER, (1, 1), (0, 0)),
-    ]
-    .into_iter()
-    .map(|(category, provider, input, output)| {
-        json!({
-            "category": category,
-            "provider": provider,
-            "version": "1",
-            "inputArtifactDetails": {"minimumCount": input.0, "maximumCount": input.1},
-            "outputArtifactDetails": {"minimumCount": output.0, "maximumCount": output.1},
-        })
-    })
-    .collect()
-}
-
-/// Source → manual approval → build, the shape of a release gate.
-fn pipeline_declaration(name: &str) -> Value {
-    json!({"pipeline": {
-        "name": name,
-        "roleArn": "arn:aws:iam::123456789012:role/LockgateTorture",
-        "artifactStore": {"type": "S3", "location": "lockgate-torture-artifacts"},
-        "stages": [
-            {"name": "Source", "actions": [{
-                "name": "Source",
-                "actionTypeId": custom_type("Source", SOURCE_PROVIDER),
-                "outputArtifacts": [{"name": "SourceOutput"}],
-            }]},
-            {"name": APPROVAL_STAGE, "actions": [{
-                "name": APPROVAL_ACTION,
-                "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual",
-                                 "version": "1"},
-                "configuration": {"CustomData": "Torture release gate"},
-            }]},
-            {"name": GATED_STAGE, "actions": [{
-                "name": "Build",
-                "actionTypeId": custom_type("Build", BUILD_PROVIDER),
-                "inputArtifacts": [{"name": "SourceOutput"}],
-            }]},
-        ],
-    }})
-}
+/// The campaign's pipelines: source → manual approval → build, the shape of a release gate.
+pub const GATE: ReleaseGate = ReleaseGate {
+    role: "LockgateTorture",
+    bucket: "lockgate-torture-artifacts",
+    custom_data: "Torture release gate",
+    source_provider: SOURCE_PROVIDER,
+    build_provider: BUILD_PROVIDER,
+    approval_stage: APPROVAL_STAGE,
+    approval_action: APPROVAL_ACTION,
+    build_stage: GATED_STAGE,
+};
 
 /// The `latestExecution` of an action in a GetPipelineState output.
 pub fn latest_action<'a>(state: &'a Value, stage: &str, action: &str) -> Option<&'a Value> {
@@ -291,7 +253,7 @@ impl Client {
             transition: Transition::Enabled,
         };
         match self
-            .call("CreatePipeline", pipeline_declaration(&name), Kind::Write)
+            .call("CreatePipeline", GATE.declaration(&name), Kind::Write)
             .await
         {
             Some(Answer::Ok(_)) => {

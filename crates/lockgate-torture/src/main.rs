@@ -14,7 +14,6 @@ mod client;
 mod journal;
 mod load;
 mod server;
-mod sign;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -24,14 +23,15 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Parser;
+use lockgate_loadgen::duration::parse_duration;
+use lockgate_loadgen::server::Server;
+use lockgate_loadgen::sign::Signer;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{Answer, Conn};
 use crate::journal::{add_counts, Journal};
 use crate::load::Client;
-use crate::server::Server;
-use crate::sign::Signer;
 
 /// Kill -9 a lockgate server under mixed load, restart it, and check that nothing it
 /// acknowledged was lost.
@@ -59,25 +59,6 @@ struct Args {
     /// a clean campaign and kept (with the server's log) after a violation.
     #[arg(long)]
     data_parent: Option<PathBuf>,
-}
-
-/// Parses `2s`, `500ms`, `1m` or a bare number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 2s, 500ms or 1m"))?;
-    let seconds = match unit.trim() {
-        "" | "s" => number,
-        "ms" => number / 1000.0,
-        "m" | "min" => number * 60.0,
-        other => return Err(format!("unknown unit `{other}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }
 
 fn main() -> anyhow::Result<()> {
@@ -115,7 +96,7 @@ struct Totals {
 
 async fn campaign(args: &Args, seed: u64) -> anyhow::Result<usize> {
     let data_parent = args.data_parent.clone().unwrap_or_else(std::env::temp_dir);
-    let mut server = Server::create(&args.server, &data_parent)?;
+    let mut server = server::create(&args.server, data_parent)?;
     println!(
         "server {}, data in {}",
         args.server.display(),
@@ -154,7 +135,7 @@ fn signer(server: &Server) -> Arc<Signer> {
 async fn run_cycles(args: &Args, seed: u64, server: &mut Server) -> anyhow::Result<Totals> {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut conn = Conn::connect(server.addr, signer(server)).await?;
-    for input in load::action_type_inputs() {
+    for input in load::GATE.action_type_inputs() {
         match conn.call("CreateCustomActionType", &input).await {
             Ok(Answer::Ok(_)) => {}
             other => bail!("creating the custom action types: {other:?}"),

@@ -1,4 +1,4 @@
-//! SigV4 signing with AWS's own signer (`aws-sigv4`), so the benchmark's requests are signed
+//! SigV4 signing with AWS's own signer (`aws-sigv4`), so the load generators' requests are signed
 //! exactly as the AWS SDK for Rust signs them and the server verifies real signatures.
 
 use std::time::SystemTime;
@@ -31,7 +31,7 @@ impl Signer {
             secret_access_key,
             None,
             None,
-            "lockgate-bench",
+            "lockgate-loadgen",
         )
         .into();
         Signer {
