@@ -276,6 +276,9 @@ pub struct PipelineState {
     pub executions: Vec<Arc<Execution>>,
     /// Whether older finished executions were dropped from memory (they stay in the store).
     pub history_truncated: bool,
+    /// Memory holds every execution whose `seq` is at least this; below it only the active ones
+    /// and those GetPipelineState shows. Pages served from memory stop here.
+    pub complete_from_seq: u64,
 }
 
 impl PipelineState {
@@ -298,14 +301,17 @@ impl PipelineState {
         let shown = self.shown_executions();
         let mut drop = finished - keep;
         let mut index = 0;
+        let mut complete_from = self.complete_from_seq;
         self.executions.retain(|e| {
             let forget = drop > 0 && !e.is_active() && !shown[index];
             index += 1;
             if forget {
                 drop -= 1;
+                complete_from = complete_from.max(e.seq + 1);
             }
             !forget
         });
+        self.complete_from_seq = complete_from;
         self.history_truncated = true;
     }
 

@@ -58,7 +58,16 @@ impl PipelineService {
             .filter
             .and_then(|f| f.succeeded_in_stage)
             .and_then(|f| f.stage_name);
-        let in_memory: Vec<Arc<Execution>> = state.executions.iter().rev().cloned().collect();
+        // Only the part of memory that holds every execution can serve a page: below it, the
+        // executions still in memory (old ones in progress, those the state view shows) have
+        // evicted neighbours a page would skip.
+        let in_memory: Vec<Arc<Execution>> = state
+            .executions
+            .iter()
+            .rev()
+            .take_while(|e| e.seq >= state.complete_from_seq)
+            .cloned()
+            .collect();
         let (page, next) = execution_page(&state, &in_memory, before, succeeded_in.as_deref(), max);
         // The newest executions are in memory; only a page reaching past them reads the store.
         let (page, next) = if next.is_none() && state.history_truncated {
@@ -118,23 +127,14 @@ impl PipelineService {
             None => {
                 let mut executions: Vec<Arc<Execution>> =
                     state.executions.iter().rev().cloned().collect();
-                // With a truncated history, memory holds the newest part of it only down to its
-                // oldest finished execution: older executions still in progress sort among the
-                // evicted ones, so their action runs must not count towards a page from memory.
-                let newest_part = if state.history_truncated {
-                    let oldest_finished = executions
-                        .iter()
-                        .filter(|e| !e.is_active())
-                        .map(|e| e.seq)
-                        .min()
-                        .unwrap_or(u64::MAX);
-                    executions
-                        .iter()
-                        .take_while(|e| e.seq >= oldest_finished)
-                        .count()
-                } else {
-                    executions.len()
-                };
+                // With a truncated history, memory holds every execution only down to
+                // `complete_from_seq`: older ones still in memory (in progress, or shown by the
+                // state view) sort among evicted ones, so their action runs must not count
+                // towards a page from memory.
+                let newest_part = executions
+                    .iter()
+                    .take_while(|e| e.seq >= state.complete_from_seq)
+                    .count();
                 let in_memory: usize = executions[..newest_part]
                     .iter()
                     .map(|e| e.action_runs().count())

@@ -190,6 +190,7 @@ impl PipelineService {
                     versions: BTreeMap::new(),
                     executions: Vec::new(),
                     history_truncated: false,
+                    complete_from_seq: 0,
                 },
             );
         }

@@ -81,6 +81,7 @@ impl PipelineService {
             versions: BTreeMap::from([(1, Arc::new(decl.clone()))]),
             executions: Vec::new(),
             history_truncated: false,
+            complete_from_seq: 0,
         };
         let mut ids = RandomIds;
         let outcome = {

@@ -197,6 +197,7 @@ impl Harness {
             versions: BTreeMap::from([(1, Arc::new(decl))]),
             executions: Vec::new(),
             history_truncated: false,
+            complete_from_seq: 0,
         };
         let mut h = Harness {
             state,

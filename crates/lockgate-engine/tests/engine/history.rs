@@ -183,9 +183,15 @@ async fn a_stage_keeps_its_latest_execution_when_more_than_a_hundred_newer_ones_
     let mut env = TestEnv::new().await;
     let first = env.standard_waiting_for_approval("Held").await;
     let token = env.token("Held", "Approve", "Approval").await;
-    env.answer("Held", "Approve", "Approval", &token, ApprovalStatus::Rejected)
-        .await
-        .expect("the rejection is accepted");
+    env.answer(
+        "Held",
+        "Approve",
+        "Approval",
+        &token,
+        ApprovalStatus::Rejected,
+    )
+    .await
+    .expect("the rejection is accepted");
     env.svc
         .disable_stage_transition(
             &env.caller,
@@ -201,11 +207,75 @@ async fn a_stage_keeps_its_latest_execution_when_more_than_a_hundred_newer_ones_
     // Each new execution waits at the disabled transition and supersedes the one waiting there,
     // so more than FINISHED_EXECUTIONS_IN_MEMORY newer executions finish without entering
     // Approve.
+    let mut ids = vec![first.clone()];
     for _ in 0..FINISHED_EXECUTIONS_IN_MEMORY + 5 {
-        env.start("Held").await;
+        ids.push(env.start("Held").await);
         env.run_source("r").await;
     }
     for _ in 0..2 {
+        // The old execution kept in memory for the state view must not make pages from memory
+        // skip the evicted executions between it and the newest ones.
+        let mut listed = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = env
+                .svc
+                .list_pipeline_executions(
+                    &env.caller,
+                    ListPipelineExecutionsInput {
+                        pipeline_name: "Held".into(),
+                        max_results: Some(7),
+                        next_token,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("executions are listable");
+            listed.extend(
+                page.pipeline_execution_summaries
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|e| e.pipeline_execution_id),
+            );
+            next_token = page.next_token;
+            if next_token.is_none() {
+                break;
+            }
+        }
+        let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
+        assert_eq!(listed, newest_first, "every execution once, newest first");
+        let mut actions = Vec::new();
+        let mut next_token = None;
+        loop {
+            let page = env
+                .svc
+                .list_action_executions(
+                    &env.caller,
+                    ListActionExecutionsInput {
+                        pipeline_name: "Held".into(),
+                        max_results: Some(1),
+                        next_token,
+                        ..Default::default()
+                    },
+                )
+                .await
+                .expect("action executions are listable");
+            actions.extend(
+                page.action_execution_details
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|d| d.action_execution_id),
+            );
+            next_token = page.next_token;
+            if next_token.is_none() {
+                break;
+            }
+        }
+        let unique: std::collections::BTreeSet<&String> = actions.iter().collect();
+        assert_eq!(unique.len(), actions.len(), "no action execution twice");
+        // A source run per execution, and the first one's approval.
+        assert_eq!(actions.len(), ids.len() + 1);
+
         let state = env.state("Held").await;
         let approve = state
             .stage_states
