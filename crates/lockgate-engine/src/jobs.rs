@@ -12,6 +12,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use lockgate_model::JobId;
 use lockgate_shapes::ActionTypeId;
 
 /// A key identifying an action type: `Category/Owner/Provider/Version`.
@@ -38,7 +39,7 @@ pub struct JobPlace {
 #[derive(Debug, Clone)]
 pub struct OpenJob {
     /// The job id.
-    pub id: String,
+    pub id: JobId,
     /// Its action type's key ([`action_type_key`]).
     pub type_key: String,
     /// Where it lives.
@@ -60,8 +61,8 @@ pub enum Offer {
 
 #[derive(Default)]
 struct Board {
-    open: HashMap<String, JobPlace>,
-    queues: HashMap<String, VecDeque<String>>,
+    open: HashMap<JobId, JobPlace>,
+    queues: HashMap<String, VecDeque<JobId>>,
 }
 
 /// Queued job ids per action type, and the place of every open job.
@@ -92,24 +93,24 @@ impl JobBoard {
     }
 
     /// Forgets finished jobs.
-    pub fn close<'a>(&self, ids: impl IntoIterator<Item = &'a String>) {
+    pub fn close<'a>(&self, ids: impl IntoIterator<Item = &'a JobId>) {
         let mut b = self.lock();
         let mut closed = Vec::new();
         for id in ids {
             if b.open.remove(id).is_some() {
-                closed.push(id.as_str());
+                closed.push(id);
             }
         }
         if closed.is_empty() {
             return;
         }
         for q in b.queues.values_mut() {
-            q.retain(|id| !closed.contains(&id.as_str()));
+            q.retain(|id| !closed.contains(&id));
         }
     }
 
     /// Where an open job lives.
-    pub fn place(&self, id: &str) -> Option<JobPlace> {
+    pub fn place(&self, id: &JobId) -> Option<JobPlace> {
         self.lock().open.get(id).cloned()
     }
 
@@ -118,8 +119,8 @@ impl JobBoard {
     pub fn poll(
         &self,
         type_key: &str,
-        mut offer: impl FnMut(&str, &JobPlace) -> Offer,
-    ) -> Vec<(String, JobPlace)> {
+        mut offer: impl FnMut(&JobId, &JobPlace) -> Offer,
+    ) -> Vec<(JobId, JobPlace)> {
         let mut b = self.lock();
         let Board { open, queues } = &mut *b;
         let Some(queue) = queues.get_mut(type_key) else {

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use lockgate_model::{ActionExecutionId, ExecutionId};
+use lockgate_model::{ActionExecutionId, ApprovalToken, ExecutionId, JobId};
 use lockgate_shapes::{
     ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus, PipelineDeclaration,
     PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus, TriggerType,
@@ -131,8 +131,8 @@ impl Execution {
     }
 
     /// The job with this id.
-    pub fn job(&self, id: &str) -> Option<&JobRecord> {
-        self.jobs.iter().find(|j| j.id == id)
+    pub fn job(&self, id: &JobId) -> Option<&JobRecord> {
+        self.jobs.iter().find(|j| j.id == *id)
     }
 
     /// Every action execution of this execution, current and replaced by retries.
@@ -209,7 +209,7 @@ pub struct ActionRun {
     /// When its status last changed (ms since the epoch).
     pub last_change: i64,
     /// The approval token (approvals only).
-    pub token: Option<String>,
+    pub token: Option<ApprovalToken>,
     /// ARN of who answered it.
     pub last_updated_by: Option<String>,
     /// External execution id (the token for approvals; the worker's id for jobs).
@@ -221,7 +221,7 @@ pub struct ActionRun {
     /// Error code and message when it failed.
     pub error: Option<(String, String)>,
     /// The current job (custom actions only).
-    pub job_id: Option<String>,
+    pub job_id: Option<JobId>,
     /// When it times out (ms since the epoch).
     pub deadline: Option<i64>,
     /// Output variables reported by the worker.
@@ -242,7 +242,7 @@ pub fn job_finished(status: JobStatus) -> bool {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct JobRecord {
     /// The job id (a lowercase UUID).
-    pub id: String,
+    pub id: JobId,
     /// The nonce the worker must present to acknowledge it.
     pub nonce: String,
     /// Status.

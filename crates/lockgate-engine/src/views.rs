@@ -170,7 +170,11 @@ fn action_execution(run: &ActionRun, parallel: bool) -> ActionExecution {
         status: Some(run.status),
         summary: run.summary.clone(),
         last_status_change: Some(ts(run.last_change)),
-        token: if show_token { run.token.clone() } else { None },
+        token: if show_token {
+            run.token.clone().map(String::from)
+        } else {
+            None
+        },
         last_updated_by: run.last_updated_by.clone(),
         external_execution_id: run.external_execution_id.clone(),
         external_execution_url: run.external_execution_url.clone(),
@@ -387,7 +391,7 @@ pub fn pipeline_metadata(entry: &PipelineEntry, cfg: &EngineConfig) -> PipelineM
 /// A job as PollForJobs hands it to a worker.
 pub fn job(job: &JobRecord, cfg: &EngineConfig) -> Job {
     Job {
-        id: Some(job.id.clone()),
+        id: Some(job.id.to_string()),
         data: Some(job.data.clone()),
         nonce: Some(job.nonce.clone()),
         account_id: Some(cfg.account_id.clone()),

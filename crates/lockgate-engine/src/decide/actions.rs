@@ -9,7 +9,7 @@ use lockgate_shapes::{
 };
 
 use lockgate_model::notice::NoticeKind;
-use lockgate_model::ActionExecutionId;
+use lockgate_model::{ActionExecutionId, ApprovalToken, JobId};
 
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
@@ -52,13 +52,13 @@ impl<'a> Decider<'a> {
         };
         match kind {
             ActionKind::Approval => {
-                let token = self.ids.uuid();
+                let token = ApprovalToken::from(self.ids.uuid());
                 let minutes = action
                     .timeout_in_minutes
                     .map(i64::from)
                     .unwrap_or(DEFAULT_APPROVAL_TIMEOUT_MINUTES);
-                run.token = Some(token.clone());
-                run.external_execution_id = Some(token);
+                run.external_execution_id = Some(token.to_string());
+                run.token = Some(token);
                 run.deadline = Some(self.now + minutes * 60_000);
             }
             ActionKind::Job => {
@@ -138,7 +138,7 @@ impl<'a> Decider<'a> {
             })
             .collect();
         let execution_id = execution.id.clone();
-        let job_id = self.ids.uuid();
+        let job_id = JobId::from(self.ids.uuid());
         let nonce = self.ids.nonce();
         if continuation_token.is_none() {
             let e = self.exec_mut(i);

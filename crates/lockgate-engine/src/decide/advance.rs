@@ -1,7 +1,7 @@
 //! How executions move through stages: starting one, settling stages, and admitting executions
 //! waiting at transitions under the SUPERSEDED, QUEUED and PARALLEL execution modes.
 
-use lockgate_model::ExecutionId;
+use lockgate_model::{ExecutionId, JobId};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -181,7 +181,7 @@ impl<'a> Decider<'a> {
     }
 
     /// Abandons every in-progress action of stage `s` of execution `i`; returns jobs to close.
-    fn abandon_in_progress(&mut self, i: usize, s: usize) -> Vec<(String, JobStatus)> {
+    fn abandon_in_progress(&mut self, i: usize, s: usize) -> Vec<(JobId, JobStatus)> {
         let now = self.now;
         let mut closing = Vec::new();
         let mut approvals = Vec::new();

@@ -22,15 +22,17 @@ impl<'a> Decider<'a> {
                     let Some(run) = run else { continue };
                     if run.name == answer.action
                         && run.kind == ActionKind::Approval
-                        && run.token.as_deref() == Some(answer.token.as_str())
+                        && run.token.as_ref() == Some(&answer.token)
                     {
                         found = Some((i, s, k, run.status, run.decided));
                         break 'search;
                     }
                 }
-                if stage.history.iter().any(|r| {
-                    r.name == answer.action && r.token.as_deref() == Some(answer.token.as_str())
-                }) {
+                if stage
+                    .history
+                    .iter()
+                    .any(|r| r.name == answer.action && r.token.as_ref() == Some(&answer.token))
+                {
                     return Err(invalid_token(answer));
                 }
             }

@@ -20,8 +20,7 @@ impl<'a> Decider<'a> {
             .as_ref()
             .and_then(|st| st.actions[k].as_ref())
             .is_some_and(|r| {
-                r.status == ActionExecutionStatus::InProgress
-                    && r.job_id.as_deref() == Some(job.id.as_str())
+                r.status == ActionExecutionStatus::InProgress && r.job_id.as_ref() == Some(&job.id)
             });
         let open = e.job(&job.id).is_some_and(|j| !job_finished(j.status));
         if !in_progress || !open {
@@ -122,9 +121,7 @@ impl<'a> Decider<'a> {
             )
         };
         let i = self.index_of(execution_id).ok_or_else(not_found)?;
-        let job = self.state.executions[i]
-            .job(job_id.as_str())
-            .ok_or_else(not_found)?;
+        let job = self.state.executions[i].job(job_id).ok_or_else(not_found)?;
         if job.nonce != nonce {
             return Err(err(
                 ErrorCode::InvalidNonceException,

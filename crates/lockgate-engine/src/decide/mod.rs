@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lockgate_model::notice::ApprovalNotice;
-use lockgate_model::{ActionExecutionId, ExecutionId};
+use lockgate_model::{ActionExecutionId, ApprovalToken, ExecutionId, JobId};
 use lockgate_shapes::{ActionDeclaration, ErrorCode, JobStatus, ServiceError, TriggerType};
 
 pub use lockgate_model::action_types::is_manual_approval;
@@ -83,7 +83,7 @@ pub struct Outcome {
     /// Jobs created (already in their execution's `jobs`; to be offered to workers).
     pub jobs_created: Vec<JobRecord>,
     /// Jobs that ended, with their final status (already set in their execution's `jobs`).
-    pub jobs_closed: Vec<(String, JobStatus)>,
+    pub jobs_closed: Vec<(JobId, JobStatus)>,
     /// Whether the pipeline entry itself changed (sequence counter, transitions).
     pub entry_dirty: bool,
     /// Approval events of actions with a `NotificationArn`, to be written to the outbox in the
@@ -131,7 +131,7 @@ pub struct ApprovalAnswer {
     /// The action name.
     pub action: String,
     /// The token presented.
-    pub token: String,
+    pub token: ApprovalToken,
     /// Approved (true) or rejected (false).
     pub approved: bool,
     /// The approver's summary.
@@ -193,7 +193,7 @@ impl<'a> Decider<'a> {
     }
 
     /// Ends jobs of execution `i` with the given statuses.
-    fn close_jobs(&mut self, i: usize, closing: Vec<(String, JobStatus)>) {
+    fn close_jobs(&mut self, i: usize, closing: Vec<(JobId, JobStatus)>) {
         if closing.is_empty() {
             return;
         }

@@ -58,7 +58,7 @@ impl<'a> Decider<'a> {
             action_name: run.name.clone(),
             pipeline_execution_id: e.id.to_string(),
             action_execution_id: run.action_execution_id.to_string(),
-            token: run.token.clone().unwrap_or_default(),
+            token: run.token.clone().map(String::from).unwrap_or_default(),
             expires,
             custom_data: value(CUSTOM_DATA),
             external_entity_link: value(EXTERNAL_ENTITY_LINK),

@@ -1,6 +1,6 @@
 //! Manual approvals: PutApprovalResult, checked against the pipeline's current declaration.
 
-use lockgate_model::Caller;
+use lockgate_model::{ApprovalToken, Caller};
 use lockgate_shapes::{
     ApprovalStatus, ErrorCode, PutApprovalResultInput, PutApprovalResultOutput, ServiceError,
     Timestamp,
@@ -21,7 +21,7 @@ impl PipelineService {
         let answer = ApprovalAnswer {
             stage: input.stage_name,
             action: input.action_name,
-            token: input.token,
+            token: ApprovalToken::from(input.token),
             approved: input.result.status == ApprovalStatus::Approved,
             summary: input.result.summary,
             approver: caller.arn(),

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use lockgate_model::notice::{outbox_body, outbox_key, NoticeKind};
-use lockgate_model::{ActionTypeRegistry, Caller};
+use lockgate_model::{ActionTypeRegistry, Caller, JobId};
 use lockgate_shapes::*;
 use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
 use tokio::sync::Notify;
@@ -148,7 +148,7 @@ pub(super) enum Effect {
     /// New jobs are offered to workers.
     OfferJobs(Vec<OpenJob>),
     /// Finished jobs leave the job board.
-    CloseJobs(Vec<String>),
+    CloseJobs(Vec<JobId>),
     /// Deadlines of actions that started (or moved) are armed.
     ArmDeadlines(Vec<Deadline>),
     /// Deadlines of actions that were decided are disarmed.

@@ -67,11 +67,12 @@ impl PipelineService {
         _caller: &Caller,
         input: AcknowledgeJobInput,
     ) -> Result<AcknowledgeJobOutput, ServiceError> {
-        let (job, place) = self.find_job(&input.job_id).await?;
+        let job_id = JobId::from(input.job_id);
+        let (job, place) = self.find_job(&job_id).await?;
         if job.nonce != input.nonce {
             return Err(err(
                 ErrorCode::InvalidNonceException,
-                format!("The nonce for job {} does not match", input.job_id),
+                format!("The nonce for job {job_id} does not match"),
             ));
         }
         if !matches!(job.status, JobStatus::Dispatched | JobStatus::Queued) {
@@ -83,7 +84,7 @@ impl PipelineService {
             .mutate(&place.pipeline, |d, _| {
                 d.acknowledge_job(
                     &ExecutionId::from(place.execution_id.as_str()),
-                    &JobId::from(input.job_id.as_str()),
+                    &job_id,
                     &input.nonce,
                 )
             })
@@ -98,10 +99,10 @@ impl PipelineService {
         _caller: &Caller,
         input: GetJobDetailsInput,
     ) -> Result<GetJobDetailsOutput, ServiceError> {
-        let (job, _) = self.find_job(&input.job_id).await?;
+        let (job, _) = self.find_job(&JobId::from(input.job_id)).await?;
         Ok(GetJobDetailsOutput {
             job_details: Some(JobDetails {
-                id: Some(job.id.clone()),
+                id: Some(job.id.to_string()),
                 data: Some(job.data.clone()),
                 account_id: Some(self.cfg.account_id.clone()),
             }),
@@ -114,7 +115,7 @@ impl PipelineService {
         input: PutJobSuccessResultInput,
     ) -> Result<(), ServiceError> {
         self.report_job(
-            &input.job_id,
+            &JobId::from(input.job_id),
             JobReport::Success {
                 current_revision: input.current_revision,
                 continuation_token: input.continuation_token,
@@ -130,12 +131,15 @@ impl PipelineService {
         _caller: &Caller,
         input: PutJobFailureResultInput,
     ) -> Result<(), ServiceError> {
-        self.report_job(&input.job_id, JobReport::Failure(input.failure_details))
-            .await
+        self.report_job(
+            &JobId::from(input.job_id),
+            JobReport::Failure(input.failure_details),
+        )
+        .await
     }
 
     /// Applies a worker's result to a job.
-    async fn report_job(&self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
+    async fn report_job(&self, job_id: &JobId, report: JobReport) -> Result<(), ServiceError> {
         let (job, place) = self.find_job(job_id).await?;
         if job_finished(job.status) {
             return Err(err(
@@ -151,7 +155,7 @@ impl PipelineService {
     }
 
     /// An open job from the committed state of the execution the board says holds it.
-    fn open_job(&self, id: &str, place: &JobPlace) -> Option<JobRecord> {
+    fn open_job(&self, id: &JobId, place: &JobPlace) -> Option<JobRecord> {
         let state = self.pipeline(&place.pipeline).ok()?;
         let job = state.execution(&place.execution_id)?.job(id)?.clone();
         Some(job)
@@ -160,7 +164,7 @@ impl PipelineService {
     /// A job and where it lives, or JobNotFoundException. Open jobs are found through the job
     /// board, in memory; a finished one through its `Job` record, which names its execution
     /// (in memory if recent, otherwise read from the store).
-    async fn find_job(&self, id: &str) -> Result<(JobRecord, JobPlace), ServiceError> {
+    async fn find_job(&self, id: &JobId) -> Result<(JobRecord, JobPlace), ServiceError> {
         let not_found = || {
             err(
                 ErrorCode::JobNotFoundException,
@@ -174,7 +178,7 @@ impl PipelineService {
         }
         let record = self
             .store
-            .get(Collection::Job, id)
+            .get(Collection::Job, id.as_str())
             .await
             .map_err(internal)?
             .ok_or_else(not_found)?;

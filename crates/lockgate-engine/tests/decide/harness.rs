@@ -23,7 +23,7 @@ use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
 use lockgate_engine::state::{ActionRun, Execution, JobRecord, PipelineEntry, PipelineState};
 use lockgate_engine::EngineConfig;
 use lockgate_model::notice::NoticeKind;
-use lockgate_model::ActionTypeRegistry;
+use lockgate_model::{ActionTypeRegistry, ApprovalToken};
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
     PipelineDeclaration, PipelineExecutionStatus, ServiceError, StageExecutionStatus,
@@ -278,7 +278,7 @@ impl Harness {
         let answer = ApprovalAnswer {
             stage: stage.to_string(),
             action: action.to_string(),
-            token: token.to_string(),
+            token: ApprovalToken::from(token),
             approved,
             summary: if approved {
                 "Looks good"
@@ -570,6 +570,7 @@ impl Harness {
     pub fn token(&self, id: &str, stage: &str, action: &str) -> String {
         self.run(id, stage, action)
             .and_then(|r| r.token.clone())
+            .map(String::from)
             .unwrap_or_else(|| panic!("{stage}/{action} of {id} has a token"))
     }
 
@@ -577,6 +578,7 @@ impl Harness {
     pub fn job_for(&self, id: &str, stage: &str, action: &str) -> String {
         self.run(id, stage, action)
             .and_then(|r| r.job_id.clone())
+            .map(String::from)
             .unwrap_or_else(|| panic!("{stage}/{action} of {id} has a job"))
     }
 
@@ -676,10 +678,11 @@ impl Harness {
         self.state = next;
         self.last.entry |= outcome.entry_dirty;
         for job in outcome.jobs_created {
-            self.last.jobs_created.push(job.id.clone());
-            self.jobs.insert(job.id.clone(), job);
+            self.last.jobs_created.push(job.id.to_string());
+            self.jobs.insert(job.id.to_string(), job);
         }
         for (id, status) in outcome.jobs_closed {
+            let id = String::from(id);
             if let Some(job) = self.jobs.get_mut(&id) {
                 job.status = status;
             }
@@ -720,7 +723,7 @@ fn success(continuation_token: Option<String>) -> JobReport {
 
 fn view(job: &JobRecord) -> JobView {
     JobView {
-        id: job.id.clone(),
+        id: job.id.to_string(),
         execution_id: job.execution_id.to_string(),
         stage: job.stage_index,
         action: job.action_index,

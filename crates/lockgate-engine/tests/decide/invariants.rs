@@ -285,7 +285,11 @@ fn check_action_run(h: &Harness, a: &ActionRun) -> Result<(), String> {
                 ensure!(a.job_id.is_none(), "an approval has a job");
             }
             ActionKind::Job => {
-                let job = a.job_id.as_deref().ok_or("runs without a job")?;
+                let job = a
+                    .job_id
+                    .as_ref()
+                    .map(|j| j.as_str())
+                    .ok_or("runs without a job")?;
                 let job = h
                     .job(job)
                     .ok_or(format!("runs job {job}, which was never created"))?;
@@ -377,7 +381,7 @@ fn check_jobs(h: &Harness) -> Result<(), String> {
             .flat_map(|e| e.action_runs())
             .any(|(_, r)| {
                 r.status == ActionExecutionStatus::InProgress
-                    && r.job_id.as_deref() == Some(&job.id)
+                    && r.job_id.as_ref().is_some_and(|j| *j == job.id)
             });
         ensure!(
             runs,

@@ -17,7 +17,10 @@ fn a_custom_action_creates_one_queued_job_for_its_action_execution() {
     let jobs = h.jobs();
     assert_eq!(jobs.len(), 1);
     let job = &jobs[0];
-    assert_eq!(Some(&job.id), run.job_id.as_ref());
+    assert_eq!(
+        Some(job.id.as_str()),
+        run.job_id.as_ref().map(|j| j.as_str())
+    );
     assert_eq!(job.status, JobStatus::Queued);
     assert_eq!(job.execution_id, id);
     assert_eq!((job.stage, job.action), (0, 0));
@@ -78,7 +81,10 @@ fn a_continuation_token_closes_the_job_and_queues_another_for_the_same_action_ex
     );
     let run = h.run(&id, "Source", "Checkout").expect("runs");
     assert_eq!(run.status, Action::InProgress);
-    assert_eq!(run.job_id.as_ref(), Some(&second.id));
+    assert_eq!(
+        run.job_id.as_ref().map(|j| j.as_str()),
+        Some(second.id.as_str())
+    );
 
     h.succeed_job(&second.id).expect("accepted");
     assert_eq!(

@@ -234,7 +234,11 @@ fn approvals(h: &Harness, pending_only: bool) -> Vec<Answerable> {
                 continue;
             }
             if let Some(token) = &r.token {
-                out.push((decl.stages[s].name.clone(), r.name.clone(), token.clone()));
+                out.push((
+                    decl.stages[s].name.clone(),
+                    r.name.clone(),
+                    token.to_string(),
+                ));
             }
         }
     }
