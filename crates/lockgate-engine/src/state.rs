@@ -373,7 +373,7 @@ impl PipelineState {
     }
 
     /// The execution with this id.
-    pub fn execution(&self, id: &str) -> Option<&Arc<Execution>> {
+    pub fn execution(&self, id: &ExecutionId) -> Option<&Arc<Execution>> {
         self.executions.iter().find(|e| e.id == *id)
     }
 }

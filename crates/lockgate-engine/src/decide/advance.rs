@@ -49,7 +49,7 @@ impl<'a> Decider<'a> {
             jobs: Vec::new(),
         };
         self.state.executions.push(Arc::new(execution));
-        self.out.dirty.insert(id.to_string());
+        self.out.dirty.insert(id.clone());
         self.advance();
         id
     }

@@ -133,7 +133,7 @@ impl<'a> Decider<'a> {
         }
         // Acknowledging changes the job, not the execution: its last update time stays.
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.to_string());
+        self.out.dirty.insert(e.id.clone());
         if let Some(job) = e.jobs.iter_mut().find(|j| *job_id == j.id) {
             job.status = JobStatus::InProgress;
         }

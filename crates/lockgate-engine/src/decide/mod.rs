@@ -79,7 +79,7 @@ impl IdSource for RandomIds {
 #[derive(Debug, Default)]
 pub struct Outcome {
     /// Ids of executions whose state changed.
-    pub dirty: BTreeSet<String>,
+    pub dirty: BTreeSet<ExecutionId>,
     /// Jobs created (already in their execution's `jobs`; to be offered to workers).
     pub jobs_created: Vec<JobRecord>,
     /// Jobs that ended, with their final status (already set in their execution's `jobs`).
@@ -91,7 +91,7 @@ pub struct Outcome {
     pub notices: Vec<ApprovalNotice>,
     /// Action execution ids of notifying approvals that ended without a decision (stopped,
     /// abandoned): their approval-needed message, if still unsent, must not go out.
-    pub notices_withdrawn: Vec<String>,
+    pub notices_withdrawn: Vec<ActionExecutionId>,
 }
 
 /// Applies commands to one pipeline's state at one instant.
@@ -181,7 +181,7 @@ impl<'a> Decider<'a> {
 
     fn exec_mut(&mut self, i: usize) -> &mut Execution {
         let e = Arc::make_mut(&mut self.state.executions[i]);
-        self.out.dirty.insert(e.id.to_string());
+        self.out.dirty.insert(e.id.clone());
         e.updated = self.now;
         e
     }

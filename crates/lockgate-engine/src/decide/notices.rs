@@ -78,7 +78,7 @@ impl<'a> Decider<'a> {
     pub(super) fn withdraw_notice(&mut self, i: usize, s: usize, k: usize) {
         if let Some((run, _, _)) = self.notifying_approval(i, s, k) {
             let id = run.action_execution_id.clone();
-            self.out.notices_withdrawn.push(id.into());
+            self.out.notices_withdrawn.push(id);
         }
     }
 }

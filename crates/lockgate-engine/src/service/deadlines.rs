@@ -157,7 +157,7 @@ pub(super) fn deadlines_of(pipeline: &str, e: &Execution) -> Vec<Deadline> {
 pub(super) fn deadline_changes<'a>(
     before: Option<&PipelineState>,
     after: &PipelineState,
-    changed: impl Iterator<Item = &'a String>,
+    changed: impl Iterator<Item = &'a ExecutionId>,
 ) -> (Vec<Deadline>, Vec<DeadlineKey>) {
     let pipeline = &after.entry.declaration.name;
     let mut arm = Vec::new();
@@ -269,7 +269,7 @@ impl PipelineService {
             return false;
         };
         state
-            .execution(d.key.execution_id.as_str())
+            .execution(&d.key.execution_id)
             .is_some_and(|e| deadlines_of(d.key.pipeline.as_str(), e).contains(d))
     }
 

@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use lockgate_model::Caller;
+use lockgate_model::{Caller, ExecutionId};
 use lockgate_shapes::{
     ActionExecutionDetail, ErrorCode, GetPipelineExecutionInput, GetPipelineExecutionOutput,
     GetPipelineStateInput, GetPipelineStateOutput, ListActionExecutionsInput,
@@ -27,7 +27,10 @@ impl PipelineService {
     ) -> Result<GetPipelineExecutionOutput, ServiceError> {
         let state = self.pipeline(&input.pipeline_name)?;
         let e = self
-            .find_execution(&state, &input.pipeline_execution_id)
+            .find_execution(
+                &state,
+                &ExecutionId::from(input.pipeline_execution_id.as_str()),
+            )
             .await?
             .ok_or_else(|| {
                 err(
@@ -112,15 +115,18 @@ impl PipelineService {
         let mut details = Vec::new();
         match filter_id {
             Some(id) => {
-                let e = self.find_execution(&state, &id).await?.ok_or_else(|| {
-                    err(
-                        ErrorCode::PipelineExecutionNotFoundException,
-                        format!(
-                            "Pipeline execution {id} was not found in pipeline {}",
-                            input.pipeline_name
-                        ),
-                    )
-                })?;
+                let e = self
+                    .find_execution(&state, &ExecutionId::from(id.as_str()))
+                    .await?
+                    .ok_or_else(|| {
+                        err(
+                            ErrorCode::PipelineExecutionNotFoundException,
+                            format!(
+                                "Pipeline execution {id} was not found in pipeline {}",
+                                input.pipeline_name
+                            ),
+                        )
+                    })?;
                 let state = self.with_versions(&state, std::slice::from_ref(&e)).await?;
                 details = views::action_execution_details(&state, &e, &self.cfg);
             }
@@ -165,7 +171,7 @@ impl PipelineService {
     pub(super) async fn find_execution(
         &self,
         state: &PipelineState,
-        id: &str,
+        id: &ExecutionId,
     ) -> Result<Option<Arc<Execution>>, ServiceError> {
         if let Some(e) = state.execution(id) {
             return Ok(Some(e.clone()));
@@ -175,7 +181,7 @@ impl PipelineService {
         }
         let Some(r) = self
             .store
-            .get(Collection::Execution, id)
+            .get(Collection::Execution, id.as_str())
             .await
             .map_err(internal)?
         else {

@@ -451,7 +451,7 @@ impl PipelineService {
         for id in &outcome.notices_withdrawn {
             m.push(Mutation::Delete {
                 collection: Collection::Outbox,
-                key: outbox_key(id, NoticeKind::ApprovalNeeded),
+                key: outbox_key(id.as_str(), NoticeKind::ApprovalNeeded),
             });
         }
         for notice in &outcome.notices {

@@ -157,7 +157,10 @@ impl PipelineService {
     /// An open job from the committed state of the execution the board says holds it.
     fn open_job(&self, id: &JobId, place: &JobPlace) -> Option<JobRecord> {
         let state = self.pipeline(&place.pipeline).ok()?;
-        let job = state.execution(&place.execution_id)?.job(id)?.clone();
+        let job = state
+            .execution(&ExecutionId::from(place.execution_id.as_str()))?
+            .job(id)?
+            .clone();
         Some(job)
     }
 
@@ -185,7 +188,9 @@ impl PipelineService {
         let place = stored::job::read_place(&record).map_err(internal)?;
         // A job whose pipeline was deleted (and recreated) is gone with it.
         let state = self.pipeline(&place.pipeline).map_err(|_| not_found())?;
-        let execution = self.find_execution(&state, &place.execution_id).await?;
+        let execution = self
+            .find_execution(&state, &ExecutionId::from(place.execution_id.as_str()))
+            .await?;
         if let Some(job) = execution.as_ref().and_then(|e| e.job(id)) {
             return Ok((job.clone(), place));
         }

@@ -23,7 +23,7 @@ use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
 use lockgate_engine::state::{ActionRun, Execution, JobRecord, PipelineEntry, PipelineState};
 use lockgate_engine::EngineConfig;
 use lockgate_model::notice::NoticeKind;
-use lockgate_model::{ActionTypeRegistry, ApprovalToken};
+use lockgate_model::{ActionTypeRegistry, ApprovalToken, ExecutionId};
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
     PipelineDeclaration, PipelineExecutionStatus, ServiceError, StageExecutionStatus,
@@ -530,7 +530,7 @@ impl Harness {
     /// An execution.
     pub fn execution(&self, id: &str) -> &Execution {
         self.state
-            .execution(id)
+            .execution(&ExecutionId::from(id))
             .unwrap_or_else(|| panic!("execution {id} is in memory"))
     }
 
@@ -708,7 +708,9 @@ impl Harness {
                 }
             }
         }
-        self.last.executions.extend(outcome.dirty);
+        self.last
+            .executions
+            .extend(outcome.dirty.into_iter().map(String::from));
     }
 }
 
@@ -757,10 +759,10 @@ fn unreported_changes(
         missing.push("the pipeline entry".to_string());
     }
     for e in &after.executions {
-        if outcome.dirty.contains(e.id.as_str()) {
+        if outcome.dirty.contains(&e.id) {
             continue;
         }
-        let unchanged = before.execution(e.id.as_str()).is_some_and(|old| {
+        let unchanged = before.execution(&e.id).is_some_and(|old| {
             Arc::ptr_eq(old, e)
                 || serde_json::to_value(old.as_ref()).ok() == serde_json::to_value(e.as_ref()).ok()
         });

@@ -427,7 +427,7 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
         .map(|(_, r)| (r.action_execution_id.as_str(), r))
         .collect();
     for e in &h.state().executions {
-        let old = before.state.execution(e.id.as_str());
+        let old = before.state.execution(&e.id);
         if let Some(old) = old {
             ensure!(
                 e.updated >= old.updated,
