@@ -97,6 +97,15 @@ string_id!(
     ApprovalToken
 );
 
+impl ApprovalToken {
+    /// Whether `presented` is this token, compared in constant time so that how long a wrong
+    /// guess takes says nothing about how much of it was right.
+    pub fn matches(&self, presented: &ApprovalToken) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(presented.0.as_bytes()).into()
+    }
+}
+
 /// A lowercase, hyphenated UUID v4.
 fn new_uuid() -> String {
     // `Uuid`'s `Display` is the lowercase hyphenated form, which is what the model's
@@ -162,6 +171,15 @@ mod tests {
         let tokens: std::collections::HashSet<String> =
             (0..100).map(|_| new_approval_token()).collect();
         assert_eq!(tokens.len(), 100);
+    }
+
+    #[test]
+    fn an_approval_token_matches_only_itself() {
+        let token = ApprovalToken::from(new_approval_token());
+        assert!(token.matches(&token.clone()));
+        assert!(!token.matches(&ApprovalToken::from(new_approval_token())));
+        assert!(!token.matches(&ApprovalToken::from(&token.as_str()[..35])));
+        assert!(!token.matches(&ApprovalToken::from("")));
     }
 
     #[test]

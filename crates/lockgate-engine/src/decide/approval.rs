@@ -22,17 +22,16 @@ impl<'a> Decider<'a> {
                     let Some(run) = run else { continue };
                     if run.name == answer.action
                         && run.kind == ActionKind::Approval
-                        && run.token.as_ref() == Some(&answer.token)
+                        && run.token.as_ref().is_some_and(|t| t.matches(&answer.token))
                     {
                         found = Some((i, s, k, run.status, run.decided));
                         break 'search;
                     }
                 }
-                if stage
-                    .history
-                    .iter()
-                    .any(|r| r.name == answer.action && r.token.as_ref() == Some(&answer.token))
-                {
+                if stage.history.iter().any(|r| {
+                    r.name == answer.action
+                        && r.token.as_ref().is_some_and(|t| t.matches(&answer.token))
+                }) {
                     return Err(invalid_token(answer));
                 }
             }
