@@ -146,33 +146,12 @@ async fn listing_action_executions_one_by_one_past_old_executions_in_progress_li
     )
     .await;
 
-    let mut listed = Vec::new();
-    let mut next_token = None;
-    loop {
-        let page = env
-            .svc
-            .list_action_executions(
-                &env.caller,
-                ListActionExecutionsInput {
-                    pipeline_name: "Wide".into(),
-                    max_results: Some(1),
-                    next_token,
-                    ..Default::default()
-                },
-            )
-            .await
-            .expect("action executions are listable");
-        listed.extend(
-            page.action_execution_details
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|d| d.pipeline_execution_id),
-        );
-        next_token = page.next_token;
-        if next_token.is_none() {
-            break;
-        }
-    }
+    let listed: Vec<String> = env
+        .action_executions_in_pages("Wide", None, Some(1))
+        .await
+        .into_iter()
+        .filter_map(|d| d.pipeline_execution_id)
+        .collect();
     // One action execution (the source) per execution, newest execution first.
     let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
     assert_eq!(listed, newest_first, "each once, newest first");
@@ -215,62 +194,20 @@ async fn a_stage_keeps_its_latest_execution_when_more_than_a_hundred_newer_ones_
     for _ in 0..2 {
         // The old execution kept in memory for the state view must not make pages from memory
         // skip the evicted executions between it and the newest ones.
-        let mut listed = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = env
-                .svc
-                .list_pipeline_executions(
-                    &env.caller,
-                    ListPipelineExecutionsInput {
-                        pipeline_name: "Held".into(),
-                        max_results: Some(7),
-                        next_token,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("executions are listable");
-            listed.extend(
-                page.pipeline_execution_summaries
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|e| e.pipeline_execution_id),
-            );
-            next_token = page.next_token;
-            if next_token.is_none() {
-                break;
-            }
-        }
+        let listed: Vec<String> = env
+            .executions_in_pages("Held", Some(7))
+            .await
+            .into_iter()
+            .filter_map(|e| e.pipeline_execution_id)
+            .collect();
         let newest_first: Vec<String> = ids.iter().rev().cloned().collect();
         assert_eq!(listed, newest_first, "every execution once, newest first");
-        let mut actions = Vec::new();
-        let mut next_token = None;
-        loop {
-            let page = env
-                .svc
-                .list_action_executions(
-                    &env.caller,
-                    ListActionExecutionsInput {
-                        pipeline_name: "Held".into(),
-                        max_results: Some(1),
-                        next_token,
-                        ..Default::default()
-                    },
-                )
-                .await
-                .expect("action executions are listable");
-            actions.extend(
-                page.action_execution_details
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter_map(|d| d.action_execution_id),
-            );
-            next_token = page.next_token;
-            if next_token.is_none() {
-                break;
-            }
-        }
+        let actions: Vec<String> = env
+            .action_executions_in_pages("Held", None, Some(1))
+            .await
+            .into_iter()
+            .filter_map(|d| d.action_execution_id)
+            .collect();
         let unique: std::collections::BTreeSet<&String> = actions.iter().collect();
         assert_eq!(unique.len(), actions.len(), "no action execution twice");
         // A source run per execution, and the first one's approval.

@@ -270,6 +270,15 @@ impl TestEnv {
 
     /// Every execution summary, newest first (all pages).
     pub async fn executions(&self, pipeline: &str) -> Vec<PipelineExecutionSummary> {
+        self.executions_in_pages(pipeline, None).await
+    }
+
+    /// Every execution of the pipeline, newest first, read `page_size` at a time.
+    pub async fn executions_in_pages(
+        &self,
+        pipeline: &str,
+        page_size: Option<i32>,
+    ) -> Vec<PipelineExecutionSummary> {
         let mut all = Vec::new();
         let mut next_token = None;
         loop {
@@ -279,6 +288,7 @@ impl TestEnv {
                     &self.caller,
                     ListPipelineExecutionsInput {
                         pipeline_name: pipeline.to_string(),
+                        max_results: page_size,
                         next_token,
                         ..Default::default()
                     },
@@ -299,6 +309,18 @@ impl TestEnv {
         pipeline: &str,
         execution: Option<&str>,
     ) -> Vec<ActionExecutionDetail> {
+        self.action_executions_in_pages(pipeline, execution, None)
+            .await
+    }
+
+    /// Every action execution of the pipeline, or of one execution, newest first, read
+    /// `page_size` at a time.
+    pub async fn action_executions_in_pages(
+        &self,
+        pipeline: &str,
+        execution: Option<&str>,
+        page_size: Option<i32>,
+    ) -> Vec<ActionExecutionDetail> {
         let mut all = Vec::new();
         let mut next_token = None;
         loop {
@@ -312,8 +334,8 @@ impl TestEnv {
                             pipeline_execution_id: Some(id.to_string()),
                             ..Default::default()
                         }),
+                        max_results: page_size,
                         next_token,
-                        ..Default::default()
                     },
                 )
                 .await
