@@ -2,55 +2,15 @@
 //! nothing changes, and writes work again once space is freed.
 //!
 //! The SQLite backend's own test shows that a real full database yields `StoreError::Full`
-//! (`lockgate-store-sqlite`, writer tests); here a store in front of the real SQLite store answers
-//! commits with that error while the disk is "full", so the whole service path is exercised.
-
-use std::sync::atomic::{AtomicBool, Ordering};
+//! (`lockgate-store-sqlite`, writer tests); here the test store `Faulty` in front of the real
+//! SQLite store answers commits with that error while the disk is "full", so the whole service
+//! path is exercised.
 
 use lockgate_engine::service::DISK_FULL_MESSAGE;
 use lockgate_engine::ManualClock;
-use lockgate_store::{Collection, Mutation, Record, StoreError};
 
+use crate::faulty::{Fault, Faulty};
 use crate::*;
-
-/// The real SQLite store, whose commits fail as a full disk makes them fail while `full` is set.
-struct FillableDisk {
-    inner: SqliteStore,
-    full: AtomicBool,
-}
-
-#[async_trait::async_trait]
-impl Store for FillableDisk {
-    async fn commit(&self, mutations: Vec<Mutation>) -> Result<(), StoreError> {
-        if self.full.load(Ordering::SeqCst) {
-            return Err(StoreError::Full(
-                "applying a commit: database or disk is full".to_owned(),
-            ));
-        }
-        self.inner.commit(mutations).await
-    }
-    async fn load(&self, collection: Collection) -> Result<Vec<Record>, StoreError> {
-        self.inner.load(collection).await
-    }
-    async fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
-        self.inner.get(collection, key).await
-    }
-    async fn list_children(
-        &self,
-        collection: Collection,
-        parent: &str,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.inner.list_children(collection, parent).await
-    }
-    async fn due(
-        &self,
-        collection: Collection,
-        due_at: i64,
-        limit: usize,
-    ) -> Result<Vec<Record>, StoreError> {
-        self.inner.due(collection, due_at, limit).await
-    }
-}
 
 async fn names(svc: &PipelineService, caller: &Caller) -> Vec<String> {
     svc.list_pipelines(caller, ListPipelinesInput::default())
@@ -66,10 +26,9 @@ async fn names(svc: &PipelineService, caller: &Caller) -> Vec<String> {
 #[tokio::test]
 async fn a_change_on_a_full_disk_is_refused_as_service_unavailable_and_changes_nothing() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let disk = Arc::new(FillableDisk {
-        inner: SqliteStore::open(dir.path()).expect("the store opens"),
-        full: AtomicBool::new(false),
-    });
+    let disk = Arc::new(Faulty::over(
+        SqliteStore::open(dir.path()).expect("the store opens"),
+    ));
     let svc = PipelineService::load(
         disk.clone(),
         Arc::new(ManualClock::new(START_MILLIS)),
@@ -110,7 +69,7 @@ async fn a_change_on_a_full_disk_is_refused_as_service_unavailable_and_changes_n
         .await
         .expect("created while there is space");
 
-    disk.full.store(true, Ordering::SeqCst);
+    disk.set(Fault::Fail);
     let error = svc
         .create_pipeline(&caller, create("during"))
         .await
@@ -120,7 +79,7 @@ async fn a_change_on_a_full_disk_is_refused_as_service_unavailable_and_changes_n
     assert_eq!(error.message, DISK_FULL_MESSAGE);
     assert_eq!(names(&svc, &caller).await, ["before"]);
 
-    disk.full.store(false, Ordering::SeqCst);
+    disk.set(Fault::None);
     svc.create_pipeline(&caller, create("during"))
         .await
         .expect("created once space is freed");

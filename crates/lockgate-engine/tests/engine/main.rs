@@ -9,6 +9,7 @@ mod admin;
 mod approval;
 mod disk_full;
 mod durability;
+mod faulty;
 mod history;
 mod jobs;
 mod modes;
