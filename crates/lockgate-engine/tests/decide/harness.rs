@@ -3,11 +3,14 @@
 //! A [`Harness`] holds one pipeline's [`PipelineState`] in memory, a manual clock (an `i64` that
 //! only moves when told to) and ids that count up, and applies commands to it the way
 //! `PipelineService` does, without a store, a lock or an async runtime: copy the state, run the
-//! `Decider` on the copy, and on success install the copy, record the jobs it created and closed,
-//! and arm the deadlines of the executions it changed; on a refusal drop the copy. The few rules
-//! the service applies around the `Decider` (an approval's stage and action must exist, the
-//! active-execution limit, a job's status before a worker's report, how a transition is
-//! changed) are repeated here, each next to a note of where the service has it.
+//! `Decider` on the copy, and on success install the copy, note the jobs it reported created and
+//! closed, and arm the deadlines of the executions it changed; on a refusal drop the copy. Jobs
+//! are read from the decided state (`Execution::jobs`), where the `Decider` records them and the
+//! service stores them, so the tests see what the service really keeps; the harness keeps no job
+//! list of its own. The few rules the service applies around the `Decider` (an approval's stage
+//! and action must exist, the active-execution limit, finding a job and its status before a
+//! worker's report, how a transition is changed) are repeated here, each next to a note of where
+//! the service has it.
 //!
 //! Everything the tests know about the `Decider`'s signatures (its requests, `Outcome`,
 //! `JobRecord`) stays in this file, so when those change only this file has to follow. Tests
@@ -20,10 +23,11 @@ use lockgate_engine::decide::{
     ApprovalAnswer, Decider, IdSource, JobReport, Outcome, StartRequest,
 };
 use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
+use lockgate_engine::state::job_finished;
 use lockgate_engine::state::{ActionRun, Execution, JobRecord, PipelineEntry, PipelineState};
 use lockgate_engine::EngineConfig;
 use lockgate_model::notice::NoticeKind;
-use lockgate_model::{ActionTypeRegistry, ApprovalToken, ExecutionId};
+use lockgate_model::{ActionTypeRegistry, ApprovalToken, ExecutionId, JobId};
 use lockgate_shapes::{
     ActionExecutionStatus, ErrorCode, ExecutionMode, FailureDetails, FailureType, JobStatus,
     PipelineDeclaration, PipelineExecutionStatus, ServiceError, StageExecutionStatus,
@@ -115,20 +119,15 @@ pub struct JobView {
     pub continuation_token: Option<String>,
     /// When it was created.
     pub created: i64,
+    /// The nonce a worker presents to acknowledge it.
+    pub nonce: String,
 }
 
 impl JobView {
     /// Whether a worker may still report on it.
     pub fn is_open(&self) -> bool {
-        !is_closed(self.status)
+        !job_finished(self.status)
     }
-}
-
-fn is_closed(status: JobStatus) -> bool {
-    matches!(
-        status,
-        JobStatus::Succeeded | JobStatus::Failed | JobStatus::TimedOut
-    )
 }
 
 /// A deadline the harness fired.
@@ -160,12 +159,11 @@ pub struct Harness {
     now: i64,
     ids: CountingIds,
     cfg: EngineConfig,
-    /// Every job ever created, with its current status (the service's job board).
-    jobs: BTreeMap<String, JobRecord>,
     /// Armed deadlines: (due, execution id, action execution id), as the service's scheduler.
     deadlines: BTreeSet<(i64, String, String)>,
     last: Changes,
     last_refusal: Option<Refusal>,
+    creations: Vec<String>,
     closures: Vec<(String, JobStatus)>,
     accepted_tokens: Vec<String>,
     fired: Vec<FiredDeadline>,
@@ -209,10 +207,10 @@ impl Harness {
                 job_timeout_millis: JOB_TIMEOUT,
                 notification_topics: BTreeSet::new(),
             },
-            jobs: BTreeMap::new(),
             deadlines: BTreeSet::new(),
             last: Changes::default(),
             last_refusal: None,
+            creations: Vec::new(),
             closures: Vec::new(),
             accepted_tokens: Vec::new(),
             fired: Vec::new(),
@@ -322,19 +320,32 @@ impl Harness {
     /// (service/workers.rs).
     fn report(&mut self, job_id: &str, report: JobReport) -> Result<(), ServiceError> {
         self.begin();
-        let Some(job) = self.jobs.get(job_id).cloned() else {
-            return self.refuse(ServiceError::new(
-                ErrorCode::JobNotFoundException,
-                format!("The job with id {job_id} was not found"),
-            ));
+        let Some(job) = self.job_record(job_id).cloned() else {
+            return self.refuse(job_not_found(job_id));
         };
-        if is_closed(job.status) {
+        if job_finished(job.status) {
             return self.refuse(ServiceError::new(
                 ErrorCode::InvalidJobStateException,
                 format!("The job {job_id} takes no further results"),
             ));
         }
         self.decide(|d| d.job_report(&job, report))
+    }
+
+    /// AcknowledgeJob; returns the job's status afterwards. Finding the job is the service's
+    /// `find_job` (service/workers.rs); the nonce and status checks that follow are the
+    /// `Decider`'s (`handle_acknowledge_job` repeats them before deciding, with the same
+    /// answers, to skip a write that would change nothing), so they are left to it here.
+    pub fn acknowledge_job(
+        &mut self,
+        job_id: &str,
+        nonce: &str,
+    ) -> Result<JobStatus, ServiceError> {
+        self.begin();
+        let Some(execution_id) = self.job_record(job_id).map(|j| j.execution_id.clone()) else {
+            return self.refuse(job_not_found(job_id));
+        };
+        self.decide(|d| d.acknowledge_job(&execution_id, &JobId::from(job_id), nonce))
     }
 
     /// The scheduler's call for one deadline, at the current time, whether or not it is due.
@@ -481,6 +492,11 @@ impl Harness {
         self.last_refusal.as_ref()
     }
 
+    /// Every job the decider reported created so far, in order.
+    pub fn creations(&self) -> &[String] {
+        &self.creations
+    }
+
     /// Every job closure so far, in order.
     pub fn closures(&self) -> &[(String, JobStatus)] {
         &self.closures
@@ -496,14 +512,13 @@ impl Harness {
         &self.fired
     }
 
-    /// Everything decided, for "nothing changed" comparisons: the entry, every execution and
-    /// every job. (Armed deadlines are the scheduler's bookkeeping, not decided state: firing
+    /// Everything decided, for "nothing changed" comparisons: the entry and every execution,
+    /// jobs included. (Armed deadlines are the scheduler's bookkeeping, not decided state: firing
     /// one that finds nothing to do disarms it and changes nothing.)
     pub fn snapshot(&self) -> serde_json::Value {
         serde_json::json!({
             "entry": self.state.entry,
             "executions": self.state.executions.iter().map(|e| e.as_ref()).collect::<Vec<_>>(),
-            "jobs": self.jobs,
         })
     }
 
@@ -582,14 +597,32 @@ impl Harness {
             .unwrap_or_else(|| panic!("{stage}/{action} of {id} has a job"))
     }
 
-    /// A job, if it was ever created.
+    /// A job of an execution in memory, as its execution records it.
     pub fn job(&self, job_id: &str) -> Option<JobView> {
-        self.jobs.get(job_id).map(view)
+        self.job_record(job_id).map(view)
     }
 
-    /// Every job ever created, by id.
+    /// Every job the executions in memory record, by id. (Executions dropped from memory take
+    /// their jobs with them; the service reads those from the store, these tests never start
+    /// that many.)
     pub fn jobs(&self) -> Vec<JobView> {
-        self.jobs.values().map(view).collect()
+        let mut jobs: Vec<JobView> = self
+            .state
+            .executions
+            .iter()
+            .flat_map(|e| e.jobs.iter().map(view))
+            .collect();
+        jobs.sort_by(|a, b| a.id.cmp(&b.id));
+        jobs
+    }
+
+    /// A job's record in its execution.
+    fn job_record(&self, job_id: &str) -> Option<&JobRecord> {
+        self.state
+            .executions
+            .iter()
+            .flat_map(|e| e.jobs.iter())
+            .find(|j| j.id.as_str() == job_id)
     }
 
     /// Jobs a worker may still report on, by id.
@@ -672,20 +705,17 @@ impl Harness {
         }
     }
 
-    /// Installs a decided state: records its jobs and arms its deadlines.
+    /// Installs a decided state: notes the jobs it reports and arms its deadlines.
     fn install(&mut self, mut next: PipelineState, outcome: Outcome) {
         next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
         self.state = next;
         self.last.entry |= outcome.entry_dirty;
         for job in outcome.jobs_created {
+            self.creations.push(job.id.to_string());
             self.last.jobs_created.push(job.id.to_string());
-            self.jobs.insert(job.id.to_string(), job);
         }
         for (id, status) in outcome.jobs_closed {
             let id = String::from(id);
-            if let Some(job) = self.jobs.get_mut(&id) {
-                job.status = status;
-            }
             self.closures.push((id.clone(), status));
             self.last.jobs_closed.push((id, status));
         }
@@ -733,7 +763,15 @@ fn view(job: &JobRecord) -> JobView {
         status: job.status,
         continuation_token: job.data.continuation_token.clone(),
         created: job.created,
+        nonce: job.nonce.clone(),
     }
+}
+
+fn job_not_found(job_id: &str) -> ServiceError {
+    ServiceError::new(
+        ErrorCode::JobNotFoundException,
+        format!("The job with id {job_id} was not found"),
+    )
 }
 
 /// Whether a decision changed nothing the service would write (it then installs nothing).

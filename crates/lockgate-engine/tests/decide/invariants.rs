@@ -6,16 +6,19 @@
 //! waiting execution is held for a reason), and jobs and actions agree. [`check_step`] compares
 //! a state with the one before it: a refused command changes nothing, no stage is entered while
 //! its inbound transition is disabled, deadlines fire only once due, times only move forward,
-//! and the decider reported everything it changed. [`check_history`] looks at everything that
+//! the decider reported everything it changed, and, read from the jobs the executions record,
+//! a job is completed at most once and a finished job stays finished. [`check_history`] looks at everything that
 //! happened: an approval token accepted at most once, a job closed at most once.
 //!
 //! Each check returns the first violation in words, so a failing property names it.
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use lockgate_engine::state::{ActionKind, ActionRun, Execution, PipelineState, Position};
+use lockgate_engine::state::{
+    job_finished, ActionKind, ActionRun, Execution, PipelineState, Position,
+};
 use lockgate_shapes::{
-    ActionExecutionStatus, ExecutionMode, PipelineExecutionStatus, StageExecutionStatus,
+    ActionExecutionStatus, ExecutionMode, JobStatus, PipelineExecutionStatus, StageExecutionStatus,
 };
 
 use crate::harness::Harness;
@@ -26,6 +29,8 @@ pub struct Before {
     snapshot: serde_json::Value,
     now: i64,
     fired: usize,
+    creations: usize,
+    closures: usize,
 }
 
 impl Before {
@@ -36,6 +41,8 @@ impl Before {
             snapshot: h.snapshot(),
             now: h.now(),
             fired: h.fired().len(),
+            creations: h.creations().len(),
+            closures: h.closures().len(),
         }
     }
 }
@@ -476,6 +483,7 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
             }
         }
     }
+    check_job_step(before, h)?;
     for fired in &h.fired()[before.fired..] {
         ensure!(
             !fired.changed || fired.due <= fired.at,
@@ -483,6 +491,87 @@ pub fn check_step(before: &Before, h: &Harness) -> Result<(), String> {
             fired.due,
             fired.action_execution_id,
             fired.at
+        );
+    }
+    Ok(())
+}
+
+/// Every job an execution in `state` records: id → (execution id, status). Errs on a job
+/// recorded twice.
+fn recorded_jobs(state: &PipelineState) -> Result<BTreeMap<String, (String, JobStatus)>, String> {
+    let mut jobs = BTreeMap::new();
+    for e in &state.executions {
+        for j in &e.jobs {
+            let old = jobs.insert(j.id.to_string(), (e.id.to_string(), j.status));
+            ensure!(old.is_none(), "job {} is recorded twice", j.id);
+        }
+    }
+    Ok(jobs)
+}
+
+/// Compares the jobs the executions record before and after a step: a job of an execution
+/// still in memory stays recorded, a finished job keeps the status it finished with (so it is
+/// completed at most once), a job appears only when the step reports it created, and a job
+/// finishes only when the step reports it closed, with the status it reports. (What the step
+/// reported is read from the harness's history, not from `Harness::last`, which a step that
+/// applied no command leaves as the previous step set it.)
+fn check_job_step(before: &Before, h: &Harness) -> Result<(), String> {
+    let old = recorded_jobs(&before.state)?;
+    let new = recorded_jobs(h.state())?;
+    let in_memory = |execution: &str| h.state().execution(&execution.into()).is_some();
+    for (id, (execution, status)) in &old {
+        if !in_memory(execution) {
+            continue;
+        }
+        let now = new.get(id).map(|(_, s)| *s);
+        ensure!(now.is_some(), "job {id} is no longer recorded");
+        ensure!(
+            !job_finished(*status) || now == Some(*status),
+            "job {id} finished {} and is now {}",
+            status.as_str(),
+            now.map_or("gone", |s| s.as_str())
+        );
+    }
+    let created = &h.creations()[before.creations..];
+    let closed = &h.closures()[before.closures..];
+    for (id, (_, status)) in &new {
+        if !old.contains_key(id) {
+            ensure!(
+                created.contains(id),
+                "job {id} is recorded but was not reported created"
+            );
+        }
+        let was_finished = old.get(id).is_some_and(|(_, s)| job_finished(*s));
+        if job_finished(*status) && !was_finished {
+            let reported: Vec<JobStatus> = closed
+                .iter()
+                .filter(|(j, _)| j == id)
+                .map(|(_, s)| *s)
+                .collect();
+            ensure!(
+                reported == [*status],
+                "job {id} finished {} but the step reported it closed {reported:?}",
+                status.as_str()
+            );
+        }
+    }
+    for (id, status) in closed {
+        let Some((execution, now)) = new.get(id) else {
+            ensure!(
+                old.get(id).is_some_and(|(e, _)| !in_memory(e)),
+                "job {id} was reported closed but is not recorded"
+            );
+            continue;
+        };
+        ensure!(
+            in_memory(execution) && now == status,
+            "job {id} was reported closed {} but is recorded {}",
+            status.as_str(),
+            now.as_str()
+        );
+        ensure!(
+            !old.get(id).is_some_and(|(_, s)| job_finished(*s)),
+            "job {id} was closed again after it finished"
         );
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! Jobs: a custom action hands a job to workers; the worker's success, failure or continuation
-//! closes it exactly once; results for closed or unknown jobs are refused.
+//! closes it exactly once; results for closed or unknown jobs are refused. A worker acknowledges
+//! a job with its nonce; a wrong nonce is refused.
 
 use lockgate_shapes::{
     ActionExecutionStatus as Action, ErrorCode, JobStatus, PipelineExecutionStatus as Execution,
@@ -178,4 +179,87 @@ fn the_same_commands_make_the_same_decisions() {
         h.snapshot()
     };
     assert_eq!(run(), run());
+}
+
+#[test]
+fn acknowledging_a_queued_job_with_its_nonce_makes_it_in_progress() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h
+        .job(&h.job_for(&id, "Source", "Checkout"))
+        .expect("the job");
+    let updated = h.execution(&id).updated;
+    h.advance(5);
+
+    assert_eq!(
+        h.acknowledge_job(&job.id, &job.nonce),
+        Ok(JobStatus::InProgress)
+    );
+
+    assert_eq!(h.last().executions, [id.clone()].into());
+    assert_eq!(
+        h.job(&job.id).map(|j| j.status),
+        Some(JobStatus::InProgress)
+    );
+    assert_eq!(h.execution(&id).updated, updated);
+    assert_eq!(
+        h.action_status(&id, "Source", "Checkout"),
+        Some(Action::InProgress)
+    );
+    h.succeed_job(&job.id)
+        .expect("an acknowledged job takes a result");
+    assert_eq!(h.job(&job.id).map(|j| j.status), Some(JobStatus::Succeeded));
+}
+
+#[test]
+fn acknowledging_with_a_wrong_nonce_is_invalid_nonce_and_changes_nothing() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h.job_for(&id, "Source", "Checkout");
+    let before = h.snapshot();
+    assert_code(
+        h.acknowledge_job(&job, "nonce-of-another-job"),
+        ErrorCode::InvalidNonceException,
+    );
+    assert!(h.last().is_empty());
+    assert_eq!(h.snapshot(), before);
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::Queued));
+}
+
+#[test]
+fn acknowledging_again_or_after_the_job_finished_answers_its_status_and_changes_nothing() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h
+        .job(&h.job_for(&id, "Source", "Checkout"))
+        .expect("the job");
+    h.acknowledge_job(&job.id, &job.nonce)
+        .expect("acknowledged");
+    let before = h.snapshot();
+    assert_eq!(
+        h.acknowledge_job(&job.id, &job.nonce),
+        Ok(JobStatus::InProgress)
+    );
+    assert!(h.last().is_empty());
+    assert_eq!(h.snapshot(), before);
+
+    h.succeed_job(&job.id).expect("accepted");
+    let before = h.snapshot();
+    assert_eq!(
+        h.acknowledge_job(&job.id, &job.nonce),
+        Ok(JobStatus::Succeeded)
+    );
+    assert!(h.last().is_empty());
+    assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn acknowledging_an_unknown_job_is_job_not_found_and_changes_nothing() {
+    let mut h = Harness::new(standard());
+    let before = h.snapshot();
+    assert_code(
+        h.acknowledge_job("00000000-0000-4000-8000-ffffffffffff", "nonce-1"),
+        ErrorCode::JobNotFoundException,
+    );
+    assert_eq!(h.snapshot(), before);
 }

@@ -8,8 +8,8 @@
 
 use lockgate_engine::state::ActionKind;
 use lockgate_shapes::{
-    ActionExecutionStatus, ErrorCode, ExecutionMode, PipelineDeclaration, StageRetryMode,
-    StageTransitionType,
+    ActionExecutionStatus, ErrorCode, ExecutionMode, JobStatus, PipelineDeclaration,
+    StageRetryMode, StageTransitionType,
 };
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
@@ -155,6 +155,15 @@ enum Command {
         succeed: bool,
     },
     ReportUnknownJob,
+    /// AcknowledgeJob of any job, open or finished, with its nonce.
+    AcknowledgeJob {
+        pick: usize,
+    },
+    /// AcknowledgeJob of any job with a nonce it was not given.
+    AcknowledgeWithWrongNonce {
+        pick: usize,
+    },
+    AcknowledgeUnknownJob,
     Stop {
         pick: usize,
         abandon: bool,
@@ -192,6 +201,9 @@ fn command() -> impl Strategy<Value = Command> {
         1 => pick().prop_map(|pick| Command::FailJob { pick }),
         1 => (pick(), any::<bool>()).prop_map(|(pick, succeed)| Command::ReportClosedJob { pick, succeed }),
         1 => Just(Command::ReportUnknownJob),
+        2 => pick().prop_map(|pick| Command::AcknowledgeJob { pick }),
+        1 => pick().prop_map(|pick| Command::AcknowledgeWithWrongNonce { pick }),
+        1 => Just(Command::AcknowledgeUnknownJob),
         1 => (pick(), any::<bool>()).prop_map(|(pick, abandon)| Command::Stop { pick, abandon }),
         1 => Just(Command::StopUnknownExecution),
         2 => (pick(), pick(), any::<bool>()).prop_map(|(pick, stage, all)| Command::Retry { pick, stage, all }),
@@ -355,6 +367,31 @@ fn apply(h: &mut Harness, command: &Command) -> Result<(), TestCaseError> {
         Command::ReportUnknownJob => {
             expect_code(
                 h.succeed_job(UNKNOWN_ID),
+                &[ErrorCode::JobNotFoundException],
+            )?;
+        }
+        Command::AcknowledgeJob { pick } => {
+            if let Some(job) = nth(&h.jobs(), pick) {
+                let result = h.acknowledge_job(&job.id, &job.nonce);
+                let expected = match job.status {
+                    JobStatus::Queued | JobStatus::Dispatched => JobStatus::InProgress,
+                    other => other,
+                };
+                prop_assert_eq!(result, Ok(expected), "acknowledging {}", job.id);
+                prop_assert_eq!(h.job(&job.id).map(|j| j.status), Some(expected));
+            }
+        }
+        Command::AcknowledgeWithWrongNonce { pick } => {
+            if let Some(job) = nth(&h.jobs(), pick) {
+                expect_code(
+                    h.acknowledge_job(&job.id, "nonce-of-another-job"),
+                    &[ErrorCode::InvalidNonceException],
+                )?;
+            }
+        }
+        Command::AcknowledgeUnknownJob => {
+            expect_code(
+                h.acknowledge_job(UNKNOWN_ID, "nonce-1"),
                 &[ErrorCode::JobNotFoundException],
             )?;
         }
