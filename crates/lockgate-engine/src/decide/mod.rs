@@ -15,6 +15,7 @@ mod jobs;
 mod notices;
 mod retry;
 mod stop;
+mod transitions;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use lockgate_model::{ActionExecutionId, ApprovalToken, ExecutionId, JobId};
 use lockgate_shapes::{ActionDeclaration, ErrorCode, JobStatus, ServiceError, TriggerType};
 
 pub use lockgate_model::action_types::is_manual_approval;
+pub use transitions::stage_position;
 
 use crate::state::{ActionRun, Execution, JobRecord, PipelineState};
 

@@ -14,8 +14,7 @@ use lockgate_shapes::{
 
 use super::pipelines::default_variables;
 use super::{err, PipelineService};
-use crate::decide::StartRequest;
-use crate::state::{PipelineState, Transition};
+use crate::decide::{stage_position, StartRequest};
 
 /// Most executions a QUEUED or PARALLEL pipeline holds in progress at once.
 const MAX_ACTIVE_EXECUTIONS: usize = 50;
@@ -177,51 +176,9 @@ impl PipelineService {
         kind: StageTransitionType,
         disabled_reason: Option<String>,
     ) -> Result<(), ServiceError> {
-        let now = self.clock.now_millis();
         self.mutate(pipeline, |d, _| {
-            let mut s = stage_position(d.state, stage)?;
-            if kind == StageTransitionType::Outbound {
-                s += 1;
-                if s >= d.state.entry.declaration.stages.len() {
-                    return Err(err(
-                        ErrorCode::ValidationException,
-                        format!("Stage {stage} is the last stage and has no outbound transition"),
-                    ));
-                }
-            }
-            let target = d.state.entry.declaration.stages[s].name.clone();
-            d.state.entry.transitions.insert(
-                target,
-                Transition {
-                    enabled: disabled_reason.is_none(),
-                    last_changed_by: caller.arn(),
-                    last_changed_at: now,
-                    disabled_reason: disabled_reason.clone(),
-                },
-            );
-            d.out.entry_dirty = true;
-            d.advance();
-            Ok(())
+            d.set_transition(stage, kind, caller.arn(), disabled_reason.clone())
         })
         .await
     }
-}
-
-/// The position of `stage` in the pipeline's current declaration.
-fn stage_position(state: &PipelineState, stage: &str) -> Result<usize, ServiceError> {
-    state
-        .entry
-        .declaration
-        .stages
-        .iter()
-        .position(|s| s.name == stage)
-        .ok_or_else(|| {
-            err(
-                ErrorCode::StageNotFoundException,
-                format!(
-                    "Stage {stage} was not found in pipeline {}",
-                    state.entry.declaration.name
-                ),
-            )
-        })
 }

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lockgate_engine::decide::{
-    ApprovalAnswer, Decider, IdSource, JobReport, Outcome, StartRequest,
+    stage_position, ApprovalAnswer, Decider, IdSource, JobReport, Outcome, StartRequest,
 };
 use lockgate_engine::service::FINISHED_EXECUTIONS_IN_MEMORY;
 use lockgate_engine::state::job_finished;
@@ -432,42 +432,17 @@ impl Harness {
         self.set_transition(stage, StageTransitionType::Inbound, true)
     }
 
-    /// Disable- or EnableStageTransition, as the service's `set_transition`
-    /// (service/executions.rs): record the transition in the entry, then let executions move.
+    /// Disable- or EnableStageTransition through `Decider::set_transition`, as the service
+    /// does.
     pub fn set_transition(
         &mut self,
         stage: &str,
         kind: StageTransitionType,
         enabled: bool,
     ) -> Result<(), ServiceError> {
-        use lockgate_engine::state::Transition;
         self.begin();
-        let now = self.now;
-        self.decide(|d| {
-            let mut s = stage_position(d.state, stage)?;
-            if kind == StageTransitionType::Outbound {
-                s += 1;
-                if s >= d.state.entry.declaration.stages.len() {
-                    return Err(ServiceError::new(
-                        ErrorCode::ValidationException,
-                        format!("Stage {stage} is the last stage and has no outbound transition"),
-                    ));
-                }
-            }
-            let target = d.state.entry.declaration.stages[s].name.clone();
-            d.state.entry.transitions.insert(
-                target,
-                Transition {
-                    enabled,
-                    last_changed_by: ALICE.to_string(),
-                    last_changed_at: now,
-                    disabled_reason: (!enabled).then(|| "Held by a test".to_string()),
-                },
-            );
-            d.out.entry_dirty = true;
-            d.advance();
-            Ok(())
-        })
+        let reason = (!enabled).then(|| "Held by a test".to_string());
+        self.decide(|d| d.set_transition(stage, kind, ALICE.to_string(), reason))
     }
 
     // ----- what happened -----
@@ -832,23 +807,4 @@ fn check_approval_target(
         ));
     }
     Ok(())
-}
-
-/// The service's `stage_position` (service/executions.rs).
-fn stage_position(state: &PipelineState, stage: &str) -> Result<usize, ServiceError> {
-    state
-        .entry
-        .declaration
-        .stages
-        .iter()
-        .position(|s| s.name == stage)
-        .ok_or_else(|| {
-            ServiceError::new(
-                ErrorCode::StageNotFoundException,
-                format!(
-                    "Stage {stage} was not found in pipeline {}",
-                    state.entry.declaration.name
-                ),
-            )
-        })
 }
