@@ -709,17 +709,30 @@ impl Logs {
     }
 }
 
-// A current-thread runtime keeps the handler task on the thread whose default subscriber is set.
-#[tokio::test(flavor = "current_thread")]
+/// The process-wide log capture. A subscriber set per test (`set_default`) raced with the
+/// other tests of this binary over tracing's cached per-callsite interest and sometimes saw no
+/// event at all; one global subscriber, installed once, sees every event. Tests pick their own
+/// lines out by request id.
+fn captured_logs() -> Logs {
+    static LOGS: std::sync::OnceLock<Logs> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Logs::default();
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || sink.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber)
+            .expect("no other test sets a global subscriber");
+        logs
+    })
+    .clone()
+}
+
+#[tokio::test]
 async fn each_request_is_logged_once_with_its_id_and_caller_but_never_its_signature() {
-    let logs = Logs::default();
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || sink.clone())
-        .with_ansi(false)
-        .with_max_level(tracing::Level::DEBUG)
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let logs = captured_logs();
 
     let harness = Harness::new();
     let answer = harness.send(signed(json_call("ListPipelines", "{}"))).await;
@@ -729,7 +742,7 @@ async fn each_request_is_logged_once_with_its_id_and_caller_but_never_its_signat
     let text = logs.text();
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("request served"))
+        .filter(|l| l.contains("request served") && l.contains(&request_id))
         .collect();
     assert_eq!(lines.len(), 1, "{text}");
     let line = lines[0];
