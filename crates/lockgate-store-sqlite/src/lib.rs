@@ -32,7 +32,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+use lockgate_store::{Collection, Mutation, Record, Scan, Store, StoreError};
 
 use crate::checkpoint::Checkpointer;
 use crate::reader::ReadPool;
@@ -203,6 +203,22 @@ impl Store for SqliteStore {
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
         self.read(move |conn| reader::due(conn, collection, due_at, limit))
+            .await
+    }
+
+    async fn scan(&self, scan: Scan) -> Result<Vec<Record>, StoreError> {
+        self.read(move |conn| reader::scan(conn, &scan)).await
+    }
+
+    async fn count(
+        &self,
+        collection: Collection,
+        parent: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        let parent = parent.map(str::to_owned);
+        let label = label.map(str::to_owned);
+        self.read(move |conn| reader::count(conn, collection, parent.as_deref(), label.as_deref()))
             .await
     }
 }

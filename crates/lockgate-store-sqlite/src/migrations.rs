@@ -76,6 +76,42 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX outbox_parent ON outbox (parent, key);
     CREATE INDEX outbox_due_at ON outbox (due_at, key);
     ",
+    // 3: every table gains an indexed label and position (`Store::scan`), and the meta table.
+    // Indexes serve the scans Lockgate makes: a pipeline's executions newest first and its
+    // active ones; pipelines by (position, key) and by label; jobs by label.
+    "
+    ALTER TABLE pipelines ADD COLUMN label TEXT;
+    ALTER TABLE pipelines ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE pipeline_versions ADD COLUMN label TEXT;
+    ALTER TABLE pipeline_versions ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE executions ADD COLUMN label TEXT;
+    ALTER TABLE executions ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE jobs ADD COLUMN label TEXT;
+    ALTER TABLE jobs ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE timers ADD COLUMN label TEXT;
+    ALTER TABLE timers ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE users ADD COLUMN label TEXT;
+    ALTER TABLE users ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE action_types ADD COLUMN label TEXT;
+    ALTER TABLE action_types ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE tags ADD COLUMN label TEXT;
+    ALTER TABLE tags ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN label TEXT;
+    ALTER TABLE sessions ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN label TEXT;
+    ALTER TABLE outbox ADD COLUMN position INTEGER NOT NULL DEFAULT 0;
+
+    CREATE TABLE meta (
+        key TEXT NOT NULL PRIMARY KEY, parent TEXT, due_at INTEGER, body TEXT NOT NULL,
+        label TEXT, position INTEGER NOT NULL DEFAULT 0
+    ) STRICT;
+
+    CREATE INDEX executions_position ON executions (parent, position, key);
+    CREATE INDEX executions_label ON executions (parent, label, position, key);
+    CREATE INDEX pipelines_position ON pipelines (position, key);
+    CREATE INDEX pipelines_label ON pipelines (label, position, key);
+    CREATE INDEX jobs_label ON jobs (label, position, key);
+    ",
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction.
@@ -128,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn every_collection_has_a_table_with_the_four_columns() {
+    fn every_collection_has_a_table_with_the_six_columns() {
         let conn = migrated();
         for collection in Collection::ALL {
             let mut stmt = conn
@@ -144,7 +180,7 @@ mod tests {
                 .expect("column names read");
             assert_eq!(
                 columns,
-                ["key", "parent", "due_at", "body"],
+                ["key", "parent", "due_at", "body", "label", "position"],
                 "table for {collection}"
             );
         }

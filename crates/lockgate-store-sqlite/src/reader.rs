@@ -10,7 +10,8 @@ use std::sync::{Mutex, PoisonError};
 
 use rusqlite::{Connection, Params};
 
-use lockgate_store::{Collection, Record, StoreError};
+use lockgate_store::{Collection, Record, Scan, ScanOrder, StoreError};
+use rusqlite::types::Value;
 
 use crate::backend_error;
 use crate::connection::open_reader;
@@ -20,7 +21,7 @@ use crate::connection::open_reader;
 const MAX_IDLE: usize = 4;
 
 /// The columns every query selects, in the order [`query`] reads them.
-const COLUMNS: &str = "key, parent, due_at, body";
+const COLUMNS: &str = "key, parent, due_at, body, label, position";
 
 /// Idle read connections to one database file.
 pub(crate) struct ReadPool {
@@ -114,6 +115,98 @@ pub(crate) fn due(
     query(conn, collection, &sql, (due_at, limit))
 }
 
+/// One page of a scan: the filters become `WHERE` terms, the cursor a row-value comparison in
+/// the scan's order, so that SQLite walks an index from the cursor and stops at the limit.
+pub(crate) fn scan(conn: &Connection, scan: &Scan) -> Result<Vec<Record>, StoreError> {
+    let mut terms: Vec<String> = Vec::new();
+    let mut params: Vec<Value> = Vec::new();
+    let mut param = |v: Value| {
+        params.push(v);
+        format!("?{}", params.len())
+    };
+    if let Some(parent) = &scan.parent {
+        terms.push(format!("parent = {}", param(Value::Text(parent.clone()))));
+    }
+    if let Some(label) = &scan.label {
+        terms.push(format!("label = {}", param(Value::Text(label.clone()))));
+    }
+    if let Some(text) = &scan.key_contains {
+        // instr on lower-cased text: no LIKE, so `%` and `_` in the search are plain characters.
+        terms.push(format!(
+            "instr(lower(key), lower({})) > 0",
+            param(Value::Text(text.clone()))
+        ));
+    }
+    let cmp = if scan.descending { "<" } else { ">" };
+    let dir = if scan.descending { "DESC" } else { "ASC" };
+    let order = match scan.order {
+        ScanOrder::Key => {
+            if let Some(after) = &scan.after {
+                terms.push(format!(
+                    "key {cmp} {}",
+                    param(Value::Text(after.key.clone()))
+                ));
+            }
+            format!("key {dir}")
+        }
+        ScanOrder::Position => {
+            if let Some(after) = &scan.after {
+                let p = param(Value::Integer(after.position));
+                let k = param(Value::Text(after.key.clone()));
+                terms.push(format!("(position, key) {cmp} ({p}, {k})"));
+            }
+            format!("position {dir}, key {dir}")
+        }
+    };
+    let limit = i64::try_from(scan.limit).unwrap_or(i64::MAX);
+    let limit = param(Value::Integer(limit));
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    let sql = format!(
+        "SELECT {COLUMNS} FROM {} {filter} ORDER BY {order} LIMIT {limit}",
+        scan.collection.as_str()
+    );
+    query(
+        conn,
+        scan.collection,
+        &sql,
+        rusqlite::params_from_iter(params),
+    )
+}
+
+/// How many records have this parent and label (each only when given).
+pub(crate) fn count(
+    conn: &Connection,
+    collection: Collection,
+    parent: Option<&str>,
+    label: Option<&str>,
+) -> Result<u64, StoreError> {
+    let mut terms = Vec::new();
+    let mut params = Vec::new();
+    if let Some(parent) = parent {
+        params.push(parent.to_owned());
+        terms.push(format!("parent = ?{}", params.len()));
+    }
+    if let Some(label) = label {
+        params.push(label.to_owned());
+        terms.push(format!("label = ?{}", params.len()));
+    }
+    let filter = if terms.is_empty() {
+        String::new()
+    } else {
+        format!("WHERE {}", terms.join(" AND "))
+    };
+    let sql = format!("SELECT COUNT(*) FROM {} {filter}", collection.as_str());
+    let n: i64 = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| stmt.query_row(rusqlite::params_from_iter(params), |row| row.get(0)))
+        .map_err(|e| backend_error(&format!("counting {collection}"), e))?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// Runs a `SELECT {COLUMNS}` query and decodes each row's JSON body.
 fn query(
     conn: &Connection,
@@ -132,12 +225,15 @@ fn query(
                 row.get::<_, Option<String>>(1)?,
                 row.get::<_, Option<i64>>(2)?,
                 row.get::<_, String>(3)?,
+                row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
             ))
         })
         .map_err(|e| backend_error(&context(), e))?;
     let mut records = Vec::new();
     for row in rows {
-        let (key, parent, due_at, body) = row.map_err(|e| backend_error(&context(), e))?;
+        let (key, parent, due_at, body, label, position) =
+            row.map_err(|e| backend_error(&context(), e))?;
         let body = match serde_json::from_str(&body) {
             Ok(body) => body,
             Err(e) => {
@@ -154,6 +250,8 @@ fn query(
             parent,
             due_at,
             body,
+            label,
+            position,
         });
     }
     Ok(records)

@@ -37,24 +37,46 @@ use crate::driver_error;
 /// front of the queue) for long.
 pub(crate) const MAX_GROUP: usize = 1024;
 
+/// A whole row, ready for SQL: the body is already JSON text.
+#[derive(Debug)]
+pub(crate) struct Row {
+    collection: Collection,
+    key: String,
+    parent: Option<String>,
+    due_at: Option<i64>,
+    label: Option<String>,
+    position: i64,
+    body: String,
+}
+
+impl Row {
+    fn of(record: lockgate_store::Record) -> Result<Row, StoreError> {
+        let body = encode(&record)?;
+        Ok(Row {
+            collection: record.collection,
+            key: record.key,
+            parent: record.parent,
+            due_at: record.due_at,
+            label: record.label,
+            position: record.position,
+            body,
+        })
+    }
+}
+
 /// One mutation, ready for SQL: the body is already JSON text.
 #[derive(Debug)]
 pub(crate) enum Op {
     /// Insert or replace a row.
-    Put {
-        collection: Collection,
-        key: String,
-        parent: Option<String>,
-        due_at: Option<i64>,
-        body: String,
-    },
+    Put(Row),
     /// Replace a row only if it exists.
-    Update {
+    Update(Row),
+    /// Set a row's label and position, if it exists.
+    Relabel {
         collection: Collection,
         key: String,
-        parent: Option<String>,
-        due_at: Option<i64>,
-        body: String,
+        label: Option<String>,
+        position: i64,
     },
     /// Delete one row by key.
     Delete { collection: Collection, key: String },
@@ -69,26 +91,19 @@ impl Op {
     /// Serialises a mutation's body; the only failure is a body serde_json cannot print.
     pub(crate) fn from_mutation(mutation: Mutation) -> Result<Op, StoreError> {
         Ok(match mutation {
-            Mutation::Put(record) => {
-                let body = encode(&record)?;
-                Op::Put {
-                    collection: record.collection,
-                    key: record.key,
-                    parent: record.parent,
-                    due_at: record.due_at,
-                    body,
-                }
-            }
-            Mutation::Update(record) => {
-                let body = encode(&record)?;
-                Op::Update {
-                    collection: record.collection,
-                    key: record.key,
-                    parent: record.parent,
-                    due_at: record.due_at,
-                    body,
-                }
-            }
+            Mutation::Put(record) => Op::Put(Row::of(record)?),
+            Mutation::Update(record) => Op::Update(Row::of(record)?),
+            Mutation::Relabel {
+                collection,
+                key,
+                label,
+                position,
+            } => Op::Relabel {
+                collection,
+                key,
+                label,
+                position,
+            },
             Mutation::Delete { collection, key } => Op::Delete { collection, key },
             Mutation::DeleteChildren { collection, parent } => {
                 Op::DeleteChildren { collection, parent }
@@ -98,35 +113,50 @@ impl Op {
 
     fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
         match self {
-            Op::Put {
-                collection,
-                key,
-                parent,
-                due_at,
-                body,
-            } => {
+            Op::Put(row) => {
                 let sql = format!(
-                    "INSERT INTO {} (key, parent, due_at, body) VALUES (?1, ?2, ?3, ?4) \
+                    "INSERT INTO {} (key, parent, due_at, label, position, body) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
                      ON CONFLICT (key) DO UPDATE SET \
-                     parent = excluded.parent, due_at = excluded.due_at, body = excluded.body",
-                    collection.as_str()
+                     parent = excluded.parent, due_at = excluded.due_at, \
+                     label = excluded.label, position = excluded.position, body = excluded.body",
+                    row.collection.as_str()
                 );
-                conn.prepare_cached(&sql)?
-                    .execute((key, parent, due_at, body))?;
+                conn.prepare_cached(&sql)?.execute((
+                    &row.key,
+                    &row.parent,
+                    row.due_at,
+                    &row.label,
+                    row.position,
+                    &row.body,
+                ))?;
             }
-            Op::Update {
+            Op::Update(row) => {
+                let sql = format!(
+                    "UPDATE {} SET parent = ?2, due_at = ?3, label = ?4, position = ?5, body = ?6 \
+                     WHERE key = ?1",
+                    row.collection.as_str()
+                );
+                conn.prepare_cached(&sql)?.execute((
+                    &row.key,
+                    &row.parent,
+                    row.due_at,
+                    &row.label,
+                    row.position,
+                    &row.body,
+                ))?;
+            }
+            Op::Relabel {
                 collection,
                 key,
-                parent,
-                due_at,
-                body,
+                label,
+                position,
             } => {
                 let sql = format!(
-                    "UPDATE {} SET parent = ?2, due_at = ?3, body = ?4 WHERE key = ?1",
+                    "UPDATE {} SET label = ?2, position = ?3 WHERE key = ?1",
                     collection.as_str()
                 );
-                conn.prepare_cached(&sql)?
-                    .execute((key, parent, due_at, body))?;
+                conn.prepare_cached(&sql)?.execute((key, label, position))?;
             }
             Op::Delete { collection, key } => {
                 let sql = format!("DELETE FROM {} WHERE key = ?1", collection.as_str());

@@ -34,6 +34,9 @@ pub enum Collection {
     Session,
     /// A notification waiting to be delivered; `due_at` = next attempt.
     Outbox,
+    /// Facts about the stored data itself (for example which index layout it was written
+    /// with); key = the fact's name.
+    Meta,
 }
 
 impl Collection {
@@ -49,6 +52,7 @@ impl Collection {
         Collection::Tags,
         Collection::Session,
         Collection::Outbox,
+        Collection::Meta,
     ];
 
     /// A short lowercase name, usable as a table name.
@@ -64,6 +68,7 @@ impl Collection {
             Collection::Tags => "tags",
             Collection::Session => "sessions",
             Collection::Outbox => "outbox",
+            Collection::Meta => "meta",
         }
     }
 }
@@ -81,6 +86,13 @@ pub struct Record {
     pub due_at: Option<i64>,
     /// The row's content, serialised by its owner.
     pub body: serde_json::Value,
+    /// A short indexed classification the owner chooses (an execution's "active", a pipeline's
+    /// latest status, a job's "queued"), so that [`Store::scan`] can find records by it without
+    /// reading bodies. `None`: unclassified.
+    pub label: Option<String>,
+    /// Where the record sorts in a [`ScanOrder::Position`] scan (ties broken by key), e.g. an
+    /// execution's start sequence; 0 unless set.
+    pub position: i64,
 }
 
 impl Record {
@@ -92,6 +104,8 @@ impl Record {
             parent: None,
             due_at: None,
             body,
+            label: None,
+            position: 0,
         }
     }
 
@@ -104,6 +118,123 @@ impl Record {
     /// Sets the due time (milliseconds since the Unix epoch).
     pub fn with_due_at(mut self, due_at: i64) -> Self {
         self.due_at = Some(due_at);
+        self
+    }
+
+    /// Sets the label.
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Sets the position.
+    pub fn with_position(mut self, position: i64) -> Self {
+        self.position = position;
+        self
+    }
+
+    /// Where this record stands in a scan, for a cursor that continues after it.
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            position: self.position,
+            key: self.key.clone(),
+        }
+    }
+}
+
+/// The order a [`Scan`] walks a collection in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScanOrder {
+    /// By key (byte-wise UTF-8 order, as everywhere in the store).
+    #[default]
+    Key,
+    /// By `position`, then by key.
+    Position,
+}
+
+/// A place in a scan: the record a page ended with. Positions and keys are compared, not looked
+/// up, so a cursor stays valid when its record changes or is deleted meanwhile, and a page that
+/// continues from it neither repeats nor skips a record that existed throughout.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    /// The record's position (ignored by a [`ScanOrder::Key`] scan).
+    pub position: i64,
+    /// The record's key.
+    pub key: String,
+}
+
+/// One page of a collection: the records matching every filter given, in `order` (reversed
+/// when `descending`), strictly after `after`, at most `limit` of them. Each page is read from
+/// one consistent snapshot; it costs the page (plus the records a `key_contains` filter passes
+/// over), not the collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scan {
+    /// The collection to read.
+    pub collection: Collection,
+    /// Only records with this parent.
+    pub parent: Option<String>,
+    /// Only records with this label.
+    pub label: Option<String>,
+    /// Only records whose key contains this text, ignoring ASCII case.
+    pub key_contains: Option<String>,
+    /// The order.
+    pub order: ScanOrder,
+    /// Largest first.
+    pub descending: bool,
+    /// Continue after this record.
+    pub after: Option<Cursor>,
+    /// At most this many records.
+    pub limit: usize,
+}
+
+impl Scan {
+    /// Every record of `collection` by key, at most `limit` of them.
+    pub fn new(collection: Collection, limit: usize) -> Scan {
+        Scan {
+            collection,
+            parent: None,
+            label: None,
+            key_contains: None,
+            order: ScanOrder::Key,
+            descending: false,
+            after: None,
+            limit,
+        }
+    }
+
+    /// Only the children of `parent`.
+    pub fn parent(mut self, parent: impl Into<String>) -> Scan {
+        self.parent = Some(parent.into());
+        self
+    }
+
+    /// Only records labelled `label`.
+    pub fn label(mut self, label: impl Into<String>) -> Scan {
+        self.label = Some(label.into());
+        self
+    }
+
+    /// Only records whose key contains `text` (ASCII case ignored).
+    pub fn key_contains(mut self, text: impl Into<String>) -> Scan {
+        self.key_contains = Some(text.into());
+        self
+    }
+
+    /// By position (then key) instead of by key.
+    pub fn by_position(mut self) -> Scan {
+        self.order = ScanOrder::Position;
+        self
+    }
+
+    /// Largest first.
+    pub fn descending(mut self) -> Scan {
+        self.descending = true;
+        self
+    }
+
+    /// Continue after `cursor` (if any).
+    pub fn after(mut self, cursor: Option<Cursor>) -> Scan {
+        self.after = cursor;
         self
     }
 }
@@ -123,6 +254,19 @@ pub enum Mutation {
         collection: Collection,
         /// The record's key.
         key: String,
+    },
+    /// Set the label and position of the record with this collection and key, leaving its
+    /// body, parent and due time as they are; nothing if there is no such record. Cheaper than
+    /// rewriting a large body when only its classification changed.
+    Relabel {
+        /// The record's collection.
+        collection: Collection,
+        /// The record's key.
+        key: String,
+        /// The new label.
+        label: Option<String>,
+        /// The new position.
+        position: i64,
     },
     /// Delete every record of a collection whose parent is `parent`.
     DeleteChildren {
@@ -193,6 +337,16 @@ pub trait Store: Send + Sync + 'static {
         due_at: i64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError>;
+    /// One page of a collection, as [`Scan`] describes.
+    async fn scan(&self, scan: Scan) -> Result<Vec<Record>, StoreError>;
+    /// How many records of `collection` have this parent and label (each filter only when
+    /// given), counted from an index.
+    async fn count(
+        &self,
+        collection: Collection,
+        parent: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<u64, StoreError>;
     /// Timers due at or before `due_at` (ms since the epoch), earliest first, at most `limit`.
     async fn due_timers(&self, due_at: i64, limit: usize) -> Result<Vec<Record>, StoreError> {
         self.due(Collection::Timer, due_at, limit).await

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lockgate_engine::PipelineService;
-use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+use lockgate_store::{Collection, Mutation, Record, Scan, Store, StoreError};
 use lockgate_store_sqlite::SqliteStore;
 
 use crate::*;
@@ -112,6 +112,17 @@ impl Store for Faulty {
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
         self.inner.due(collection, due_at, limit).await
+    }
+    async fn scan(&self, scan: Scan) -> Result<Vec<Record>, StoreError> {
+        self.inner.scan(scan).await
+    }
+    async fn count(
+        &self,
+        collection: Collection,
+        parent: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<u64, StoreError> {
+        self.inner.count(collection, parent, label).await
     }
 }
 
