@@ -242,7 +242,11 @@ impl Scenario {
 
     async fn approve(&self) {
         self.clock.advance(MINUTE);
-        let state = self.svc.pipeline_state_view("release").expect("a view");
+        let state = self
+            .svc
+            .pipeline_state_view("release")
+            .await
+            .expect("a view");
         // In PARALLEL mode the token is shown as the external execution id.
         let token = state
             .stage_states
@@ -298,6 +302,7 @@ async fn main() {
         region: "us-east-1".to_string(),
         job_timeout_millis: 60 * MINUTE,
         notification_topics: Default::default(),
+        pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
     };
     let dyn_store: Arc<dyn Store> = Arc::new(store.clone());
     let svc = PipelineService::load(dyn_store, Arc::new(clock.clone()), cfg)

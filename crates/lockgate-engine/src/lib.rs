@@ -13,4 +13,4 @@ pub mod views;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use decide::EngineConfig;
-pub use service::PipelineService;
+pub use service::{PipelineService, DEFAULT_PIPELINE_CACHE, FINISHED_EXECUTIONS_IN_MEMORY};

@@ -73,6 +73,7 @@ impl App {
             region: config.region.clone(),
             job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
             notification_topics: config.notify.topic_arns(),
+            pipeline_cache: config.pipeline_cache,
         };
         let service = PipelineService::load(shared.clone(), clock.clone(), engine)
             .await

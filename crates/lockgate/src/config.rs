@@ -63,6 +63,8 @@ pub struct Config {
     pub console: ConsoleSettings,
     /// Client connection limits and timeouts, and who may read `/metrics`: `[http]`.
     pub http: HttpConfig,
+    /// How many pipelines the engine keeps in memory.
+    pub pipeline_cache: usize,
 }
 
 /// Every setting, as `lockgate.toml` spells it; what a source leaves out keeps its default.
@@ -97,6 +99,9 @@ pub struct Settings {
     /// `[http]`: connection limits and timeouts, and the `/metrics` token (which the
     /// environment gives as `LOCKGATE_METRICS_TOKEN`, never as a flag, so it stays out of `ps`).
     pub http: HttpConfig,
+    /// How many pipelines the server keeps in memory (`LOCKGATE_PIPELINE_CACHE`); the least
+    /// recently used ones are read from the store again when next used.
+    pub pipeline_cache: usize,
 }
 
 impl Default for Settings {
@@ -114,6 +119,7 @@ impl Default for Settings {
             topics: Vec::new(),
             console: ConsoleSettings::default(),
             http: HttpConfig::default(),
+            pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
         }
     }
 }
@@ -271,6 +277,9 @@ impl Config {
             .validate()
             .context("invalid notification configuration")?;
         s.http.validate()?;
+        if s.pipeline_cache == 0 {
+            anyhow::bail!("pipeline_cache must be at least 1");
+        }
         Ok(Config {
             listen: s.listen,
             data_dir: s.data_dir,
@@ -280,6 +289,7 @@ impl Config {
             notify,
             console: s.console,
             http: s.http,
+            pipeline_cache: s.pipeline_cache,
         })
     }
 

@@ -107,7 +107,7 @@ async fn snapshot(
         .await?
         .pipeline
         .unwrap_or_default();
-    let state = console.service.pipeline_state_view(name)?;
+    let state = console.service.pipeline_state_view(name).await?;
     let latest = console
         .service
         .list_pipeline_executions(

@@ -44,6 +44,9 @@ pub struct EngineConfig {
     /// The SNS topic ARNs the server's configuration can deliver to. An approval whose
     /// `NotificationArn` is not among them is refused when the pipeline is created or updated.
     pub notification_topics: BTreeSet<String>,
+    /// How many pipelines the service keeps in memory (least recently used ones leave first;
+    /// they are read from the store again when next used).
+    pub pipeline_cache: usize,
 }
 
 impl EngineConfig {

@@ -79,10 +79,7 @@ impl PipelineService {
         if !tags.is_empty() {
             mutations.push(tags_mutation(&arn, &tags));
         }
-        let mut effects = vec![Effect::AddActionType(Box::new(action_type.clone()))];
-        if !tags.is_empty() {
-            effects.push(Effect::SetTags(arn, Some(tags.clone())));
-        }
+        let effects = vec![Effect::AddActionType(Box::new(action_type.clone()))];
         self.commit(Decision { mutations, effects }).await?;
         Ok(CreateCustomActionTypeOutput {
             action_type,
@@ -117,10 +114,10 @@ impl PipelineService {
                 },
                 Mutation::Delete {
                     collection: Collection::Tags,
-                    key: arn.clone(),
+                    key: arn,
                 },
             ],
-            effects: vec![Effect::RemoveActionType(id), Effect::SetTags(arn, None)],
+            effects: vec![Effect::RemoveActionType(id)],
         })
         .await?;
         Ok(())

@@ -16,7 +16,7 @@ impl PipelineService {
         caller: &Caller,
         input: PutApprovalResultInput,
     ) -> Result<PutApprovalResultOutput, ServiceError> {
-        let state = self.pipeline(&input.pipeline_name)?;
+        let state = self.pipeline(&input.pipeline_name).await?;
         check_approval_target(&state, &input.stage_name, &input.action_name)?;
         let answer = ApprovalAnswer {
             stage: input.stage_name,

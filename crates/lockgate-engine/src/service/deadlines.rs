@@ -1,6 +1,14 @@
 //! Deadlines: the timeouts of running actions (approvals, jobs), the table of those armed, and
 //! the scheduler that sleeps until the earliest one and fires what is due.
 //!
+//! Every armed deadline is a `Timer` record, written in the same commit as the decision that
+//! armed it and deleted in the one that disarmed it. Memory holds only the deadlines due within
+//! the next [`WINDOW_MILLIS`] (at most [`WINDOW_LIMIT`] of them): the scheduler reads them from
+//! the store's due-time index when the window runs out, and a commit arms a deadline in memory
+//! only when it falls inside the window read so far. A million approvals waiting seven days
+//! therefore cost nothing in memory, and deadlines that passed while the server was down are
+//! read and fired on the scheduler's first tick.
+//!
 //! Deadlines are armed and disarmed only by the effects of committed decisions (an approval
 //! answered, a job finished, an execution stopped disarms its action's deadline at once). A
 //! deadline that cannot be applied (the store fails) is retried with capped exponential backoff
@@ -14,13 +22,19 @@ use std::sync::Arc;
 use lockgate_model::{ActionExecutionId, ExecutionId, PipelineName};
 use lockgate_shapes::{ActionExecutionStatus, ErrorCode};
 
-use super::PipelineService;
+use lockgate_store::Collection;
+
+use super::{index, PipelineService};
 use crate::state::{Execution, PipelineState};
 
 /// The first retry of a deadline that could not be applied waits this long (ms).
 const FIRST_RETRY_MILLIS: i64 = 1_000;
 /// Retries wait at most this long (ms).
 const MAX_RETRY_MILLIS: i64 = 60_000;
+/// How far ahead of now the deadlines in memory reach (ms).
+pub const WINDOW_MILLIS: i64 = 10 * 60_000;
+/// The most deadlines one look at the store brings into memory.
+pub const WINDOW_LIMIT: usize = 10_000;
 
 /// Which action a deadline belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,14 +64,45 @@ struct Armed {
     failures: u32,
 }
 
-/// The armed deadlines, by action and in the order they are due.
-#[derive(Debug, Default)]
+/// The armed deadlines due within the window read from the store, by action and in the order
+/// they are due.
+#[derive(Debug)]
 pub(super) struct DeadlineTable {
     armed: HashMap<DeadlineKey, Armed>,
     queue: BTreeSet<(i64, DeadlineKey)>,
+    /// Every stored deadline due at or before this is in memory (or being fired).
+    loaded_until: i64,
+}
+
+impl Default for DeadlineTable {
+    fn default() -> Self {
+        DeadlineTable {
+            armed: HashMap::new(),
+            queue: BTreeSet::new(),
+            loaded_until: i64::MIN,
+        }
+    }
 }
 
 impl DeadlineTable {
+    /// Arms a deadline a commit made if it falls inside the window (later ones are read from
+    /// the store when the window reaches them); true when it is new.
+    fn arm_committed(&mut self, deadline: Deadline) -> bool {
+        if deadline.due_at > self.loaded_until {
+            return false;
+        }
+        self.arm(deadline)
+    }
+
+    /// Arms a deadline read from the store unless it is armed already (it may be waiting for
+    /// a retry).
+    fn arm_stored(&mut self, deadline: Deadline) -> bool {
+        if self.armed.contains_key(&deadline.key) {
+            return false;
+        }
+        self.arm(deadline)
+    }
+
     /// Arms a deadline, replacing one armed for the same action; true when it is new.
     fn arm(&mut self, deadline: Deadline) -> bool {
         let key = deadline.key.clone();
@@ -133,6 +178,11 @@ impl DeadlineTable {
     fn next_attempt(&self) -> Option<i64> {
         self.queue.first().map(|(at, _)| *at)
     }
+
+    /// Whether the window must be read further to cover `now`.
+    fn needs_reading(&self, now: i64) -> bool {
+        now.saturating_add(WINDOW_MILLIS / 2) > self.loaded_until
+    }
 }
 
 /// The deadlines of the in-progress actions of an execution.
@@ -191,7 +241,7 @@ impl PipelineService {
         let mut table = self.deadline_table();
         let mut added = false;
         for d in deadlines {
-            added |= table.arm(d);
+            added |= table.arm_committed(d);
         }
         drop(table);
         if added {
@@ -212,10 +262,48 @@ impl PipelineService {
         self.deadline_table().remove_pipeline(pipeline);
     }
 
-    /// How many deadlines are armed: one per in-progress action with a timeout, plus those
-    /// waiting for a retry.
-    pub fn armed_deadlines(&self) -> usize {
+    /// How many deadlines are armed: one timer record per in-progress action with a timeout.
+    pub async fn armed_deadlines(&self) -> Result<u64, lockgate_store::StoreError> {
+        self.store.count(Collection::Timer, None, None).await
+    }
+
+    /// How many deadlines memory holds (those due within the window).
+    pub fn deadlines_in_memory(&self) -> usize {
         self.deadline_table().armed.len()
+    }
+
+    /// Reads the stored deadlines due within the window ahead of `now` into memory. The window
+    /// is widened before the store is read, so a commit that lands meanwhile either is in what
+    /// is read or arms its deadline in memory itself.
+    async fn read_window(&self, now: i64) -> Result<(), lockgate_store::StoreError> {
+        let until = now.saturating_add(WINDOW_MILLIS);
+        {
+            let mut table = self.deadline_table();
+            if !table.needs_reading(now) {
+                return Ok(());
+            }
+            table.loaded_until = table.loaded_until.max(until);
+        }
+        let records = self
+            .store
+            .due(Collection::Timer, until, WINDOW_LIMIT)
+            .await?;
+        let mut deadlines = Vec::with_capacity(records.len());
+        for r in &records {
+            deadlines.push(index::read_timer(r)?);
+        }
+        let mut table = self.deadline_table();
+        if records.len() == WINDOW_LIMIT {
+            // More are due than one look brings in: the window ends before the last one read,
+            // and the next look (soon, since the window is short) reads on from there.
+            if let Some(last) = deadlines.last() {
+                table.loaded_until = last.due_at.saturating_sub(1);
+            }
+        }
+        for d in deadlines {
+            table.arm_stored(d);
+        }
+        Ok(())
     }
 
     /// Fires every deadline due at the current time; returns how many changed an execution.
@@ -223,6 +311,13 @@ impl PipelineService {
     /// others still fire.
     pub async fn fire_due_deadlines(self: &Arc<Self>) -> usize {
         let now = self.clock.now_millis();
+        if let Err(e) = self.read_window(now).await {
+            tracing::warn!(error = %e, "reading due deadlines from the store failed; retrying in a second");
+            // Read again in about a second (every read starts from the earliest due timer, so
+            // nothing is skipped meanwhile).
+            self.deadline_table().loaded_until =
+                now.saturating_add(WINDOW_MILLIS / 2 + FIRST_RETRY_MILLIS);
+        }
         let due = self.deadline_table().take_due(now);
         let mut fired = 0;
         for (deadline, failures) in due {
@@ -241,7 +336,7 @@ impl PipelineService {
                 // state is untouched (writes are copy-then-install), so it is retried too.
                 Err(join) => format!("applying the deadline panicked: {join}"),
             };
-            if !self.still_pending(&deadline) {
+            if !self.still_pending(&deadline).await {
                 // Decided meanwhile (answered, stopped, finished): nothing to retry.
                 continue;
             }
@@ -264,8 +359,8 @@ impl PipelineService {
     }
 
     /// Whether the committed state still has the deadline's action in progress with it.
-    fn still_pending(&self, d: &Deadline) -> bool {
-        let Ok(state) = self.pipeline(d.key.pipeline.as_str()) else {
+    async fn still_pending(&self, d: &Deadline) -> bool {
+        let Ok(state) = self.pipeline(d.key.pipeline.as_str()).await else {
             return false;
         };
         state
@@ -273,17 +368,36 @@ impl PipelineService {
             .is_some_and(|e| deadlines_of(d.key.pipeline.as_str(), e).contains(d))
     }
 
-    /// Applies one deadline: fails its action if it is still in progress.
+    /// Applies one deadline: fails its action if it is still in progress. A timer whose action
+    /// was decided without it (which the write path does not leave behind) is deleted.
     async fn fire(&self, d: &Deadline) -> Result<bool, lockgate_shapes::ServiceError> {
-        self.mutate(d.key.pipeline.as_str(), |decider, _| {
-            Ok(decider.deadline_reached(&d.key.execution_id, &d.key.action_execution_id))
-        })
-        .await
+        let fired = self
+            .mutate(d.key.pipeline.as_str(), |decider, _| {
+                Ok(decider.deadline_reached(&d.key.execution_id, &d.key.action_execution_id))
+            })
+            .await;
+        match fired {
+            Ok(true) => Ok(true),
+            Ok(false) if !self.still_pending(d).await => {
+                self.store
+                    .commit(vec![index::timer_removal(&d.key)])
+                    .await
+                    .map_err(super::internal)?;
+                Ok(false)
+            }
+            other => other,
+        }
     }
 
-    /// When the scheduler next has something to try (ms since the epoch).
+    /// When the scheduler next has something to do (ms since the epoch): fire a deadline, or
+    /// read the store's next window.
     pub fn next_deadline(&self) -> Option<i64> {
-        self.deadline_table().next_attempt()
+        let table = self.deadline_table();
+        let refill = table
+            .loaded_until
+            .saturating_sub(WINDOW_MILLIS / 2)
+            .max(i64::MIN + 1);
+        Some(table.next_attempt().map_or(refill, |at| at.min(refill)))
     }
 
     /// Runs the deadline scheduler until `shutdown` resolves: sleeps until the earliest

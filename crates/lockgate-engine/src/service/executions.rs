@@ -25,7 +25,7 @@ impl PipelineService {
         caller: &Caller,
         input: StartPipelineExecutionInput,
     ) -> Result<StartPipelineExecutionOutput, ServiceError> {
-        let state = self.pipeline(&input.name)?;
+        let state = self.pipeline(&input.name).await?;
         let mut variables = default_variables(&state.entry.declaration);
         let declared: BTreeSet<&str> = state
             .entry

@@ -11,9 +11,9 @@ use lockgate_shapes::{
     ListActionExecutionsOutput, ListPipelineExecutionsInput, ListPipelineExecutionsOutput,
     PipelineExecutionSummary, ServiceError, StageExecutionStatus,
 };
-use lockgate_store::Collection;
+use lockgate_store::{Collection, Cursor, Scan};
 
-use super::{err, internal, version_key, PipelineService};
+use super::{err, index, internal, version_key, PipelineService};
 use crate::paging;
 use crate::state::{Execution, PipelineState};
 use crate::stored;
@@ -25,7 +25,7 @@ impl PipelineService {
         _caller: &Caller,
         input: GetPipelineExecutionInput,
     ) -> Result<GetPipelineExecutionOutput, ServiceError> {
-        let state = self.pipeline(&input.pipeline_name)?;
+        let state = self.pipeline(&input.pipeline_name).await?;
         let e = self
             .find_execution(
                 &state,
@@ -51,7 +51,7 @@ impl PipelineService {
         _caller: &Caller,
         input: ListPipelineExecutionsInput,
     ) -> Result<ListPipelineExecutionsOutput, ServiceError> {
-        let state = self.pipeline(&input.pipeline_name)?;
+        let state = self.pipeline(&input.pipeline_name).await?;
         let max = paging::max_results(input.max_results, 100, 100);
         let before: Option<u64> = match paging::decode(input.next_token.as_deref())? {
             Some(s) => Some(s.parse().map_err(|_| paging::invalid())?),
@@ -72,11 +72,11 @@ impl PipelineService {
             .cloned()
             .collect();
         let (page, next) = execution_page(&state, &in_memory, before, succeeded_in.as_deref(), max);
-        // The newest executions are in memory; only a page reaching past them reads the store.
+        // The newest executions are in memory; a page reaching past them reads the store's
+        // index from its cursor, a page's worth at a time.
         let (page, next) = if next.is_none() && state.history_truncated {
-            let all = self.all_executions(&state).await?;
-            let state = self.with_versions(&state, &all).await?;
-            execution_page(&state, &all, before, succeeded_in.as_deref(), max)
+            self.stored_execution_page(&state, before, succeeded_in.as_deref(), max)
+                .await?
         } else {
             (page, next)
         };
@@ -91,7 +91,7 @@ impl PipelineService {
         _caller: &Caller,
         input: GetPipelineStateInput,
     ) -> Result<GetPipelineStateOutput, ServiceError> {
-        Ok((*self.pipeline_state_view(&input.name)?).clone())
+        Ok((*self.pipeline_state_view(&input.name).await?).clone())
     }
 
     pub(super) async fn handle_list_action_executions(
@@ -99,11 +99,19 @@ impl PipelineService {
         _caller: &Caller,
         input: ListActionExecutionsInput,
     ) -> Result<ListActionExecutionsOutput, ServiceError> {
-        let state = self.pipeline(&input.pipeline_name)?;
+        let state = self.pipeline(&input.pipeline_name).await?;
         let max = paging::max_results(input.max_results, 100, 100);
-        let offset: usize = match paging::decode(input.next_token.as_deref())? {
-            Some(s) => s.parse().map_err(|_| paging::invalid())?,
-            None => 0,
+        // The cursor: the execution the last page ended in, and how many of its action
+        // executions were listed already.
+        let cursor: Option<(u64, usize)> = match paging::decode(input.next_token.as_deref())? {
+            Some(s) => {
+                let (seq, skip) = s.split_once(':').ok_or_else(paging::invalid)?;
+                Some((
+                    seq.parse().map_err(|_| paging::invalid())?,
+                    skip.parse().map_err(|_| paging::invalid())?,
+                ))
+            }
+            None => None,
         };
         let filter_id = input.filter.as_ref().and_then(|f| {
             f.pipeline_execution_id.clone().or_else(|| {
@@ -112,8 +120,9 @@ impl PipelineService {
                     .map(|l| l.pipeline_execution_id.clone())
             })
         });
-        let mut details = Vec::new();
-        match filter_id {
+        let mut page: Vec<ActionExecutionDetail> = Vec::new();
+        let mut next = None;
+        let mut batch: Vec<Arc<Execution>> = match &filter_id {
             Some(id) => {
                 let e = self
                     .find_execution(&state, &ExecutionId::from(id.as_str()))
@@ -127,44 +136,128 @@ impl PipelineService {
                             ),
                         )
                     })?;
-                let state = self.with_versions(&state, std::slice::from_ref(&e)).await?;
-                details = views::action_execution_details(&state, &e, &self.cfg);
+                if cursor.is_some_and(|(seq, _)| seq != e.seq) {
+                    return Err(paging::invalid());
+                }
+                vec![e]
             }
             None => {
-                let mut executions: Vec<Arc<Execution>> =
-                    state.executions.iter().rev().cloned().collect();
-                // With a truncated history, memory holds every execution only down to
-                // `complete_from_seq`: older ones still in memory (in progress, or shown by the
-                // state view) sort among evicted ones, so their action runs must not count
-                // towards a page from memory.
-                let newest_part = executions
-                    .iter()
-                    .take_while(|e| e.seq >= state.complete_from_seq)
-                    .count();
-                let in_memory: usize = executions[..newest_part]
-                    .iter()
-                    .map(|e| e.action_runs().count())
-                    .sum();
-                if state.history_truncated && in_memory <= offset + max {
-                    executions = self.all_executions(&state).await?;
-                }
-                let state = self.with_versions(&state, &executions).await?;
-                for e in &executions {
-                    details.extend(views::action_execution_details(&state, e, &self.cfg));
-                    if details.len() > offset + max {
-                        break;
+                self.executions_before(&state, cursor.map(|(seq, _)| seq + 1), max)
+                    .await?
+            }
+        };
+        'pages: loop {
+            let state = self.with_versions(&state, &batch).await?;
+            let last_seq = batch.last().map(|e| e.seq);
+            for e in &batch {
+                let skip = match cursor {
+                    Some((seq, skip)) if seq == e.seq => skip,
+                    _ => 0,
+                };
+                let details = views::action_execution_details(&state, e, &self.cfg);
+                for (i, d) in details.into_iter().enumerate().skip(skip) {
+                    if page.len() == max {
+                        next = Some(paging::encode(&format!("{}:{i}", e.seq)));
+                        break 'pages;
                     }
+                    page.push(d);
                 }
             }
+            if filter_id.is_some() {
+                break;
+            }
+            let Some(last) = last_seq else { break };
+            batch = self.executions_before(&state, Some(last), max).await?;
+            if batch.is_empty() {
+                break;
+            }
         }
-        let total = details.len();
-        let page: Vec<ActionExecutionDetail> = details.into_iter().skip(offset).take(max).collect();
-        let next = (offset + page.len() < total)
-            .then(|| paging::encode(&(offset + page.len()).to_string()));
         Ok(ListActionExecutionsOutput {
             action_execution_details: Some(page),
             next_token: next,
         })
+    }
+
+    /// Up to `n` executions older than `before` (all when `None`), newest first: from memory
+    /// where it holds every execution, otherwise from the store's index of the pipeline's
+    /// executions by sequence.
+    async fn executions_before(
+        &self,
+        state: &PipelineState,
+        before: Option<u64>,
+        n: usize,
+    ) -> Result<Vec<Arc<Execution>>, ServiceError> {
+        let from_memory: Vec<Arc<Execution>> = state
+            .executions
+            .iter()
+            .rev()
+            .filter(|e| before.is_none_or(|b| e.seq < b))
+            .take_while(|e| !state.history_truncated || e.seq >= state.complete_from_seq)
+            .take(n)
+            .cloned()
+            .collect();
+        if from_memory.len() == n || !state.history_truncated {
+            return Ok(from_memory);
+        }
+        let cursor = before.map(|b| Cursor {
+            position: index::position(b),
+            key: String::new(),
+        });
+        let records = self
+            .store
+            .scan(
+                Scan::new(Collection::Execution, n)
+                    .parent(state.entry.declaration.name.clone())
+                    .by_position()
+                    .descending()
+                    .after(cursor),
+            )
+            .await
+            .map_err(internal)?;
+        records
+            .iter()
+            .map(|r| Ok(Arc::new(stored::execution::read(r).map_err(internal)?)))
+            .collect()
+    }
+
+    /// A page of ListPipelineExecutions read from the store's index, older than `before`,
+    /// optionally only executions that succeeded in a stage.
+    async fn stored_execution_page(
+        &self,
+        state: &Arc<PipelineState>,
+        before: Option<u64>,
+        succeeded_in: Option<&str>,
+        max: usize,
+    ) -> Result<(Vec<PipelineExecutionSummary>, Option<String>), ServiceError> {
+        let mut page = Vec::new();
+        let mut last_seq: Option<u64> = None;
+        let mut cursor = before;
+        loop {
+            // One more than a page, so a full page knows whether another follows.
+            let batch = self.executions_before(state, cursor, max + 1).await?;
+            let Some(oldest) = batch.last().map(|e| e.seq) else {
+                return Ok((page, None));
+            };
+            let with_versions = self.with_versions(state, &batch).await?;
+            let (part, _) =
+                execution_page(&with_versions, &batch, cursor, succeeded_in, usize::MAX);
+            for (summary, e) in part.into_iter().zip(
+                batch
+                    .iter()
+                    .filter(|e| succeeded(&with_versions, e, succeeded_in)),
+            ) {
+                if page.len() == max {
+                    let last = last_seq.unwrap_or(e.seq);
+                    return Ok((page, Some(paging::encode(&last.to_string()))));
+                }
+                page.push(summary);
+                last_seq = Some(e.seq);
+            }
+            if batch.len() <= max {
+                return Ok((page, None));
+            }
+            cursor = Some(oldest);
+        }
     }
 
     /// One execution of a pipeline, from memory or, for an old one, from the store.
@@ -193,28 +286,6 @@ impl PipelineService {
         Ok(Some(Arc::new(
             stored::execution::read(&r).map_err(internal)?,
         )))
-    }
-
-    /// Every execution of a pipeline, newest first: from memory while it holds them all,
-    /// otherwise from the store (only deep pages of a long history get here).
-    async fn all_executions(
-        &self,
-        state: &PipelineState,
-    ) -> Result<Vec<Arc<Execution>>, ServiceError> {
-        if !state.history_truncated {
-            return Ok(state.executions.iter().rev().cloned().collect());
-        }
-        let records = self
-            .store
-            .list_children(Collection::Execution, &state.entry.declaration.name)
-            .await
-            .map_err(internal)?;
-        let mut all = Vec::with_capacity(records.len());
-        for r in &records {
-            all.push(Arc::new(stored::execution::read(r).map_err(internal)?));
-        }
-        all.sort_by_key(|e| std::cmp::Reverse(e.seq));
-        Ok(all)
     }
 
     /// A copy of `state` that also knows the declarations `executions` ran, for views of old
@@ -266,17 +337,8 @@ fn execution_page(
         if before.is_some_and(|b| e.seq >= b) {
             continue;
         }
-        if let Some(stage) = succeeded_in {
-            let decl = state.declaration(e.pipeline_version);
-            let ok = decl
-                .stages
-                .iter()
-                .position(|s| s.name == stage)
-                .and_then(|i| e.stages.get(i)?.as_ref())
-                .is_some_and(|r| r.status == StageExecutionStatus::Succeeded);
-            if !ok {
-                continue;
-            }
+        if !succeeded(state, e, succeeded_in) {
+            continue;
         }
         if let (true, Some(last)) = (page.len() == max, last_seq) {
             // The cursor is the last listed execution, not the next one found here: executions
@@ -288,4 +350,17 @@ fn execution_page(
         last_seq = Some(e.seq);
     }
     (page, None)
+}
+
+/// Whether `e` succeeded in the stage named `stage` (always, when no stage is asked about).
+fn succeeded(state: &PipelineState, e: &Execution, stage: Option<&str>) -> bool {
+    let Some(stage) = stage else {
+        return true;
+    };
+    let decl = state.declaration(e.pipeline_version);
+    decl.stages
+        .iter()
+        .position(|s| s.name == stage)
+        .and_then(|i| e.stages.get(i)?.as_ref())
+        .is_some_and(|r| r.status == StageExecutionStatus::Succeeded)
 }

@@ -1,18 +1,24 @@
 //! `PipelineService`: the one facade the API (and later the console and workers) call.
 //!
-//! Every write follows the same order: take the pipeline's write lock (or, to create or delete
-//! a pipeline or an action type, the admin lock), copy its state, run the [`Decider`], and hand
+//! Every write follows the same order: take the pipeline's write lock (its slot's; or, to
+//! change action types or tags, the admin lock), copy its state, run the [`Decider`], and hand
 //! the result to [`PipelineService::commit`] as a [`Decision`]: the store mutations and an
 //! explicit list of [`Effect`]s. `commit` is the one write path: it writes the mutations in one
 //! store commit (durable before anything else), then applies the effects in order (install the
-//! new state and view, offer and close jobs, arm and disarm deadlines, wake the relay, ...),
-//! then wakes whoever waits on `committed`. Reads never take the write lock: they copy an `Arc`
-//! of the last committed state or view.
+//! new state and view, queue and close jobs, arm and disarm deadlines, wake the relay, ...),
+//! then records the change in the change feed and wakes whoever waits on `committed`. Reads
+//! never take the write lock: they copy an `Arc` of the last committed state or view.
 //!
-//! This module holds the service's state, its loading from the store, the write path every
-//! change goes through, and the [`CodePipelineService`] impl, which only routes each operation
-//! to the submodule for its part of the API:
+//! Memory holds what is hot, not everything: a bounded cache of pipeline slots (`cache`),
+//! loaded from the store's indexes on a miss (`index`: a pipeline's active and shown
+//! executions and its newest finished ones), the job queues workers poll (`crate::jobs`) and
+//! the deadlines due soon (`deadlines`). Start-up reads none of the pipelines.
+//!
+//! This module holds the service's state, its loading, the write path every change goes
+//! through, and the [`CodePipelineService`] impl, which only routes each operation to the
+//! submodule for its part of the API:
 //! - `pipelines`: pipeline declarations (Create/Get/Update/Delete/ListPipelines).
+//! - `listing`: the console's list of pipelines (paged, searched, filtered by status).
 //! - `executions`: starting, stopping and retrying executions; stage transitions.
 //! - `history`: reading executions and the pipeline state, older ones from the store.
 //! - `approvals`: answers to manual approvals.
@@ -20,14 +26,15 @@
 //! - `workers`: the job-worker protocol (PollForJobs, AcknowledgeJob, PutJob*Result).
 //! - `tags`: tags on pipelines and action types.
 //! - `deadlines`: action timeouts and the scheduler that fires them.
+//! - `upgrade`: indexing a store written before the indexes existed.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use lockgate_model::notice::{outbox_body, outbox_key, NoticeKind};
 use lockgate_model::{ActionTypeRegistry, Caller, JobId};
 use lockgate_shapes::*;
-use lockgate_store::{Collection, Mutation, Record, Store, StoreError};
+use lockgate_store::{Collection, Mutation, Record, Scan, Store, StoreError};
 use tokio::sync::Notify;
 
 // The model has a shape named `Result`; the glob import above must not shadow std's.
@@ -35,50 +42,34 @@ use std::result::Result;
 
 use crate::clock::Clock;
 use crate::decide::{Decider, EngineConfig, IdSource, Outcome, RandomIds};
-use crate::jobs::{action_type_key, JobBoard, JobPlace, OpenJob};
-use crate::state::{job_finished, Execution, PipelineState};
+use crate::jobs::{action_type_key, JobBoard, JobPlace, QueuedJob};
+use crate::state::{Execution, PipelineState};
 use crate::stored;
 use crate::stored::pipeline::version_key;
-use crate::views;
-use deadlines::{deadline_changes, deadlines_of, Deadline, DeadlineKey, DeadlineTable};
+use cache::{PipelineSlot, SlotCache};
+use changes::{Change, ChangeFeed};
+use deadlines::{deadline_changes, Deadline, DeadlineKey, DeadlineTable};
 
 mod action_types;
 mod approvals;
+mod cache;
+pub mod changes;
 mod deadlines;
 mod executions;
 mod history;
+pub mod index;
+pub mod listing;
 mod pipelines;
 mod tags;
+mod upgrade;
 mod workers;
 
 /// How many finished executions per pipeline stay in memory for reads and views; older ones are
 /// read from the store when asked for, so a long history costs no work on every write.
-pub const FINISHED_EXECUTIONS_IN_MEMORY: usize = 100;
+pub const FINISHED_EXECUTIONS_IN_MEMORY: usize = 20;
 
-/// One pipeline's slot: a write lock, the last committed state and its cached state view.
-struct PipelineSlot {
-    write: tokio::sync::Mutex<bool>,
-    state: RwLock<Arc<PipelineState>>,
-    view: RwLock<Arc<GetPipelineStateOutput>>,
-    /// How many commits have been installed; live views compare it to notice a change.
-    changes: std::sync::atomic::AtomicU64,
-}
-
-impl PipelineSlot {
-    fn new(state: PipelineState) -> Arc<Self> {
-        let view = Arc::new(views::pipeline_state(&state));
-        Arc::new(PipelineSlot {
-            write: tokio::sync::Mutex::new(true),
-            state: RwLock::new(Arc::new(state)),
-            view: RwLock::new(view),
-            changes: std::sync::atomic::AtomicU64::new(0),
-        })
-    }
-
-    fn state(&self) -> Arc<PipelineState> {
-        read(&self.state).clone()
-    }
-}
+/// How many pipelines memory keeps by default (least recently used ones leave first).
+pub const DEFAULT_PIPELINE_CACHE: usize = 10_000;
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(|p| p.into_inner())
@@ -93,16 +84,18 @@ pub struct PipelineService {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     cfg: EngineConfig,
-    pipelines: RwLock<BTreeMap<String, Arc<PipelineSlot>>>,
-    /// Serialises pipeline creation and deletion so a name is checked and claimed atomically.
+    /// The pipelines in memory.
+    cache: SlotCache,
+    /// Serialises changes to action types and tags (read-modify-write of one record).
     admin: tokio::sync::Mutex<()>,
     jobs: JobBoard,
     action_types: RwLock<ActionTypeRegistry>,
-    tags: RwLock<HashMap<String, Vec<Tag>>>,
     deadlines: Mutex<DeadlineTable>,
     deadline_changed: Notify,
     /// Woken after every commit; the benchmark and live views wait on it.
     committed: Notify,
+    /// Which pipelines the last commits changed.
+    changes: ChangeFeed,
     /// Woken (with a stored permit, so no wake-up is lost) after a commit wrote outbox rows;
     /// the notification relay waits on it.
     outbox_written: Arc<Notify>,
@@ -131,7 +124,7 @@ fn internal(e: StoreError) -> ServiceError {
 
 /// What a write decided: the records to store and what to do in memory once they are durable.
 #[derive(Default)]
-pub(super) struct Decision {
+struct Decision {
     /// Written in one store commit.
     pub mutations: Vec<Mutation>,
     /// Applied in order after the commit, never before and never if it failed.
@@ -139,15 +132,19 @@ pub(super) struct Decision {
 }
 
 /// An in-memory consequence of a committed write.
-pub(super) enum Effect {
-    /// A pipeline's new state becomes what readers see (a new pipeline gets its slot here, so
-    /// it is listed by the time anyone is woken).
-    Install(Box<PipelineState>),
-    /// A deleted pipeline leaves memory with its open jobs and deadlines.
-    RemovePipeline(String),
-    /// New jobs are offered to workers.
-    OfferJobs(Vec<OpenJob>),
-    /// Finished jobs leave the job board.
+enum Effect {
+    /// A pipeline's new state becomes what readers see in its slot; `listing` says whether its
+    /// place in the list of pipelines changed.
+    Install {
+        slot: Arc<PipelineSlot>,
+        state: Box<PipelineState>,
+        listing: bool,
+    },
+    /// A deleted pipeline leaves memory with its queued jobs and deadlines.
+    RemovePipeline(Arc<PipelineSlot>, String),
+    /// New jobs are queued for workers.
+    QueueJobs(Vec<QueuedJob>),
+    /// Jobs no longer wait for a worker.
     CloseJobs(Vec<JobId>),
     /// Deadlines of actions that started (or moved) are armed.
     ArmDeadlines(Vec<Deadline>),
@@ -155,8 +152,6 @@ pub(super) enum Effect {
     DisarmDeadlines(Vec<DeadlineKey>),
     /// The notification relay is woken: outbox rows were written.
     WakeOutbox,
-    /// A resource's tags are replaced (`None`: removed).
-    SetTags(String, Option<Vec<Tag>>),
     /// A custom action type is added.
     AddActionType(Box<ActionType>),
     /// A custom action type is removed.
@@ -164,9 +159,10 @@ pub(super) enum Effect {
 }
 
 impl PipelineService {
-    /// Loads every pipeline, execution, job, action type and tag from the store and builds the
-    /// in-memory view. Deadlines that passed while the server was down fire on the first
-    /// scheduler tick.
+    /// Opens the service over a store: reads the action types (and, once, indexes a store
+    /// written before the indexes existed). Pipelines are read when first used, deadlines by
+    /// the scheduler's first tick (those that passed while the server was down fire then), and
+    /// job queues when workers first poll, so start-up does not grow with the installation.
     pub async fn load(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
@@ -176,101 +172,21 @@ impl PipelineService {
         for r in store.load(Collection::ActionType).await? {
             registry.insert(stored::action_type::read(&r)?);
         }
-        let mut tags = HashMap::new();
-        for r in store.load(Collection::Tags).await? {
-            tags.insert(r.key.clone(), stored::tags::read(&r)?);
-        }
-        let mut states: BTreeMap<String, PipelineState> = BTreeMap::new();
-        for r in store.load(Collection::Pipeline).await? {
-            let entry = stored::pipeline::read_entry(&r)?;
-            states.insert(
-                r.key.clone(),
-                PipelineState {
-                    entry,
-                    versions: BTreeMap::new(),
-                    executions: Vec::new(),
-                    history_truncated: false,
-                    complete_from_seq: 0,
-                },
-            );
-        }
-        let mut executions: HashMap<String, Execution> = HashMap::new();
-        let mut owners: HashMap<String, String> = HashMap::new();
-        for r in store.load(Collection::Execution).await? {
-            let e = stored::execution::read(&r)?;
-            if let Some(p) = r.parent.as_ref().filter(|p| states.contains_key(*p)) {
-                owners.insert(e.id.to_string(), p.clone());
-                executions.insert(e.id.to_string(), e);
-            }
-        }
-        // Records written before executions owned their jobs keep each job in its own `Job`
-        // record; such a job joins its execution here, and is stored with it at its next change.
-        for r in store.load(Collection::Job).await? {
-            if let Some(job) = stored::job::read_legacy(&r)? {
-                if let Some(e) = executions.get_mut(job.execution_id.as_str()) {
-                    if e.job(&job.id).is_none() {
-                        e.jobs.push(job);
-                    }
-                }
-            }
-        }
-        let mut needed_versions: BTreeSet<(String, i32)> = BTreeSet::new();
-        for (id, mut e) in executions {
-            let Some(st) = owners.get(&id).and_then(|p| states.get_mut(p)) else {
-                continue;
-            };
-            e.jobs
-                .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
-            needed_versions.insert((st.entry.declaration.name.clone(), e.pipeline_version));
-            st.executions.push(Arc::new(e));
-        }
-        for (name, version) in needed_versions {
-            if let Some(r) = store
-                .get(Collection::PipelineVersion, &version_key(&name, version))
-                .await?
-            {
-                let decl = stored::pipeline::read_version(&r)?;
-                if let Some(st) = states.get_mut(&name) {
-                    st.versions.insert(version, Arc::new(decl));
-                }
-            }
-        }
-        let service = Arc::new(PipelineService {
+        upgrade::index_if_needed(store.as_ref()).await?;
+        Ok(Arc::new(PipelineService {
+            cache: SlotCache::new(cfg.pipeline_cache),
             store,
             clock,
             cfg,
-            pipelines: RwLock::new(BTreeMap::new()),
             admin: tokio::sync::Mutex::new(()),
             jobs: JobBoard::default(),
             action_types: RwLock::new(registry),
-            tags: RwLock::new(tags),
             deadlines: Mutex::new(DeadlineTable::default()),
             deadline_changed: Notify::new(),
             committed: Notify::new(),
+            changes: ChangeFeed::default(),
             outbox_written: Arc::new(Notify::new()),
-        });
-        let mut open_jobs = Vec::new();
-        let mut deadlines = Vec::new();
-        {
-            let mut pipelines = write(&service.pipelines);
-            for (name, mut st) in states {
-                st.executions.sort_by_key(|e| e.seq);
-                st.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
-                let current = st.entry.version();
-                st.versions
-                    .insert(current, Arc::new(st.entry.declaration.clone()));
-                for e in &st.executions {
-                    deadlines.extend(deadlines_of(&name, e));
-                    open_jobs.extend(open_jobs_of(&name, e));
-                }
-                pipelines.insert(name, PipelineSlot::new(st));
-            }
-        }
-        // Queued jobs are offered in the order they were created, across pipelines.
-        open_jobs.sort_by_key(|(created, _)| *created);
-        service.jobs.open(open_jobs.into_iter().map(|(_, job)| job));
-        service.arm_deadlines(deadlines);
-        Ok(service)
+        }))
     }
 
     /// The engine settings.
@@ -289,10 +205,25 @@ impl PipelineService {
         self.committed.notified()
     }
 
-    /// How many jobs the job board holds: the open ones (queued or held by a worker). Finished
+    /// The point the change feed has reached.
+    pub fn change_seq(&self) -> u64 {
+        self.changes.seq()
+    }
+
+    /// The pipelines changed after point `seq` of the change feed.
+    pub fn changes_since(&self, seq: u64) -> changes::Changes {
+        self.changes.since(seq)
+    }
+
+    /// How many queued jobs memory holds: those of the action types workers poll. Finished
     /// jobs are not kept, so this does not grow with the history.
-    pub fn open_jobs(&self) -> usize {
-        self.jobs.open_count()
+    pub fn queued_jobs_in_memory(&self) -> usize {
+        self.jobs.queued_count()
+    }
+
+    /// How many pipelines memory holds.
+    pub fn pipelines_in_memory(&self) -> usize {
+        self.cache.len()
     }
 
     fn not_found(&self, name: &str) -> ServiceError {
@@ -305,37 +236,115 @@ impl PipelineService {
         )
     }
 
-    fn slot(&self, name: &str) -> Result<Arc<PipelineSlot>, ServiceError> {
-        read(&self.pipelines)
-            .get(name)
-            .cloned()
-            .ok_or_else(|| self.not_found(name))
+    /// The slot of a pipeline, read from the store if memory does not hold it. The slot holds
+    /// no state when there is no such pipeline.
+    async fn slot(&self, name: &str) -> Result<Arc<PipelineSlot>, ServiceError> {
+        let slot = self.cache.slot(name);
+        slot.ensure_loaded(|| self.read_pipeline(name))
+            .await
+            .map_err(internal)?;
+        Ok(slot)
     }
 
     /// The last committed state of a pipeline.
-    pub fn pipeline(&self, name: &str) -> Result<Arc<PipelineState>, ServiceError> {
-        Ok(self.slot(name)?.state())
-    }
-
-    /// The names of every pipeline, in order.
-    pub fn pipeline_names(&self) -> Vec<String> {
-        read(&self.pipelines).keys().cloned().collect()
+    pub async fn pipeline(&self, name: &str) -> Result<Arc<PipelineState>, ServiceError> {
+        self.slot(name)
+            .await?
+            .state()
+            .ok_or_else(|| self.not_found(name))
     }
 
     /// The output of GetPipelineState, from the cached view.
-    pub fn pipeline_state_view(
+    pub async fn pipeline_state_view(
         &self,
         name: &str,
     ) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
-        Ok(read(&self.slot(name)?.view).clone())
+        self.slot(name)
+            .await?
+            .current()
+            .map(|i| i.view)
+            .ok_or_else(|| self.not_found(name))
     }
 
-    /// How many changes of the pipeline have been installed since the server started; it grows
-    /// with every commit that changes the pipeline, so a live view can tell it is out of date.
-    pub fn change_count(&self, name: &str) -> Option<u64> {
-        read(&self.pipelines)
-            .get(name)
-            .map(|s| s.changes.load(std::sync::atomic::Ordering::Acquire))
+    /// Reads one pipeline from the store: its entry, its active executions, the finished ones
+    /// GetPipelineState shows, the newest finished ones, and the declarations they ran.
+    async fn read_pipeline(&self, name: &str) -> Result<Option<PipelineState>, StoreError> {
+        let Some(r) = self.store.get(Collection::Pipeline, name).await? else {
+            return Ok(None);
+        };
+        let entry = stored::pipeline::read_entry(&r)?;
+        let mut records: BTreeMap<String, Record> = BTreeMap::new();
+        for label in [index::ACTIVE, index::SHOWN] {
+            let mut after = None;
+            loop {
+                let page = self
+                    .store
+                    .scan(
+                        Scan::new(Collection::Execution, 1000)
+                            .parent(name)
+                            .label(label)
+                            .by_position()
+                            .after(after),
+                    )
+                    .await?;
+                after = page.last().map(Record::cursor);
+                let full = page.len() == 1000;
+                records.extend(page.into_iter().map(|r| (r.key.clone(), r)));
+                if !full {
+                    break;
+                }
+            }
+        }
+        let newest_limit = FINISHED_EXECUTIONS_IN_MEMORY + 1;
+        let newest = self
+            .store
+            .scan(
+                Scan::new(Collection::Execution, newest_limit)
+                    .parent(name)
+                    .by_position()
+                    .descending(),
+            )
+            .await?;
+        let truncated = newest.len() == newest_limit;
+        let complete_from_seq = if truncated {
+            newest
+                .last()
+                .map_or(0, |r| u64::try_from(r.position).unwrap_or(0))
+        } else {
+            0
+        };
+        records.extend(newest.into_iter().map(|r| (r.key.clone(), r)));
+        let mut executions = Vec::with_capacity(records.len());
+        for r in records.values() {
+            let mut e = stored::execution::read(r)?;
+            e.jobs
+                .sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+            executions.push(Arc::new(e));
+        }
+        executions.sort_by_key(|e| e.seq);
+        let mut versions = BTreeMap::new();
+        let current = entry.version();
+        versions.insert(current, Arc::new(entry.declaration.clone()));
+        let needed: std::collections::BTreeSet<i32> =
+            executions.iter().map(|e| e.pipeline_version).collect();
+        for v in needed.into_iter().filter(|v| *v != current) {
+            if let Some(r) = self
+                .store
+                .get(Collection::PipelineVersion, &version_key(name, v))
+                .await?
+            {
+                versions.insert(v, Arc::new(stored::pipeline::read_version(&r)?));
+            }
+        }
+        let mut state = PipelineState {
+            entry,
+            versions,
+            executions,
+            history_truncated: truncated,
+            complete_from_seq,
+        };
+        state.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
+        Ok(Some(state))
     }
 
     /// The action types pipelines may use: the built-in ones and the custom ones.
@@ -350,12 +359,11 @@ impl PipelineService {
         name: &str,
         decide: impl FnOnce(&mut Decider<'_>, &mut Vec<Mutation>) -> Result<R, ServiceError>,
     ) -> Result<R, ServiceError> {
-        let slot = self.slot(name)?;
-        let alive = slot.write.lock().await;
-        if !*alive {
+        let slot = self.slot(name).await?;
+        let _write = slot.write.lock().await;
+        let Some(before) = slot.state() else {
             return Err(self.not_found(name));
-        }
-        let before = slot.state();
+        };
         let mut next = (*before).clone();
         let mut ids = RandomIds;
         let now = self.clock.now_millis();
@@ -366,7 +374,7 @@ impl PipelineService {
             let r = decide(&mut d, &mut extra)?;
             (r, d.out)
         };
-        let mut decision = self.decision(Some(&before), next, &outcome);
+        let mut decision = self.decision(&slot, Some(&before), next, &outcome);
         decision.mutations.extend(extra);
         if decision.mutations.is_empty() {
             // The decision changed nothing (e.g. a deadline for an action already answered):
@@ -381,41 +389,46 @@ impl PipelineService {
     /// installing `next` (`before` is the state it started from; `None` for a new pipeline).
     fn decision(
         &self,
+        slot: &Arc<PipelineSlot>,
         before: Option<&PipelineState>,
         next: PipelineState,
         outcome: &Outcome,
     ) -> Decision {
-        let mutations = self.mutations_for(&next, outcome);
         let name = next.entry.declaration.name.clone();
         let (arm, disarm) = deadline_changes(before, &next, outcome.dirty.iter());
+        let listing_before = before.map(index::listing);
+        let listing_after = index::listing(&next);
+        let left_queue = jobs_leaving_queue(before, &next, outcome);
+        let mut mutations = self.mutations_for(before, &next, outcome, &listing_after);
+        mutations.extend(arm.iter().map(|d| Mutation::Put(index::timer_record(d))));
+        mutations.extend(disarm.iter().map(index::timer_removal));
         // Installed first, so that a poller offered a new job, or a deadline the scheduler
         // fires at once, finds the state that holds it.
-        let mut effects = vec![Effect::Install(Box::new(next))];
+        let mut effects = vec![Effect::Install {
+            slot: slot.clone(),
+            state: Box::new(next),
+            listing: listing_before.as_ref() != Some(&listing_after),
+        }];
         if !disarm.is_empty() {
             effects.push(Effect::DisarmDeadlines(disarm));
         }
-        if !outcome.jobs_closed.is_empty() {
-            effects.push(Effect::CloseJobs(
-                outcome
-                    .jobs_closed
-                    .iter()
-                    .map(|(id, _)| id.clone())
-                    .collect(),
-            ));
+        if !left_queue.is_empty() {
+            effects.push(Effect::CloseJobs(left_queue));
         }
         if !outcome.jobs_created.is_empty() {
-            effects.push(Effect::OfferJobs(
+            effects.push(Effect::QueueJobs(
                 outcome
                     .jobs_created
                     .iter()
-                    .map(|job| OpenJob {
+                    .enumerate()
+                    .map(|(n, job)| QueuedJob {
                         id: job.id.clone(),
                         type_key: action_type_key(&job.action_type_id),
+                        order: index::job_position(job.created, n),
                         place: JobPlace {
                             pipeline: name.clone(),
                             execution_id: job.execution_id.to_string(),
                         },
-                        queued: true,
                     })
                     .collect(),
             ));
@@ -429,22 +442,58 @@ impl PipelineService {
         Decision { mutations, effects }
     }
 
-    /// The records a decision changed.
-    fn mutations_for(&self, state: &PipelineState, outcome: &Outcome) -> Vec<Mutation> {
+    /// The records a decision changed, with their labels and positions kept true.
+    fn mutations_for(
+        &self,
+        before: Option<&PipelineState>,
+        state: &PipelineState,
+        outcome: &Outcome,
+        listing: &index::Listing,
+    ) -> Vec<Mutation> {
         let name = &state.entry.declaration.name;
         let mut m = Vec::new();
-        if outcome.entry_dirty {
-            m.push(Mutation::Put(stored::pipeline::entry_record(&state.entry)));
+        if outcome.entry_dirty || before.is_none() {
+            m.push(Mutation::Put(
+                stored::pipeline::entry_record(&state.entry)
+                    .with_label(listing.status.clone())
+                    .with_position(listing.position()),
+            ));
+        } else if before.map(index::listing).as_ref() != Some(listing) {
+            m.push(Mutation::Relabel {
+                collection: Collection::Pipeline,
+                key: name.clone(),
+                label: Some(listing.status.clone()),
+                position: listing.position(),
+            });
         }
-        for id in &outcome.dirty {
-            if let Some(e) = state.execution(id) {
-                m.push(Mutation::Put(stored::execution::record(name, e)));
+        let labels = index::execution_labels(state);
+        let labels_before = before.map(index::execution_labels).unwrap_or_default();
+        for e in &state.executions {
+            let label = labels.get(&e.id).copied();
+            if outcome.dirty.contains(&e.id) {
+                m.push(Mutation::Put(index::execution_record(name, e, label)));
+                m.extend(job_relabels(
+                    before.and_then(|b| b.execution(&e.id)).map(|e| &**e),
+                    e,
+                    outcome,
+                ));
+            } else if labels_before.get(&e.id).copied() != label {
+                m.push(Mutation::Relabel {
+                    collection: Collection::Execution,
+                    key: e.id.to_string(),
+                    label: label.map(str::to_string),
+                    position: index::position(e.seq),
+                });
             }
         }
-        // The job itself is stored in its execution; this record only says where it lives, so
-        // a job of an execution no longer in memory can still be found by its id.
-        for job in &outcome.jobs_created {
-            m.push(Mutation::Put(stored::job::place_record(name, job)));
+        // The job itself is stored in its execution; this record says where it lives, so a job
+        // of an execution no longer in memory can still be found by its id, and its label
+        // queues it for workers.
+        for (n, job) in outcome.jobs_created.iter().enumerate() {
+            let mut r = stored::job::place_record(name, job)
+                .with_position(index::job_position(job.created, n));
+            r.label = index::job_label(job);
+            m.push(Mutation::Put(r));
         }
         // An approval that ends before its approval-needed message went out takes that message
         // with it in the same commit: only the decision itself is still sent.
@@ -489,42 +538,33 @@ impl PipelineService {
     /// Applies one effect of a committed decision.
     fn apply(&self, effect: Effect) {
         match effect {
-            Effect::Install(next) => {
-                let mut next = *next;
+            Effect::Install {
+                slot,
+                state,
+                listing,
+            } => {
+                let mut next = *state;
                 // Only after the commit: an execution that just finished must be stored before
                 // it may leave memory.
                 next.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
-                let name = next.entry.declaration.name.clone();
-                let slot = read(&self.pipelines).get(&name).cloned();
-                match slot {
-                    Some(slot) => {
-                        let view = Arc::new(views::pipeline_state(&next));
-                        *write(&slot.state) = Arc::new(next);
-                        *write(&slot.view) = view;
-                        slot.changes
-                            .fetch_add(1, std::sync::atomic::Ordering::Release);
-                    }
-                    None => {
-                        write(&self.pipelines).insert(name, PipelineSlot::new(next));
-                    }
-                }
+                let pipeline = next.entry.declaration.name.clone();
+                slot.install(next);
+                self.changes.record(Change { pipeline, listing });
             }
-            Effect::RemovePipeline(name) => {
-                write(&self.pipelines).remove(&name);
+            Effect::RemovePipeline(slot, name) => {
+                slot.clear();
                 self.jobs.remove_pipeline(&name);
                 self.disarm_pipeline_deadlines(&name);
+                self.changes.record(Change {
+                    pipeline: name,
+                    listing: true,
+                });
             }
-            Effect::OfferJobs(jobs) => self.jobs.open(jobs),
+            Effect::QueueJobs(jobs) => self.jobs.open(jobs),
             Effect::CloseJobs(ids) => self.jobs.close(ids.iter()),
             Effect::ArmDeadlines(deadlines) => self.arm_deadlines(deadlines),
             Effect::DisarmDeadlines(keys) => self.disarm_deadlines(&keys),
             Effect::WakeOutbox => self.outbox_written.notify_one(),
-            Effect::SetTags(arn, Some(tags)) => {
-                write(&self.tags).insert(arn, tags);
-            }
-            Effect::SetTags(arn, None) => {
-                write(&self.tags).remove(&arn);
-            }
             Effect::AddActionType(t) => {
                 write(&self.action_types).insert(*t);
             }
@@ -535,24 +575,51 @@ impl PipelineService {
     }
 }
 
-/// The open jobs of an execution, with their creation times, for the job board.
-fn open_jobs_of(pipeline: &str, e: &Execution) -> Vec<(i64, OpenJob)> {
-    e.jobs
+/// Jobs that waited for a worker before a decision and no longer do (acknowledged, finished):
+/// they leave their queue.
+fn jobs_leaving_queue(
+    before: Option<&PipelineState>,
+    after: &PipelineState,
+    outcome: &Outcome,
+) -> Vec<JobId> {
+    let waiting = |s: JobStatus| matches!(s, JobStatus::Queued | JobStatus::Dispatched);
+    let mut left: Vec<JobId> = outcome
+        .jobs_closed
         .iter()
-        .filter(|j| !job_finished(j.status))
-        .map(|j| {
-            (
-                j.created,
-                OpenJob {
-                    id: j.id.clone(),
-                    type_key: action_type_key(&j.action_type_id),
-                    place: JobPlace {
-                        pipeline: pipeline.to_string(),
-                        execution_id: e.id.to_string(),
-                    },
-                    queued: j.status != JobStatus::InProgress,
-                },
-            )
+        .map(|(id, _)| id.clone())
+        .collect();
+    for id in &outcome.dirty {
+        let (Some(old), Some(new)) = (before.and_then(|b| b.execution(id)), after.execution(id))
+        else {
+            continue;
+        };
+        for job in &new.jobs {
+            if !waiting(job.status) && old.job(&job.id).is_some_and(|j| waiting(j.status)) {
+                left.push(job.id.clone());
+            }
+        }
+    }
+    left
+}
+
+/// Relabels of the jobs of a changed execution whose label changed (queued → held → done).
+fn job_relabels(before: Option<&Execution>, after: &Execution, outcome: &Outcome) -> Vec<Mutation> {
+    after
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| !outcome.jobs_created.iter().any(|c| c.id == j.id))
+        .filter_map(|(n, j)| {
+            let label = index::job_label(j);
+            let old = before.and_then(|b| b.job(&j.id)).map(index::job_label);
+            (old.as_ref() != Some(&label)).then(|| Mutation::Relabel {
+                collection: Collection::Job,
+                key: j.id.to_string(),
+                label,
+                // Only queued jobs are read in position order, and a relabelled job has left
+                // its queue, so its position need not match the one it was queued at.
+                position: index::job_position(j.created, n),
+            })
         })
         .collect()
 }

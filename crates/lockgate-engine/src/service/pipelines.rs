@@ -11,10 +11,10 @@ use lockgate_shapes::{
     GetPipelineOutput, ListPipelinesInput, ListPipelinesOutput, PipelineDeclaration,
     PipelineSummary, ServiceError, TriggerType, UpdatePipelineInput, UpdatePipelineOutput,
 };
-use lockgate_store::{Collection, Mutation};
+use lockgate_store::{Collection, Cursor, Mutation, Scan};
 
 use super::tags::tags_mutation;
-use super::{err, internal, read, version_key, Decision, Effect, PipelineService};
+use super::{err, internal, version_key, Decision, Effect, PipelineService};
 use crate::decide::{Decider, RandomIds, StartRequest};
 use crate::paging;
 use crate::state::{PipelineEntry, PipelineState};
@@ -61,8 +61,11 @@ impl PipelineService {
         self.check_tags(&tags)?;
         let mut decl = validated.into_declaration();
         decl.version = Some(1);
-        let _admin = self.admin.lock().await;
-        if read(&self.pipelines).contains_key(&decl.name) {
+        // The name's slot serialises creating, changing and deleting this pipeline; creations of
+        // other pipelines go on side by side and share group commits.
+        let slot = self.slot(&decl.name).await?;
+        let _write = slot.write.lock().await;
+        if slot.state().is_some() {
             return Err(err(
                 ErrorCode::PipelineNameInUseException,
                 format!("A pipeline with the name '{}' already exists", decl.name),
@@ -95,7 +98,7 @@ impl PipelineService {
             });
             d.out
         };
-        let mut decision = self.decision(None, state, &outcome);
+        let mut decision = self.decision(&slot, None, state, &outcome);
         decision
             .mutations
             .push(Mutation::Put(stored::pipeline::version_record(
@@ -104,9 +107,6 @@ impl PipelineService {
         if !tags.is_empty() {
             let arn = self.cfg.pipeline_arn(&name);
             decision.mutations.push(tags_mutation(&arn, &tags));
-            decision
-                .effects
-                .push(Effect::SetTags(arn, Some(tags.clone())));
         }
         self.commit(decision).await?;
         Ok(CreatePipelineOutput {
@@ -120,7 +120,7 @@ impl PipelineService {
         _caller: &Caller,
         input: GetPipelineInput,
     ) -> Result<GetPipelineOutput, ServiceError> {
-        let state = self.pipeline(&input.name)?;
+        let state = self.pipeline(&input.name).await?;
         let current = state.entry.version();
         let pipeline = match input.version {
             None => state.entry.declaration.clone(),
@@ -158,7 +158,7 @@ impl PipelineService {
         input: UpdatePipelineInput,
     ) -> Result<UpdatePipelineOutput, ServiceError> {
         let decl = input.pipeline;
-        if !read(&self.pipelines).contains_key(&decl.name) {
+        if self.slot(&decl.name).await?.state().is_none() {
             return Err(err(
                 ErrorCode::ValidationException,
                 format!(
@@ -197,11 +197,11 @@ impl PipelineService {
         _caller: &Caller,
         input: DeletePipelineInput,
     ) -> Result<(), ServiceError> {
-        let _admin = self.admin.lock().await;
-        let Some(slot) = read(&self.pipelines).get(&input.name).cloned() else {
+        let slot = self.slot(&input.name).await?;
+        let _write = slot.write.lock().await;
+        if slot.state().is_none() {
             return Ok(());
-        };
-        let mut alive = slot.write.lock().await;
+        }
         let name = input.name;
         let arn = self.cfg.pipeline_arn(&name);
         let mut mutations = vec![
@@ -218,6 +218,7 @@ impl PipelineService {
             Collection::PipelineVersion,
             Collection::Execution,
             Collection::Job,
+            Collection::Timer,
             // Undelivered notifications would only point at a pipeline that is gone.
             Collection::Outbox,
         ] {
@@ -228,11 +229,9 @@ impl PipelineService {
         }
         self.commit(Decision {
             mutations,
-            effects: vec![Effect::RemovePipeline(name), Effect::SetTags(arn, None)],
+            effects: vec![Effect::RemovePipeline(slot.clone(), name)],
         })
         .await?;
-        // Writers already waiting for this pipeline's lock find it gone.
-        *alive = false;
         Ok(())
     }
 
@@ -243,19 +242,25 @@ impl PipelineService {
     ) -> Result<ListPipelinesOutput, ServiceError> {
         let max = paging::max_results(input.max_results, 100, 1000);
         let after = paging::decode(input.next_token.as_deref())?;
-        let pipelines = read(&self.pipelines);
-        let mut page = Vec::new();
-        let mut next = None;
-        for (name, slot) in pipelines.iter() {
-            if after.as_ref().is_some_and(|a| name <= a) {
-                continue;
-            }
-            if page.len() == max {
-                next = page.last().and_then(|p: &PipelineSummary| p.name.clone());
-                break;
-            }
-            page.push(views::pipeline_summary(&slot.state().entry));
+        // One index scan from the cursor (the name the last page ended with): the page costs
+        // the page, and names created or deleted meanwhile never shift it.
+        let records = self
+            .store
+            .scan(
+                Scan::new(Collection::Pipeline, max + 1)
+                    .after(after.map(|key| Cursor { position: 0, key })),
+            )
+            .await
+            .map_err(internal)?;
+        let more = records.len() > max;
+        let mut page = Vec::with_capacity(max);
+        for r in records.iter().take(max) {
+            let entry = stored::pipeline::read_entry(r).map_err(internal)?;
+            page.push(views::pipeline_summary(&entry));
         }
+        let next = more
+            .then(|| page.last().and_then(|p: &PipelineSummary| p.name.clone()))
+            .flatten();
         Ok(ListPipelinesOutput {
             pipelines: Some(page),
             next_token: next.map(|n| paging::encode(&n)),

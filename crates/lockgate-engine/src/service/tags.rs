@@ -8,9 +8,9 @@ use lockgate_shapes::{
     ErrorCode, ListTagsForResourceInput, ListTagsForResourceOutput, ServiceError, Tag,
     TagResourceInput, TagResourceOutput, UntagResourceInput, UntagResourceOutput,
 };
-use lockgate_store::Mutation;
+use lockgate_store::{Collection, Mutation};
 
-use super::{err, read, Decision, Effect, PipelineService};
+use super::{err, internal, Decision, PipelineService};
 use crate::paging;
 use crate::stored;
 
@@ -53,11 +53,8 @@ impl PipelineService {
         _caller: &Caller,
         input: ListTagsForResourceInput,
     ) -> Result<ListTagsForResourceOutput, ServiceError> {
-        self.check_resource(&input.resource_arn)?;
-        let tags = read(&self.tags)
-            .get(&input.resource_arn)
-            .cloned()
-            .unwrap_or_default();
+        self.check_resource(&input.resource_arn).await?;
+        let tags = self.stored_tags(&input.resource_arn).await?;
         let max = paging::max_results(input.max_results, 100, 100);
         let offset: usize = match paging::decode(input.next_token.as_deref())? {
             Some(s) => s.parse().map_err(|_| paging::invalid())?,
@@ -73,23 +70,55 @@ impl PipelineService {
     }
 
     /// Changes the tags of an existing resource: checks the ARN, applies `edit`, checks the
-    /// result against the tag rules, commits, and only then shows the new tags.
+    /// result against the tag rules, and commits. The edit holds the pipeline's write lock (or,
+    /// for an action type, the admin lock), so it cannot interleave with another edit or bring
+    /// back the tags of a pipeline deleted meanwhile.
     async fn edit_tags(
         &self,
         arn: &str,
         edit: impl FnOnce(&mut Vec<Tag>),
     ) -> Result<(), ServiceError> {
-        // Tag edits are read-modify-write; the admin lock keeps two of them from interleaving.
         let _admin = self.admin.lock().await;
-        self.check_resource(arn)?;
-        let mut tags = read(&self.tags).get(arn).cloned().unwrap_or_default();
+        let slot = match self.tagged_pipeline(arn) {
+            Some(name) => Some(self.slot(name).await?),
+            None => None,
+        };
+        let _write = match &slot {
+            Some(slot) => Some(slot.write.lock().await),
+            None => None,
+        };
+        self.check_resource(arn).await?;
+        let mut tags = self.stored_tags(arn).await?;
         edit(&mut tags);
         self.check_tags(&tags)?;
         self.commit(Decision {
             mutations: vec![tags_mutation(arn, &tags)],
-            effects: vec![Effect::SetTags(arn.to_string(), Some(tags))],
+            effects: Vec::new(),
         })
         .await
+    }
+
+    /// The tags of a resource, as stored.
+    pub(super) async fn stored_tags(&self, arn: &str) -> Result<Vec<Tag>, ServiceError> {
+        match self
+            .store
+            .get(Collection::Tags, arn)
+            .await
+            .map_err(internal)?
+        {
+            Some(r) => stored::tags::read(&r).map_err(internal),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// The pipeline name an ARN of this account names, if it names one.
+    fn tagged_pipeline<'a>(&self, arn: &'a str) -> Option<&'a str> {
+        let prefix = format!(
+            "arn:aws:codepipeline:{}:{}:",
+            self.cfg.region, self.cfg.account_id
+        );
+        arn.strip_prefix(&prefix)
+            .filter(|rest| !rest.starts_with("actiontype:"))
     }
 
     /// Checks tags against the rules: at most `MAX_TAGS`, no reserved `aws:` prefix, no key
@@ -121,7 +150,7 @@ impl PipelineService {
     }
 
     /// Checks that `arn` names an existing pipeline or custom action type of this account.
-    fn check_resource(&self, arn: &str) -> Result<(), ServiceError> {
+    async fn check_resource(&self, arn: &str) -> Result<(), ServiceError> {
         let prefix = format!(
             "arn:aws:codepipeline:{}:{}:",
             self.cfg.region, self.cfg.account_id
@@ -148,10 +177,10 @@ impl PipelineService {
             });
             return if exists { Ok(()) } else { Err(missing()) };
         }
-        if read(&self.pipelines).contains_key(rest) {
-            Ok(())
-        } else {
-            Err(missing())
+        match self.pipeline(rest).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == ErrorCode::PipelineNotFoundException => Err(missing()),
+            Err(e) => Err(e),
         }
     }
 }

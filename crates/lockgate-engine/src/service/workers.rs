@@ -7,11 +7,14 @@ use lockgate_shapes::{
     JobDetails, JobStatus, PollForJobsInput, PollForJobsOutput, PutJobFailureResultInput,
     PutJobSuccessResultInput, ServiceError,
 };
-use lockgate_store::Collection;
+use lockgate_store::{Collection, Scan, StoreError};
 
-use super::{err, internal, PipelineService};
+use super::{err, index, internal, PipelineService};
+
+/// The most queued jobs one poll looks at for ones matching its query.
+const MAX_JOBS_LOOKED_AT: usize = 1000;
 use crate::decide::JobReport;
-use crate::jobs::{action_type_key, JobPlace, Offer};
+use crate::jobs::{action_type_key, JobPlace, QueuedJob};
 use crate::state::{job_finished, JobRecord};
 use crate::stored;
 use crate::views;
@@ -33,32 +36,57 @@ impl PipelineService {
         }
         let max = usize::try_from(input.max_batch_size.unwrap_or(1).clamp(1, 100)).unwrap_or(1);
         let query = input.query_param.unwrap_or_default();
-        // Served from memory: the board says which jobs wait, their executions hold them.
-        let mut jobs = Vec::new();
+        let type_key = action_type_key(&input.action_type_id);
+        // Served from memory: the type's queue (read from the store's index the first time a
+        // worker asks for the type) says which jobs wait, their executions hold them.
         self.jobs
-            .poll(&action_type_key(&input.action_type_id), |id, place| {
-                let Some(job) = self.open_job(id, place) else {
-                    return Offer::Drop;
+            .ensure_loaded(&type_key, || self.stored_queue(&type_key))
+            .await
+            .map_err(internal)?;
+        let mut jobs = Vec::new();
+        let mut after = None;
+        let mut looked = 0;
+        while jobs.len() < max && looked < MAX_JOBS_LOOKED_AT {
+            let candidates = self.jobs.candidates(&type_key, after.as_ref(), max * 2);
+            if candidates.is_empty() {
+                break;
+            }
+            looked += candidates.len();
+            after = candidates.last().map(|(k, _)| k.clone());
+            let mut take = Vec::new();
+            let mut gone = Vec::new();
+            for ((_, id), place) in candidates {
+                let Some(job) = self.open_job(&id, &place).await? else {
+                    gone.push(id);
+                    continue;
                 };
                 if !matches!(job.status, JobStatus::Queued | JobStatus::Dispatched) {
-                    return Offer::Drop;
+                    gone.push(id);
+                    continue;
                 }
-                let matches = jobs.len() < max
-                    && query.iter().all(|(k, v)| {
-                        job.data
-                            .action_configuration
-                            .as_ref()
-                            .and_then(|c| c.configuration.as_ref())
-                            .and_then(|c| c.get(k))
-                            == Some(v)
-                    });
-                if matches {
-                    jobs.push(views::job(&job, &self.cfg));
-                    Offer::Take
-                } else {
-                    Offer::Keep
+                let matches = query.iter().all(|(k, v)| {
+                    job.data
+                        .action_configuration
+                        .as_ref()
+                        .and_then(|c| c.configuration.as_ref())
+                        .and_then(|c| c.get(k))
+                        == Some(v)
+                });
+                if matches && jobs.len() + take.len() < max {
+                    take.push(job);
                 }
-            });
+            }
+            self.jobs.close(gone.iter());
+            // Another poller may have taken some of these meanwhile: only those still queued
+            // are handed out here.
+            let ids: Vec<JobId> = take.iter().map(|j| j.id.clone()).collect();
+            let taken = self.jobs.take(&ids);
+            jobs.extend(
+                take.iter()
+                    .filter(|j| taken.contains(&j.id))
+                    .map(|j| views::job(j, &self.cfg)),
+            );
+        }
         Ok(PollForJobsOutput { jobs: Some(jobs) })
     }
 
@@ -154,19 +182,57 @@ impl PipelineService {
             .await
     }
 
-    /// An open job from the committed state of the execution the board says holds it.
-    fn open_job(&self, id: &JobId, place: &JobPlace) -> Option<JobRecord> {
-        let state = self.pipeline(&place.pipeline).ok()?;
-        let job = state
-            .execution(&ExecutionId::from(place.execution_id.as_str()))?
-            .job(id)?
-            .clone();
-        Some(job)
+    /// A job from the committed state of the execution that holds it (`None` if the
+    /// pipeline or execution is gone).
+    async fn open_job(
+        &self,
+        id: &JobId,
+        place: &JobPlace,
+    ) -> Result<Option<JobRecord>, ServiceError> {
+        let state = match self.pipeline(&place.pipeline).await {
+            Ok(state) => state,
+            Err(e) if e.code == ErrorCode::PipelineNotFoundException => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let execution = self
+            .find_execution(&state, &ExecutionId::from(place.execution_id.as_str()))
+            .await?;
+        Ok(execution.and_then(|e| e.job(id).cloned()))
     }
 
-    /// A job and where it lives, or JobNotFoundException. Open jobs are found through the job
-    /// board, in memory; a finished one through its `Job` record, which names its execution
-    /// (in memory if recent, otherwise read from the store).
+    /// The queued jobs of an action type, oldest first, from the store's index.
+    async fn stored_queue(&self, type_key: &str) -> Result<Vec<QueuedJob>, StoreError> {
+        let label = index::queued_label(type_key);
+        let mut queue = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .scan(
+                    Scan::new(Collection::Job, 1000)
+                        .label(label.clone())
+                        .by_position()
+                        .after(after),
+                )
+                .await?;
+            after = page.last().map(|r| r.cursor());
+            let full = page.len() == 1000;
+            for r in &page {
+                queue.push(QueuedJob {
+                    id: JobId::from(r.key.as_str()),
+                    type_key: type_key.to_string(),
+                    order: r.position,
+                    place: stored::job::read_place(r)?,
+                });
+            }
+            if !full {
+                return Ok(queue);
+            }
+        }
+    }
+
+    /// A job and where it lives, or JobNotFoundException: found through its `Job` record,
+    /// which names its execution (in memory if recent, otherwise read from the store).
     async fn find_job(&self, id: &JobId) -> Result<(JobRecord, JobPlace), ServiceError> {
         let not_found = || {
             err(
@@ -174,11 +240,6 @@ impl PipelineService {
                 format!("The job with id {id} was not found"),
             )
         };
-        if let Some(place) = self.jobs.place(id) {
-            if let Some(job) = self.open_job(id, &place) {
-                return Ok((job, place));
-            }
-        }
         let record = self
             .store
             .get(Collection::Job, id.as_str())
@@ -187,7 +248,10 @@ impl PipelineService {
             .ok_or_else(not_found)?;
         let place = stored::job::read_place(&record).map_err(internal)?;
         // A job whose pipeline was deleted (and recreated) is gone with it.
-        let state = self.pipeline(&place.pipeline).map_err(|_| not_found())?;
+        let state = self
+            .pipeline(&place.pipeline)
+            .await
+            .map_err(|_| not_found())?;
         let execution = self
             .find_execution(&state, &ExecutionId::from(place.execution_id.as_str()))
             .await?;

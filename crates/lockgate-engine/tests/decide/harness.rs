@@ -206,6 +206,7 @@ impl Harness {
                 region: "us-east-1".to_string(),
                 job_timeout_millis: JOB_TIMEOUT,
                 notification_topics: BTreeSet::new(),
+                pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
             },
             deadlines: BTreeSet::new(),
             last: Changes::default(),

@@ -34,7 +34,13 @@ async fn a_long_history_keeps_only_the_newest_finished_executions_in_memory_but_
     let n = FINISHED_EXECUTIONS_IN_MEMORY + 30;
     let ids = finish_executions(&env, n).await;
 
-    let in_memory = env.svc.pipeline("Long").expect("pipeline").executions.len();
+    let in_memory = env
+        .svc
+        .pipeline("Long")
+        .await
+        .expect("pipeline")
+        .executions
+        .len();
     assert_eq!(in_memory, FINISHED_EXECUTIONS_IN_MEMORY);
 
     let listed: Vec<String> = env

@@ -452,12 +452,16 @@ async fn a_finished_job_is_answered_the_same_before_and_after_a_restart() {
 }
 
 #[tokio::test]
-async fn finished_jobs_leave_the_job_board() {
+async fn finished_jobs_leave_the_job_index() {
     let env = TestEnv::new().await;
     env.create(standard("p")).await;
-    assert_eq!(env.svc.open_jobs(), 1, "the first source job is open");
+    assert_eq!(
+        env.open_job_records().await,
+        1,
+        "the first source job is open"
+    );
     env.run_source("r1").await;
-    assert_eq!(env.svc.open_jobs(), 0);
+    assert_eq!(env.open_job_records().await, 0);
     env.approve_pending("p").await;
     env.run_shell().await;
     for n in 2..=4 {
@@ -466,7 +470,11 @@ async fn finished_jobs_leave_the_job_board() {
         env.approve_pending("p").await;
         env.run_shell().await;
     }
-    assert_eq!(env.svc.open_jobs(), 0, "eight finished jobs, none kept");
+    assert_eq!(
+        env.open_job_records().await,
+        0,
+        "eight finished jobs, none kept"
+    );
     env.start("p").await;
-    assert_eq!(env.svc.open_jobs(), 1);
+    assert_eq!(env.open_job_records().await, 1);
 }

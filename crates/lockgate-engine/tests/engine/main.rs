@@ -28,7 +28,7 @@ use lockgate_engine::{EngineConfig, ManualClock, PipelineService};
 use lockgate_model::Caller;
 pub use lockgate_shapes::*;
 // The model has a shape named `Result`; the glob import above must not shadow std's.
-use lockgate_store::Store;
+use lockgate_store::{Collection, Store};
 use lockgate_store_sqlite::SqliteStore;
 pub use std::result::Result;
 use tempfile::TempDir;
@@ -72,6 +72,7 @@ fn config() -> EngineConfig {
         region: REGION.to_string(),
         job_timeout_millis: JOB_TIMEOUT_MILLIS,
         notification_topics: [TOPIC.to_string()].into(),
+        pipeline_cache: 1,
     }
 }
 
@@ -611,6 +612,17 @@ impl TestEnv {
             .expect("the outbox loads");
         rows.sort_by(|a, b| a.key.cmp(&b.key));
         rows
+    }
+
+    /// How many stored jobs are open (queued or held by a worker), from their index labels.
+    pub async fn open_job_records(&self) -> usize {
+        self.store
+            .load(Collection::Job)
+            .await
+            .expect("jobs load")
+            .iter()
+            .filter(|r| r.label.is_some())
+            .count()
     }
 
     /// The id of the pipeline's only execution.

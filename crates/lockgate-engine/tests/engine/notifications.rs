@@ -147,7 +147,14 @@ async fn create_pipeline_refuses_a_notification_arn_the_server_has_no_topic_for(
     assert_eq!(err.code, ErrorCode::InvalidActionDeclarationException);
     assert!(err.message.contains(unknown), "{}", err.message);
     assert!(err.message.contains("[[topics]]"), "{}", err.message);
-    assert!(env.svc.pipeline_names().is_empty());
+    assert!(env
+        .svc
+        .list_pipelines(&env.caller, Default::default())
+        .await
+        .expect("pipelines are listed")
+        .pipelines
+        .unwrap_or_default()
+        .is_empty());
     assert_eq!(env.outbox().await, Vec::new());
 }
 
@@ -168,7 +175,13 @@ async fn update_pipeline_refuses_a_notification_arn_the_server_has_no_topic_for(
         .expect_err("the update is refused");
 
     assert_eq!(err.code, ErrorCode::InvalidActionDeclarationException);
-    let current = env.svc.pipeline("p").expect("the pipeline").entry.clone();
+    let current = env
+        .svc
+        .pipeline("p")
+        .await
+        .expect("the pipeline")
+        .entry
+        .clone();
     assert_eq!(current.version(), 1);
     assert!(!current.declaration.stages[1].actions[0]
         .configuration

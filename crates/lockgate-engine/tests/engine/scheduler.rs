@@ -25,14 +25,22 @@ async fn waiting_for_approval(env: &TestEnv, name: &str) {
 async fn an_answered_approval_no_longer_has_an_armed_deadline() {
     let env = TestEnv::new().await;
     env.create(source_then_approval("p")).await;
-    assert_eq!(env.svc.armed_deadlines(), 1, "the source job's timeout");
+    assert_eq!(
+        env.svc.armed_deadlines().await.expect("timers count"),
+        1,
+        "the source job's timeout"
+    );
     env.run_source("r1").await;
-    assert_eq!(env.svc.armed_deadlines(), 1, "the approval's timeout");
+    assert_eq!(
+        env.svc.armed_deadlines().await.expect("timers count"),
+        1,
+        "the approval's timeout"
+    );
 
     env.approve_pending("p").await;
 
-    assert_eq!(env.svc.armed_deadlines(), 0);
-    assert_eq!(env.svc.next_deadline(), None);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 0);
+    assert_eq!(env.svc.deadlines_in_memory(), 0);
 }
 
 #[tokio::test]
@@ -40,11 +48,11 @@ async fn stopping_and_rejecting_disarm_deadlines_too() {
     let env = TestEnv::new().await;
     waiting_for_approval(&env, "stopped").await;
     waiting_for_approval(&env, "rejected").await;
-    assert_eq!(env.svc.armed_deadlines(), 2);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 2);
 
     let id = env.only_execution("stopped").await;
     env.stop("stopped", &id, false).await.expect("it stops");
-    assert_eq!(env.svc.armed_deadlines(), 1);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 1);
     let token = env.token("rejected", "Approve", "Approval").await;
     env.answer(
         "rejected",
@@ -55,7 +63,7 @@ async fn stopping_and_rejecting_disarm_deadlines_too() {
     )
     .await
     .expect("the rejection is accepted");
-    assert_eq!(env.svc.armed_deadlines(), 0);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 0);
 }
 
 #[tokio::test]
@@ -88,12 +96,16 @@ async fn an_overdue_deadline_is_retried_with_backoff_while_the_store_fails() {
         PipelineExecutionStatus::InProgress,
         "nothing changed while the store failed"
     );
-    assert_eq!(env.svc.armed_deadlines(), 1, "the deadline is still armed");
+    assert_eq!(
+        env.svc.armed_deadlines().await.expect("timers count"),
+        1,
+        "the deadline is still armed"
+    );
 
     store.set(Fault::None);
     assert_eq!(env.advance(1).await, 1, "the deadline takes effect");
     assert_eq!(env.status("p", &id).await, PipelineExecutionStatus::Failed);
-    assert_eq!(env.svc.armed_deadlines(), 0);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 0);
 }
 
 #[tokio::test]
@@ -132,7 +144,7 @@ async fn a_panic_while_applying_a_deadline_leaves_the_other_deadlines_firing() {
     );
     assert_eq!(env.status("b", &b).await, PipelineExecutionStatus::Failed);
     // The one that panicked is retried a second later, like a failed one, and takes effect.
-    assert_eq!(env.svc.armed_deadlines(), 1);
+    assert_eq!(env.svc.armed_deadlines().await.expect("timers count"), 1);
     assert_eq!(env.advance(1_000).await, 1);
     assert_eq!(env.status("a", &a).await, PipelineExecutionStatus::Failed);
     assert_eq!(env.status("b", &b).await, PipelineExecutionStatus::Failed);

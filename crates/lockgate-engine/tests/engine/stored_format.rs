@@ -45,6 +45,12 @@ async fn load_fixture(version: &str) -> TestEnv {
             mutations.push(Mutation::Put(record));
         }
     }
+    // The fixture was written by an earlier release, which kept no index layout record: the
+    // service indexes it when it next loads, as it would the real thing.
+    mutations.push(Mutation::Delete {
+        collection: Collection::Meta,
+        key: "index-layout".to_string(),
+    });
     env.store
         .commit(mutations)
         .await
