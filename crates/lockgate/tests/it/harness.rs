@@ -75,6 +75,7 @@ pub fn test_config(dir: &Path) -> Config {
         notify: Default::default(),
         console: Default::default(),
         http: Default::default(),
+        store: Default::default(),
     }
 }
 
