@@ -22,8 +22,10 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// default of 16 would evict and re-prepare statements on every group commit.
 const STATEMENT_CACHE: usize = 64;
 
-/// Opens (creating if needed) the database file for writing and applies durability settings.
-pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+/// Opens (creating if needed) the database file for writing and applies durability settings;
+/// when the write-ahead log is rewritten from its start, this connection cuts the file back to
+/// `wal_limit_bytes`.
+pub(crate) fn open_writer(path: &Path, wal_limit_bytes: u64) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)
         .map_err(|e| backend_error(&format!("opening {}", path.display()), e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
@@ -43,6 +45,11 @@ pub(crate) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     // Checkpoints run on their own thread (checkpoint.rs), not inside a group commit.
     conn.pragma_update(None, "wal_autocheckpoint", 0)
         .map_err(|e| backend_error("turning off automatic checkpoints", e))?;
+    // The writer is the connection that starts the WAL over after a complete checkpoint, and
+    // SQLite truncates the file at that moment only to the limit of the connection doing it.
+    let limit = i64::try_from(wal_limit_bytes).unwrap_or(i64::MAX);
+    conn.pragma_update(None, "journal_size_limit", limit)
+        .map_err(|e| backend_error("setting journal_size_limit", e))?;
     conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
@@ -104,7 +111,8 @@ mod tests {
     #[test]
     fn the_writer_runs_in_wal_mode_with_full_sync() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let conn = open_writer(&dir.path().join("t.db")).expect("writer opens");
+        let conn = open_writer(&dir.path().join("t.db"), crate::DEFAULT_WAL_LIMIT_BYTES)
+            .expect("writer opens");
         let mode: String = conn
             .pragma_query_value(None, "journal_mode", |row| row.get(0))
             .expect("journal_mode reads");
@@ -117,10 +125,20 @@ mod tests {
     }
 
     #[test]
+    fn the_writer_cuts_a_restarted_wal_back_to_the_limit_it_was_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let conn = open_writer(&dir.path().join("t.db"), 3 * 1024 * 1024).expect("writer opens");
+        let limit: i64 = conn
+            .pragma_query_value(None, "journal_size_limit", |row| row.get(0))
+            .expect("journal_size_limit reads");
+        assert_eq!(limit, 3 * 1024 * 1024);
+    }
+
+    #[test]
     fn a_reader_cannot_write() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("t.db");
-        let writer = open_writer(&path).expect("writer opens");
+        let writer = open_writer(&path, crate::DEFAULT_WAL_LIMIT_BYTES).expect("writer opens");
         writer
             .execute_batch("CREATE TABLE t (x INTEGER)")
             .expect("table creates");

@@ -12,9 +12,17 @@
 //! commit goes to one writer thread, which applies all commits queued at that moment in one
 //! transaction (one fsync) and then answers all their callers ("group commit", see `writer.rs`).
 //!
+//! # Write-ahead log
+//! Checkpoints run off the commit path (`checkpoint.rs`): a PASSIVE one on its own thread
+//! shortly after commits, and, when the WAL file has passed [`StoreOptions::wal_limit_bytes`],
+//! a RESTART one on the writer thread between two groups, so that the file stays near the
+//! limit whatever the write rate and however the reads overlap. [`SqliteStore::wal_stats`]
+//! counts them.
+//!
 //! # Runtimes
-//! [`SqliteStore::open`], [`SqliteStore::close`] and [`SqliteStore::stats`] are plain blocking
-//! functions and work without any async runtime, so CLI commands can open the store directly.
+//! [`SqliteStore::open`], [`SqliteStore::open_with`], [`SqliteStore::close`],
+//! [`SqliteStore::stats`] and [`SqliteStore::wal_stats`] are plain blocking functions and work
+//! without any async runtime, so CLI commands can open the store directly.
 //! The [`Store`] methods must be awaited inside a Tokio runtime (a current-thread runtime is
 //! enough): reads run on Tokio's blocking pool. `commit` itself only waits on a channel, but
 //! callers should not rely on that.
@@ -34,12 +42,35 @@ use rusqlite::Connection;
 
 use lockgate_store::{Collection, Mutation, Record, Scan, Store, StoreError};
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{Checkpointer, Checkpoints};
 use crate::reader::ReadPool;
 use crate::writer::{Op, Writer};
 
 /// The database file's name inside the data directory.
 pub const DB_FILE_NAME: &str = "lockgate.db";
+
+/// The WAL file size [`StoreOptions::default`] keeps to: 64 MiB.
+pub const DEFAULT_WAL_LIMIT_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How a store is run; [`SqliteStore::open`] takes the defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// The size, in bytes, past which the write-ahead log file is checkpointed in full and
+    /// rewritten from its start (a RESTART checkpoint between two group commits, which waits
+    /// for readers of older snapshots), and back to which the file is cut when it is
+    /// rewritten. The file passes it by at most one group commit's pages. Smaller: less disk
+    /// and a faster restart after a crash, more often a short pause for writers. Default
+    /// [`DEFAULT_WAL_LIMIT_BYTES`].
+    pub wal_limit_bytes: u64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            wal_limit_bytes: DEFAULT_WAL_LIMIT_BYTES,
+        }
+    }
+}
 
 /// A [`Store`] kept in a SQLite database.
 ///
@@ -57,6 +88,8 @@ struct Inner {
     readers: Arc<ReadPool>,
     /// Declared after `writer`: on drop the writer finishes first, then the last checkpoint.
     checkpointer: Checkpointer,
+    /// Shared with the writer thread (RESTART past the limit) and the checkpoint thread.
+    checkpoints: Arc<Checkpoints>,
 }
 
 /// Counters describing the writer's work since the store was opened.
@@ -74,14 +107,39 @@ pub struct CommitStats {
     pub pending: u64,
 }
 
+/// Counters describing the write-ahead log and its checkpoints since the store was opened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WalStats {
+    /// PASSIVE checkpoints run after commits (they copy what they can and never wait).
+    pub checkpoints: u64,
+    /// RESTART checkpoints run because the WAL file had passed [`StoreOptions::wal_limit_bytes`].
+    pub forced_checkpoints: u64,
+    /// Forced checkpoints that could not finish, because a reader held an older snapshot past
+    /// the busy timeout (or SQLite failed); each is tried again after the next group commit.
+    pub blocked_checkpoints: u64,
+    /// The WAL file's size after the last group commit, in bytes.
+    pub wal_bytes: u64,
+    /// The largest `wal_bytes` since the store was opened.
+    pub wal_peak_bytes: u64,
+    /// The limit the store runs with.
+    pub wal_limit_bytes: u64,
+}
+
 impl SqliteStore {
     /// Opens the store in `data_dir`, creating the directory and the database if needed and
-    /// bringing the schema up to date, and starts the writer thread.
+    /// bringing the schema up to date, and starts the writer thread, with the default
+    /// [`StoreOptions`].
     ///
     /// Blocking; needs no async runtime. Fails with [`StoreError::Backend`] if the directory or
     /// database cannot be created or opened, if SQLite refuses WAL mode, or if the database was
     /// written by a newer release with a schema this one does not know.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        SqliteStore::open_with(data_dir, StoreOptions::default())
+    }
+
+    /// As [`SqliteStore::open`], with `options`.
+    pub fn open_with(data_dir: &Path, options: StoreOptions) -> Result<SqliteStore, StoreError> {
         std::fs::create_dir_all(data_dir).map_err(|e| {
             StoreError::Backend(format!(
                 "creating data directory {}: {e}",
@@ -89,17 +147,20 @@ impl SqliteStore {
             ))
         })?;
         let path = data_dir.join(DB_FILE_NAME);
-        let mut conn = connection::open_writer(&path)?;
+        let mut conn = connection::open_writer(&path, options.wal_limit_bytes)?;
         migrations::migrate(&mut conn)?;
         connection::sync_dir(data_dir)?;
-        let writer = Writer::start(conn)?;
-        let checkpointer = Checkpointer::start(&path, Arc::clone(writer.counters()))?;
+        let checkpoints = Arc::new(Checkpoints::open(&path, options.wal_limit_bytes)?);
+        let writer = Writer::start(conn, Arc::clone(&checkpoints))?;
+        let checkpointer =
+            Checkpointer::start(Arc::clone(&checkpoints), Arc::clone(writer.counters()))?;
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 readers: Arc::new(ReadPool::new(path.clone())),
                 path,
                 writer,
                 checkpointer,
+                checkpoints,
             }),
         })
     }
@@ -137,6 +198,11 @@ impl SqliteStore {
         }
     }
 
+    /// A snapshot of the WAL's size and checkpoint counters.
+    pub fn wal_stats(&self) -> WalStats {
+        self.inner.checkpoints.stats()
+    }
+
     /// Runs a read on a pooled connection on Tokio's blocking pool.
     async fn read<T: Send + 'static>(
         &self,
@@ -158,6 +224,7 @@ impl fmt::Debug for SqliteStore {
         f.debug_struct("SqliteStore")
             .field("path", &self.inner.path)
             .field("stats", &self.stats())
+            .field("wal", &self.wal_stats())
             .finish()
     }
 }

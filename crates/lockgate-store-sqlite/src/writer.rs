@@ -19,6 +19,8 @@
 //!   might not be on disk.
 //! - Callers' commits apply in the order they reached the queue, and each caller's mutations in
 //!   the order given.
+//! - Between groups the writer keeps the WAL file within its limit (`checkpoint.rs`): past it,
+//!   the next group waits for a RESTART checkpoint.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -30,6 +32,7 @@ use tokio::sync::oneshot;
 
 use lockgate_store::{Collection, Mutation, StoreError};
 
+use crate::checkpoint::Checkpoints;
 use crate::driver_error;
 
 /// The most commits applied in one transaction. Large enough that a burst of callers shares one
@@ -209,14 +212,18 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread, which takes ownership of the (already migrated) connection.
-    pub(crate) fn start(conn: Connection) -> Result<Writer, StoreError> {
+    /// Starts the writer thread, which takes ownership of the (already migrated) connection and
+    /// keeps the WAL within its limit through `checkpoints` between groups.
+    pub(crate) fn start(
+        conn: Connection,
+        checkpoints: Arc<Checkpoints>,
+    ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let thread_counters = Arc::clone(&counters);
         let thread = std::thread::Builder::new()
             .name("lockgate-sqlite-writer".into())
-            .spawn(move || run(conn, receiver, &thread_counters))
+            .spawn(move || run(conn, receiver, &thread_counters, &checkpoints))
             .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Writer {
             sender: RwLock::new(Some(sender)),
@@ -294,7 +301,12 @@ impl Drop for Writer {
 }
 
 /// The writer thread's loop: runs until every sender is gone and the queue is empty.
-fn run(conn: Connection, receiver: mpsc::Receiver<Request>, counters: &Counters) {
+fn run(
+    conn: Connection,
+    receiver: mpsc::Receiver<Request>,
+    counters: &Counters,
+    checkpoints: &Checkpoints,
+) {
     // `recv` keeps returning queued requests after the channel is disconnected and only fails once
     // the queue is empty, so closing never drops a commit that was already sent.
     while let Ok(first) = receiver.recv() {
@@ -318,6 +330,9 @@ fn run(conn: Connection, receiver: mpsc::Receiver<Request>, counters: &Counters)
             // The caller may have stopped waiting; its commit is applied all the same.
             let _ = request.reply.send(result);
         }
+        // After the answers, so that a checkpoint delays the next group, never the callers of
+        // the one just committed.
+        checkpoints.after_commit();
     }
     if let Err((_, e)) = conn.close() {
         tracing::error!(error = %e, "closing the SQLite write connection");
@@ -424,7 +439,11 @@ mod tests {
     #[test]
     fn a_full_disk_fails_the_commit_as_full_writes_nothing_and_later_commits_succeed() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::connection::open_writer(&dir.path().join("full.db")).unwrap();
+        let mut conn = crate::connection::open_writer(
+            &dir.path().join("full.db"),
+            crate::DEFAULT_WAL_LIMIT_BYTES,
+        )
+        .unwrap();
         crate::migrations::migrate(&mut conn).unwrap();
         let counters = Counters::default();
         assert!(write_group(&conn, &[put("small", 10)], &counters)[0].is_ok());

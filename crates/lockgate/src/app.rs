@@ -65,7 +65,7 @@ impl App {
     /// Like [`App::build`], with the engine reading time from `clock` (tests move it by hand).
     pub async fn build_with_clock(config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<App> {
         install_crypto_provider();
-        let store = SqliteStore::open(&config.data_dir)
+        let store = SqliteStore::open_with(&config.data_dir, config.store.clone())
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         let shared: Arc<dyn Store> = Arc::new(store.clone());
         let engine = EngineConfig {

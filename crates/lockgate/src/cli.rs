@@ -146,7 +146,7 @@ impl CommonArgs {
 
     fn open_store(&self) -> anyhow::Result<(Config, Arc<dyn Store>)> {
         let config = self.resolve(self)?;
-        let store = SqliteStore::open(&config.data_dir)
+        let store = SqliteStore::open_with(&config.data_dir, config.store.clone())
             .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
         Ok((config, Arc::new(store)))
     }

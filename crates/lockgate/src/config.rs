@@ -26,6 +26,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use lockgate_console::ConsoleSettings;
 use lockgate_notify::config::{DeliveryPolicy, SmtpConfig, SnsConfig};
 use lockgate_notify::{NotifyConfig, TopicConfig};
+use lockgate_store_sqlite::StoreOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::http::HttpConfig;
@@ -43,6 +44,8 @@ pub const DEFAULT_ACCOUNT_ID: &str = "123456789012";
 pub const DEFAULT_REGION: &str = "us-east-1";
 /// How long a custom action's job may run before it times out, unless told otherwise.
 pub const DEFAULT_JOB_TIMEOUT_MINUTES: u64 = 24 * 60;
+/// The WAL file size, in MiB, the store keeps to unless told otherwise.
+pub const DEFAULT_WAL_LIMIT_MB: u64 = 64;
 
 /// The settings `lockgate serve` runs with.
 #[derive(Debug, Clone)]
@@ -65,6 +68,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// How many pipelines the engine keeps in memory.
     pub pipeline_cache: usize,
+    /// How the SQLite store is run: `[store]`.
+    pub store: StoreOptions,
 }
 
 /// Every setting, as `lockgate.toml` spells it; what a source leaves out keeps its default.
@@ -102,6 +107,42 @@ pub struct Settings {
     /// How many pipelines the server keeps in memory (`LOCKGATE_PIPELINE_CACHE`); the least
     /// recently used ones are read from the store again when next used.
     pub pipeline_cache: usize,
+    /// `[store]`: how the database is run.
+    pub store: StoreSettings,
+}
+
+/// What `[store]` may set; every key is optional.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// The size, in MiB, past which the write-ahead log is checkpointed in full and rewritten
+    /// from its start, and back to which its file is cut (`LOCKGATE_STORE__WAL_LIMIT_MB`;
+    /// default [`DEFAULT_WAL_LIMIT_MB`]). Writers pause briefly each time it is reached.
+    pub wal_limit_mb: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            wal_limit_mb: DEFAULT_WAL_LIMIT_MB,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The store options these settings describe; refuses a limit of zero or one too large to
+    /// count in bytes.
+    fn options(&self) -> anyhow::Result<StoreOptions> {
+        if self.wal_limit_mb == 0 {
+            anyhow::bail!("[store] wal_limit_mb must be at least 1");
+        }
+        let wal_limit_bytes = self
+            .wal_limit_mb
+            .checked_mul(1024 * 1024)
+            .filter(|bytes| i64::try_from(*bytes).is_ok())
+            .with_context(|| format!("[store] wal_limit_mb is too large: {}", self.wal_limit_mb))?;
+        Ok(StoreOptions { wal_limit_bytes })
+    }
 }
 
 impl Default for Settings {
@@ -120,6 +161,7 @@ impl Default for Settings {
             console: ConsoleSettings::default(),
             http: HttpConfig::default(),
             pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
+            store: StoreSettings::default(),
         }
     }
 }
@@ -280,6 +322,7 @@ impl Config {
         if s.pipeline_cache == 0 {
             anyhow::bail!("pipeline_cache must be at least 1");
         }
+        let store = s.store.options()?;
         Ok(Config {
             listen: s.listen,
             data_dir: s.data_dir,
@@ -290,6 +333,7 @@ impl Config {
             console: s.console,
             http: s.http,
             pipeline_cache: s.pipeline_cache,
+            store,
         })
     }
 
@@ -533,6 +577,25 @@ mod tests {
     }
 
     #[test]
+    fn the_wal_limit_comes_from_the_store_section_or_the_environment() {
+        let cfg = Config::load(None, EnvVars::default(), NoFlags {}).unwrap();
+        assert_eq!(cfg.store.wal_limit_bytes, 64 * 1024 * 1024);
+        assert_eq!(cfg.store, StoreOptions::default());
+        let cfg = from_toml("[store]\nwal_limit_mb = 16").unwrap();
+        assert_eq!(cfg.store.wal_limit_bytes, 16 * 1024 * 1024);
+        let (_file, path) = toml_file("[store]\nwal_limit_mb = 16");
+        let env = env(&[("LOCKGATE_STORE__WAL_LIMIT_MB", "256")]);
+        let cfg = Config::load(Some(&path), env, NoFlags {}).unwrap();
+        assert_eq!(cfg.store.wal_limit_bytes, 256 * 1024 * 1024);
+        let err = from_toml("[store]\nwal_limit_mb = 0").unwrap_err();
+        assert!(format!("{err:#}").contains("wal_limit_mb"), "{err:#}");
+        let err = from_toml("[store]\nwal_limit_mb = 9007199254740993").unwrap_err();
+        assert!(format!("{err:#}").contains("too large"), "{err:#}");
+        let err = from_toml("[store]\nwal_limit = 5").unwrap_err();
+        assert!(format!("{err:#}").contains("wal_limit"), "{err:#}");
+    }
+
+    #[test]
     fn unknown_keys_in_the_file_are_refused_by_name() {
         let err = from_toml("lisen = \"x\"").unwrap_err();
         assert!(format!("{err:#}").contains("lisen"), "{err:#}");
@@ -547,6 +610,6 @@ mod tests {
             keys.contains(&"listen") && keys.contains(&"http"),
             "{keys:?}"
         );
-        assert_eq!(keys.len(), 12, "{keys:?}");
+        assert_eq!(keys.len(), 13, "{keys:?}");
     }
 }

@@ -31,4 +31,13 @@ each_check!(
     due_timers_returns_due_timers_earliest_first_up_to_the_limit,
     a_commit_applies_its_mutations_in_order_and_all_together,
     concurrent_commits_from_many_tasks_all_land,
+    an_update_replaces_an_existing_record_and_never_brings_back_a_deleted_one,
+    label_and_position_read_back_through_every_read,
+    scans_by_key_follow_byte_order_in_both_directions,
+    scans_by_position_break_ties_by_key_in_both_directions,
+    scan_filters_apply_alone_and_combined,
+    scan_limits_and_cursors_continue_pages_exactly,
+    pages_continue_across_concurrent_writes_without_skipping_or_repeating,
+    relabel_changes_only_label_and_position_and_skips_missing_records,
+    count_counts_by_parent_and_label,
 );

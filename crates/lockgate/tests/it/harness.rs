@@ -76,6 +76,7 @@ pub fn test_config(dir: &Path) -> Config {
         console: Default::default(),
         http: Default::default(),
         pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
+        store: Default::default(),
     }
 }
 
