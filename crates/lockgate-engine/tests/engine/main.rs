@@ -15,6 +15,7 @@ mod jobs;
 mod modes;
 mod notifications;
 mod retry;
+mod scale;
 mod scheduler;
 mod stages;
 mod stop;
