@@ -215,3 +215,91 @@ async fn execution_pages_from_the_store_skip_and_repeat_nothing_while_executions
         "every execution that existed, newest first, once"
     );
 }
+
+#[tokio::test]
+async fn the_console_listing_puts_waiting_pipelines_first_and_searches_filters_and_pages() {
+    use lockgate_engine::service::listing::ListingQuery;
+    let env = TestEnv::new().await;
+    env.standard_waiting_for_approval("web-waiting").await;
+    env.create(standard("api-source")).await;
+    env.create(standard("web-source")).await;
+    let names = |q: ListingQuery| {
+        let svc = env.svc.clone();
+        async move {
+            let page = svc.pipeline_listing(q).await.expect("a page");
+            (
+                page.rows
+                    .iter()
+                    .map(|r| (r.name.clone(), r.awaiting))
+                    .collect::<Vec<_>>(),
+                page.next_token,
+            )
+        }
+    };
+    let all = ListingQuery {
+        limit: 50,
+        ..Default::default()
+    };
+    let (rows, next) = names(all.clone()).await;
+    assert_eq!(
+        rows,
+        [
+            ("web-waiting".to_string(), true),
+            ("api-source".to_string(), false),
+            ("web-source".to_string(), false)
+        ]
+    );
+    assert_eq!(next, None);
+
+    let (rows, _) = names(ListingQuery {
+        search: Some("WEB".into()),
+        ..all.clone()
+    })
+    .await;
+    assert_eq!(rows.len(), 2, "the search ignores case: {rows:?}");
+    let (rows, _) = names(ListingQuery {
+        awaiting_only: true,
+        ..all.clone()
+    })
+    .await;
+    assert_eq!(rows, [("web-waiting".to_string(), true)]);
+    let (rows, _) = names(ListingQuery {
+        status: Some("InProgress".into()),
+        ..all.clone()
+    })
+    .await;
+    assert_eq!(
+        rows.len(),
+        3,
+        "every pipeline's first execution is in progress"
+    );
+
+    // Pages of one: the same three, in the same order, then no token.
+    let mut paged = Vec::new();
+    let mut token = None;
+    loop {
+        let (rows, next) = names(ListingQuery {
+            limit: 1,
+            next_token: token,
+            ..all.clone()
+        })
+        .await;
+        paged.extend(rows);
+        match next {
+            Some(t) => token = Some(t),
+            None => break,
+        }
+    }
+    assert_eq!(paged.len(), 3);
+    assert_eq!(paged[0].0, "web-waiting");
+
+    // Answering the approval moves the pipeline out of the waiting part.
+    env.approve_pending("web-waiting").await;
+    let (rows, _) = names(ListingQuery {
+        awaiting_only: true,
+        ..all
+    })
+    .await;
+    assert!(rows.is_empty());
+    assert_eq!(env.svc.awaiting_count().await.expect("counted").count, 0);
+}
