@@ -48,7 +48,7 @@ use api::HISTORY_PIPELINE;
 use ledger::Ledger;
 use report::{AfterLoad, ConsoleFigures, Report, Snapshot};
 use restart::Shutdown;
-use watch::{disk, memory, Watch};
+use watch::{disk, memory, CpuWindow, Watch};
 
 /// The options of `lockgate-bench scale`.
 #[derive(Debug, clap::Args)]
@@ -266,6 +266,7 @@ async fn measure(
     let loads_pipelines = ledger.pipelines < args.pipelines;
     let loads_history = ledger.history < args.history;
     if loads_pipelines || loads_history {
+        let cpu = CpuWindow::start(server.pid().unwrap_or_default());
         if ledger.pipelines == 0 && ledger.history == 0 {
             create_action_types(&connect_one(server).await?).await?;
         }
@@ -277,6 +278,7 @@ async fn measure(
         };
         let one = connect_one(server).await?;
         let history = load::history(&one, ledger, &dir, args.history, watch).await?;
+        let cpu = cpu.stop();
         let pid = server.pid().unwrap_or_default();
         let at_end = memory(pid);
         let wal_max = watch.take_wal_max();
@@ -296,6 +298,7 @@ async fn measure(
             steady_rss: memory(pid).rss,
             disk: disk_at_end,
             wal_max,
+            cpu,
         });
     }
     report.pipelines = ledger.pipelines;
@@ -334,6 +337,7 @@ async fn measure(
     report.restart = Some(restart::restart(server, args.restart, watch).await?);
 
     // 4. One request at a time, the cold reads first.
+    let cpu = CpuWindow::start(server.pid().unwrap_or_default());
     let one = connect_one(server).await?;
     let cold = reads::cold_reads(
         &one,
@@ -395,6 +399,8 @@ async fn measure(
             .await?,
         );
     }
+
+    report.cpu_after_restart = Some(cpu.stop());
 
     // 5. The end state, then the console (last: its page may leave memory behind).
     let pid = server.pid().unwrap_or_default();

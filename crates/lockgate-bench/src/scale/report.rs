@@ -11,7 +11,7 @@ use super::fan::Fanned;
 use super::load::{HistoryReport, LoadReport};
 use super::reads::{ColdReads, Pages};
 use super::restart::Restart;
-use super::watch::{Disk, Memory};
+use super::watch::{CpuUse, Disk, Memory};
 use super::writes::Approvals;
 use super::ScaleArgs;
 use crate::machine::Machine;
@@ -42,6 +42,8 @@ pub struct AfterLoad {
     pub disk: Disk,
     /// The largest WAL size sampled while loading.
     pub wal_max: u64,
+    /// CPU while loading.
+    pub cpu: CpuUse,
 }
 
 /// The console's pipelines page.
@@ -92,6 +94,8 @@ pub struct Report {
     pub executions: Option<Pages>,
     /// ListActionExecutions of the history pipeline.
     pub actions: Option<Pages>,
+    /// CPU from the restart to the end of the one-at-a-time measurements.
+    pub cpu_after_restart: Option<CpuUse>,
     /// After the measurements, before the console.
     pub end: Option<Snapshot>,
     /// The largest WAL size sampled between the restart and the end.
@@ -141,6 +145,7 @@ impl Report {
             list_pipelines: None,
             executions: None,
             actions: None,
+            cpu_after_restart: None,
             end: None,
             wal_max_since_restart: 0,
             console: None,
@@ -299,6 +304,10 @@ impl Report {
                     bytes(load.disk.data_dir),
                     bytes(load.disk.database)
                 ),
+            );
+            row(
+                "CPU while loading: server / other processes".into(),
+                cpu_cell(&load.cpu),
             );
         }
         if let Some((started, stopped)) = &self.starts {
@@ -471,6 +480,13 @@ impl Report {
                 format!("{} / {}", bytes(e.disk.data_dir), bytes(e.disk.database)),
             );
         }
+        if let Some(cpu) = &self.cpu_after_restart {
+            row(
+                "CPU from the restart to the end of the reads and pages: server / other processes"
+                    .into(),
+                cpu_cell(cpu),
+            );
+        }
         match &self.console {
             Some(Ok(c)) => {
                 let times: Vec<String> = c
@@ -537,6 +553,7 @@ impl Report {
                 "steady_rss": l.steady_rss,
                 "disk": disk(&l.disk),
                 "wal_max": l.wal_max,
+                "cpu": cpu_json(&l.cpu),
             })),
             "start_pipeline_execution": self.starts.as_ref().map(|(s, _)| fanned(s)),
             "stop_pipeline_execution": self.starts.as_ref().map(|(_, s)| fanned(s)),
@@ -564,6 +581,7 @@ impl Report {
             "list_pipelines": self.list_pipelines.as_ref().map(pages),
             "list_pipeline_executions": self.executions.as_ref().map(pages),
             "list_action_executions": self.actions.as_ref().map(pages),
+            "cpu_after_restart": self.cpu_after_restart.as_ref().map(cpu_json),
             "end": self.end.as_ref().map(snapshot),
             "wal_max_since_restart": self.wal_max_since_restart,
             "console_pipelines": self.console.as_ref().map(|c| match c {
@@ -580,7 +598,22 @@ impl Report {
     }
 }
 
-/// `rate p50 / p99 / max`, with the count.
+/// `12.3 s (0.95 cores) / 0.01 cores`.
+fn cpu_cell(cpu: &CpuUse) -> String {
+    format!(
+        "{:.1} s ({:.2} cores) / {:.2} cores",
+        cpu.server.as_secs_f64(),
+        cpu.server_cores(),
+        cpu.other_cores()
+    )
+}
+
+fn cpu_json(cpu: &CpuUse) -> Value {
+    json!({"wall_seconds": cpu.wall.as_secs_f64(), "server_seconds": cpu.server.as_secs_f64(),
+           "other_processes_seconds": cpu.others.as_secs_f64()})
+}
+
+/// `n=…, p50 / p99 / max`.
 fn latency(s: &Summary) -> String {
     format!("n={}, {}", s.count, percentiles(s))
 }

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering}
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::machine::{own_cpu_time, process_cpu_time, system_busy_time};
 use crate::stats::{bytes, rate};
 
 /// The SQLite database file in the data directory.
@@ -85,6 +86,70 @@ pub fn disk(dir: &Path) -> Disk {
         database: file_size(&dir.join(DB_FILE)),
         wal: file_size(&dir.join(WAL_FILE)),
     }
+}
+
+/// CPU time used over a window of the run, to tell a quiet run from a disturbed one.
+pub struct CpuWindow {
+    pid: u32,
+    began: Instant,
+    server: Duration,
+    own: Duration,
+    all: Duration,
+}
+
+/// What a [`CpuWindow`] saw.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CpuUse {
+    /// The window's length.
+    pub wall: Duration,
+    /// CPU time the server used.
+    pub server: Duration,
+    /// CPU time every other process used (this benchmark and the server excluded): far from
+    /// zero means the figures were disturbed.
+    pub others: Duration,
+}
+
+impl CpuWindow {
+    /// Starts a window over server process `pid` (zeros where `/proc` cannot be read).
+    pub fn start(pid: u32) -> CpuWindow {
+        CpuWindow {
+            pid,
+            began: Instant::now(),
+            server: server_cpu(pid),
+            own: own_cpu_time().unwrap_or_default(),
+            all: system_busy_time().unwrap_or_default(),
+        }
+    }
+
+    /// What was used since the start.
+    pub fn stop(&self) -> CpuUse {
+        let server = server_cpu(self.pid).saturating_sub(self.server);
+        let own = own_cpu_time().unwrap_or_default().saturating_sub(self.own);
+        let all = system_busy_time()
+            .unwrap_or_default()
+            .saturating_sub(self.all);
+        CpuUse {
+            wall: self.began.elapsed(),
+            server,
+            others: all.saturating_sub(server + own),
+        }
+    }
+}
+
+impl CpuUse {
+    /// Cores the server kept busy on average.
+    pub fn server_cores(&self) -> f64 {
+        self.server.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+
+    /// Cores other processes kept busy on average.
+    pub fn other_cores(&self) -> f64 {
+        self.others.as_secs_f64() / self.wall.as_secs_f64().max(1e-9)
+    }
+}
+
+fn server_cpu(pid: u32) -> Duration {
+    process_cpu_time(&format!("/proc/{pid}/stat")).unwrap_or_default()
 }
 
 /// Samples the server while the benchmark runs and reports progress on stderr.
