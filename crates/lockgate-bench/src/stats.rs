@@ -1,6 +1,7 @@
 //! Latency summaries (nearest-rank percentiles over every sample, no histogram bucketing) and
-//! number formatting for the report.
+//! number, size and path formatting for the reports.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A summary of latency samples.
@@ -66,6 +67,30 @@ pub fn rate(per_second: f64) -> String {
     out
 }
 
+/// A byte count in binary units, e.g. `196 MiB`, `3.7 GiB`, `72 KiB`.
+pub fn bytes(n: u64) -> String {
+    const KIB: f64 = 1024.0;
+    let n = n as f64;
+    if n >= KIB * KIB * KIB {
+        format!("{:.2} GiB", n / (KIB * KIB * KIB))
+    } else if n >= KIB * KIB {
+        format!("{:.1} MiB", n / (KIB * KIB))
+    } else if n >= KIB {
+        format!("{:.0} KiB", n / KIB)
+    } else {
+        format!("{n} B")
+    }
+}
+
+/// `path` relative to the working directory when it lies inside it, so reports pasted into the
+/// docs carry no machine-specific paths.
+pub fn relative_to_cwd(path: &Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -85,5 +110,16 @@ mod tests {
         assert_eq!(rate(31204.4), "31,204");
         assert_eq!(rate(999.0), "999");
         assert_eq!(rate(1_000_000.0), "1,000,000");
+    }
+
+    #[test]
+    fn sizes_are_shown_in_binary_units() {
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(72 * 1024), "72 KiB");
+        assert_eq!(bytes(196 * 1024 * 1024), "196.0 MiB");
+        assert_eq!(
+            bytes(3 * 1024 * 1024 * 1024 + 768 * 1024 * 1024),
+            "3.75 GiB"
+        );
     }
 }

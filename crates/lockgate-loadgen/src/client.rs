@@ -24,6 +24,16 @@ pub struct Reply {
     pub body: Bytes,
 }
 
+/// A reply whose body was counted, not kept (a large page).
+pub struct Counted {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// The response headers.
+    pub headers: HeaderMap,
+    /// How many body bytes arrived.
+    pub body_bytes: u64,
+}
+
 /// Signed headers kept for reuse within one wall-clock second.
 struct Cached {
     second: u64,
@@ -124,6 +134,30 @@ impl Conn {
             .context("reading the response body")?
             .to_bytes();
         Ok(Reply { status, body })
+    }
+
+    /// Sends `request` as it is (unsigned: the console's pages and forms) and reads the whole
+    /// body, counting its bytes without keeping them, so a page of hundreds of megabytes costs
+    /// the driver no memory.
+    pub async fn fetch_counting(&self, request: Request<Full<Bytes>>) -> anyhow::Result<Counted> {
+        let mut sender = self.sender.lock().await;
+        sender.ready().await.context("connection closed")?;
+        let response = sender
+            .send_request(request)
+            .await
+            .context("sending the request")?;
+        let (head, mut body) = response.into_parts();
+        let mut body_bytes = 0u64;
+        while let Some(frame) = body.frame().await {
+            if let Some(data) = frame.context("reading the response body")?.data_ref() {
+                body_bytes += data.len() as u64;
+            }
+        }
+        Ok(Counted {
+            status: head.status,
+            headers: head.headers,
+            body_bytes,
+        })
     }
 
     /// Calls `operation` with a JSON input and returns its JSON output; any status but 200 is an

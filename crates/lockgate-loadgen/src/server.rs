@@ -1,6 +1,7 @@
-//! The server under test as a child process, as in real use: a fresh data directory, a user added
-//! through the CLI, `lockgate serve` on a free loopback port, and (for the torture campaign)
-//! SIGKILL and a restart on the same data. The process is killed when the handle is dropped.
+//! The server under test as a child process, as in real use: a fresh data directory (or a kept
+//! one the caller names), a user added through the CLI, `lockgate serve` on a free loopback port,
+//! and SIGKILL or SIGTERM and a restart on the same data. The process is killed when the handle
+//! is dropped.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -10,9 +11,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 
-/// How long a start may take before `/healthz` answers. Far above a healthy start; start-up
-/// includes loading every pipeline from the store, which a long torture campaign makes slow.
-const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
+/// How long a start may take before `/healthz` answers, unless the caller says otherwise. Far
+/// above a healthy start; start-up includes loading every pipeline from the store, which a long
+/// torture campaign makes slow.
+pub const HEALTHY_WITHIN: Duration = Duration::from_secs(60);
 
 /// The user the driver signs its requests as, added with `lockgate user add` before the first
 /// start.
@@ -50,8 +52,12 @@ pub struct Server {
     binary: PathBuf,
     serve_args: Vec<String>,
     log: String,
-    dir: Option<tempfile::TempDir>,
+    dir: PathBuf,
+    /// The temporary directory behind `dir`, removed on drop unless kept; `None` for a directory
+    /// the caller named.
+    temp: Option<tempfile::TempDir>,
     log_path: PathBuf,
+    start_within: Duration,
     child: Option<Child>,
     /// The address the current process listens on (a new port after every restart).
     pub addr: SocketAddr,
@@ -73,13 +79,48 @@ impl Server {
             .tempdir_in(&options.data_parent)
             .with_context(|| format!("creating a data dir in {}", options.data_parent.display()))?;
         add_user(&options.binary, dir.path(), &options.user)?;
-        let log_path = dir.path().join("server.log");
+        let path = dir.path().to_path_buf();
+        Server::first_start(options, path, Some(dir), HEALTHY_WITHIN)
+    }
+
+    /// Starts the server on the data directory `dir`, which outlives the driver: created if
+    /// missing, the user added first when `add_user` (a new directory), `options.data_parent`
+    /// and `options.dir_prefix` unused. Every start may take up to `start_within` before
+    /// `/healthz` answers.
+    pub fn open(
+        options: ServerOptions,
+        dir: &Path,
+        add_user: bool,
+        start_within: Duration,
+    ) -> anyhow::Result<Server> {
+        if !options.binary.is_file() {
+            bail!(
+                "no server binary at {} (build it with `cargo build --release -p lockgate`)",
+                options.binary.display()
+            );
+        }
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        if add_user {
+            self::add_user(&options.binary, dir, &options.user)?;
+        }
+        Server::first_start(options, dir.to_path_buf(), None, start_within)
+    }
+
+    fn first_start(
+        options: ServerOptions,
+        dir: PathBuf,
+        temp: Option<tempfile::TempDir>,
+        start_within: Duration,
+    ) -> anyhow::Result<Server> {
+        let log_path = dir.join("server.log");
         let mut server = Server {
             binary: options.binary,
             serve_args: options.serve_args,
             log: options.log,
-            dir: Some(dir),
+            dir,
+            temp,
             log_path,
+            start_within,
             child: None,
             addr: free_port()?,
         };
@@ -89,10 +130,12 @@ impl Server {
 
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
-        self.dir
-            .as_ref()
-            .map(tempfile::TempDir::path)
-            .unwrap_or_else(|| Path::new("."))
+        &self.dir
+    }
+
+    /// How long every later start may take before `/healthz` answers.
+    pub fn set_start_within(&mut self, limit: Duration) {
+        self.start_within = limit;
     }
 
     /// The running process's id; `None` between a kill and the next start.
@@ -104,6 +147,17 @@ impl Server {
     /// how long that took.
     pub fn start(&mut self) -> anyhow::Result<Duration> {
         let started = Instant::now();
+        self.launch()?;
+        self.wait_until_healthy()?;
+        Ok(started.elapsed())
+    }
+
+    /// Starts `lockgate serve` on a fresh port and returns at once, so the caller can watch the
+    /// process (its pid is known now) while [`Server::wait_until_healthy`] waits for it.
+    pub fn launch(&mut self) -> anyhow::Result<()> {
+        if self.child.is_some() {
+            bail!("the server is already running");
+        }
         self.addr = free_port()?;
         // Appending keeps every incarnation's log in one file, for a post-mortem.
         let log = std::fs::OpenOptions::new()
@@ -124,8 +178,7 @@ impl Server {
             .spawn()
             .with_context(|| format!("starting {}", self.binary.display()))?;
         self.child = Some(child);
-        self.wait_until_healthy(HEALTHY_WITHIN)?;
-        Ok(started.elapsed())
+        Ok(())
     }
 
     /// Sends SIGKILL and reaps the process: no shutdown hook, no flush, as a power cut would.
@@ -138,9 +191,59 @@ impl Server {
         Ok(())
     }
 
-    /// Keeps the data directory (and its server log) after the driver exits, for a post-mortem.
+    /// Sends SIGTERM and waits until the process exits (a graceful shutdown); returns how long
+    /// that took. A process still running after `within` gets SIGKILL, and that is an error.
+    pub fn terminate(&mut self, within: Duration) -> anyhow::Result<Duration> {
+        let started = Instant::now();
+        self.send_terminate()?;
+        loop {
+            if let Some(status) = self.try_reap()? {
+                if !status.success() {
+                    bail!("the server exited with {status} after SIGTERM");
+                }
+                return Ok(started.elapsed());
+            }
+            if started.elapsed() > within {
+                self.kill()?;
+                bail!("the server was still running {within:?} after SIGTERM; killed it");
+            }
+            // Waiting for a child to exit: std offers no wait with a timeout.
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Sends SIGTERM (a graceful shutdown) without waiting; see [`Server::try_reap`].
+    pub fn send_terminate(&self) -> anyhow::Result<()> {
+        let Some(child) = self.child.as_ref() else {
+            return Ok(());
+        };
+        let pid = i32::try_from(child.id())
+            .ok()
+            .and_then(rustix::process::Pid::from_raw)
+            .context("the server's pid")?;
+        rustix::process::kill_process(pid, rustix::process::Signal::TERM).context("sending SIGTERM")
+    }
+
+    /// The exit status once the process has exited (it is then reaped and a new start may
+    /// follow); `None` while it runs. A server that is not running counts as exited.
+    pub fn try_reap(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        let Some(child) = self.child.as_mut() else {
+            return Ok(Some(std::process::ExitStatus::default()));
+        };
+        let status = child.try_wait()?;
+        if status.is_some() {
+            self.child = None;
+        }
+        Ok(status)
+    }
+
+    /// Keeps the data directory (and its server log) after the driver exits, for a post-mortem;
+    /// returns where it is.
     pub fn keep_data(&mut self) -> Option<PathBuf> {
-        self.dir.take().map(tempfile::TempDir::keep)
+        match self.temp.take() {
+            Some(temp) => Some(temp.keep()),
+            None => Some(self.dir.clone()),
+        }
     }
 
     /// The last lines the server logged, for error messages.
@@ -150,15 +253,13 @@ impl Server {
         lines[lines.len().saturating_sub(20)..].join("\n")
     }
 
-    fn wait_until_healthy(&mut self, limit: Duration) -> anyhow::Result<()> {
+    /// Waits until `GET /healthz` answers 200, for as long as a start may take; fails at once if
+    /// the process exits meanwhile.
+    pub fn wait_until_healthy(&mut self) -> anyhow::Result<()> {
+        let limit = self.start_within;
         let started = Instant::now();
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    bail!("the server exited with {status}:\n{}", self.log_tail());
-                }
-            }
-            if healthz(self.addr).unwrap_or(false) {
+            if self.check_healthy()? {
                 return Ok(());
             }
             if started.elapsed() > limit {
@@ -170,6 +271,22 @@ impl Server {
             // Polling a TCP port: there is no event to wait on from outside the process.
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+
+    /// Whether `GET /healthz` answers 200 now; an error if the process has exited. For a
+    /// caller that waits for a start in its own way (see [`Server::launch`]).
+    pub fn check_healthy(&mut self) -> anyhow::Result<bool> {
+        if let Some(child) = self.child.as_mut() {
+            if let Some(status) = child.try_wait()? {
+                bail!("the server exited with {status}:\n{}", self.log_tail());
+            }
+        }
+        Ok(healthz(self.addr).unwrap_or(false))
+    }
+
+    /// How long a start may take before `/healthz` answers.
+    pub fn start_within(&self) -> Duration {
+        self.start_within
     }
 }
 

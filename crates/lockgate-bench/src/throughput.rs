@@ -1,0 +1,326 @@
+//! The throughput benchmark (the default command): GetPipelineState requests per second over
+//! many keep-alive connections, durable PutApprovalResult per second on distinct pending
+//! approvals (with a read-back that proves they took effect), and the latency from sending an
+//! approval to the next action's job being handed out by PollForJobs, one approval at a time.
+//! It prints the machine's details (CPUs, file system, fsync cost) and a table.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use lockgate_loadgen::duration::parse_duration;
+use lockgate_loadgen::server::Server;
+use lockgate_loadgen::sign::Signer;
+
+use crate::client::Pool;
+use crate::machine::{self, Machine};
+use crate::measure::{self, ApprovalReport, CpuUse, PickupReport, ReadReport, Verification};
+use crate::server;
+use crate::setup;
+use crate::stats::{ms, rate, relative_to_cwd, us, Summary};
+
+/// The options of the throughput benchmark.
+#[derive(Debug, clap::Args)]
+pub struct ThroughputArgs {
+    /// How long GetPipelineState throughput is measured (e.g. 10s, 500ms, 1m).
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    duration: Duration,
+    /// Unmeasured GetPipelineState load before the measured window.
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    warmup: Duration,
+    /// Concurrent keep-alive connections for the throughput measurements and the set-up.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Distinct pending approvals answered in the PutApprovalResult measurement.
+    #[arg(long, default_value_t = 2000)]
+    approvals: usize,
+    /// Approvals timed one at a time for the approval → job latency.
+    #[arg(long, default_value_t = 300)]
+    latency_samples: usize,
+    /// The `lockgate` binary [default: `lockgate` next to this executable].
+    #[arg(long)]
+    server: Option<PathBuf>,
+    /// The `LOCKGATE_LOG` filter the server runs with (`info` logs one line per request).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// Where the temporary data directory is created [default: the system temp dir]. Its file
+    /// system decides what an fsync costs.
+    #[arg(long)]
+    data_parent: Option<PathBuf>,
+    /// Runtime threads of this load generator; 1 leaves the most CPU to the server.
+    #[arg(long, default_value_t = 1)]
+    pub client_threads: usize,
+}
+
+/// Everything one run found.
+struct Results {
+    machine: Machine,
+    fsync: machine::FsyncCost,
+    server_binary: PathBuf,
+    setup: SetupTimes,
+    reads: ReadReport,
+    approvals: ApprovalReport,
+    verification: Verification,
+    pickup: PickupReport,
+}
+
+/// How long the set-up phases took.
+struct SetupTimes {
+    pipelines: usize,
+    create: Duration,
+    source_jobs: Duration,
+    tokens: Duration,
+}
+
+/// Runs the throughput benchmark; `Ok(false)` when a request failed or the read-back did not
+/// verify.
+pub async fn run(args: &ThroughputArgs) -> anyhow::Result<bool> {
+    if args.connections == 0 || args.approvals == 0 || args.latency_samples == 0 {
+        bail!("--connections, --approvals and --latency-samples must be at least 1");
+    }
+    let server_binary = match &args.server {
+        Some(path) => path.clone(),
+        None => std::env::current_exe()?.with_file_name("lockgate"),
+    };
+    let data_parent = args.data_parent.clone().unwrap_or_else(std::env::temp_dir);
+    let machine = Machine::describe(&data_parent);
+    eprintln!(
+        "load average at start: {} on {} CPUs",
+        machine.load_average, machine.cpus
+    );
+    let fsync = machine::measure_fsync(&data_parent, 500).context("measuring fsync")?;
+
+    let server = server::start(server_binary.clone(), data_parent, args.server_log.clone())?;
+    eprintln!(
+        "server pid {} listening on {}, data in {}",
+        server.pid().unwrap_or_default(),
+        server.addr,
+        server.data_dir().display()
+    );
+    let results = measure_all(args, &server, machine, fsync, server_binary).await;
+    let results = match results {
+        Ok(results) => results,
+        Err(e) => {
+            eprintln!("server log tail:\n{}", server.log_tail());
+            return Err(e);
+        }
+    };
+    drop(server);
+    print_report(args, &results);
+    let v = &results.verification;
+    Ok(results.reads.errors == 0
+        && results.approvals.errors == 0
+        && v.confirmed == v.checked
+        && v.build_jobs == v.checked)
+}
+
+async fn measure_all(
+    args: &ThroughputArgs,
+    server: &Server,
+    machine: Machine,
+    fsync: machine::FsyncCost,
+    server_binary: PathBuf,
+) -> anyhow::Result<Results> {
+    let signer = Arc::new(Signer::new(
+        server::ACCESS_KEY_ID,
+        server::SECRET_ACCESS_KEY,
+        server::REGION,
+        &server.addr.to_string(),
+    ));
+    let pool = Pool::connect(server.addr, signer.clone(), args.connections).await?;
+
+    // Set-up: the pipelines for the approval throughput, then those timed one at a time.
+    let total = args.approvals + args.latency_samples;
+    let names: Vec<String> = (0..total).map(|i| format!("bench-{i:06}")).collect();
+    eprintln!("setting up {total} pipelines waiting at their approval…");
+    setup::create_action_types(pool.first()).await?;
+    let started = Instant::now();
+    setup::create_pipelines(&pool, &names).await?;
+    let create = started.elapsed();
+    let started = Instant::now();
+    setup::complete_source_jobs(&pool, total).await?;
+    let source_jobs = started.elapsed();
+    let started = Instant::now();
+    let mut pending = setup::approval_tokens(&pool, &names).await?;
+    let tokens = started.elapsed();
+    let timed_one_by_one = pending.split_off(args.approvals);
+
+    eprintln!(
+        "measuring GetPipelineState for {:?} (+{:?} warm-up)…",
+        args.duration, args.warmup
+    );
+    let reads = measure::read_throughput(
+        server,
+        signer.clone(),
+        args.connections,
+        &names,
+        args.warmup,
+        args.duration,
+    )
+    .await?;
+
+    eprintln!("answering {} approvals…", pending.len());
+    let approvals =
+        measure::approval_throughput(server, signer.clone(), args.connections, pending.clone())
+            .await?;
+    let verification = measure::verify_approved(&pool, &pending).await?;
+
+    eprintln!("timing {} approvals one at a time…", timed_one_by_one.len());
+    let pickup = measure::approval_to_job(server, signer, &timed_one_by_one).await?;
+
+    Ok(Results {
+        machine,
+        fsync,
+        server_binary,
+        setup: SetupTimes {
+            pipelines: total,
+            create,
+            source_jobs,
+            tokens,
+        },
+        reads,
+        approvals,
+        verification,
+        pickup,
+    })
+}
+
+/// `µs of server CPU per operation (cores busy)`.
+fn cpu_cell(cpu: Duration, operations: usize, window: Duration) -> String {
+    format!(
+        "{} ({:.2} cores)",
+        us(cpu / u32::try_from(operations.max(1)).unwrap_or(u32::MAX)),
+        cpu.as_secs_f64() / window.as_secs_f64()
+    )
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "MISSED"
+    }
+}
+
+fn latency_cells(s: &Summary) -> String {
+    format!("{} | {} | {}", ms(s.p50), ms(s.p99), ms(s.max))
+}
+
+fn print_report(args: &ThroughputArgs, r: &Results) {
+    let m = &r.machine;
+    println!(
+        "machine: {} CPUs, {}, Linux {}",
+        m.cpus, m.cpu_model, m.kernel
+    );
+    println!("load average at start: {}", m.load_average);
+    println!(
+        "data dir file system: {}; 4 KiB overwrite + fdatasync p50 {} p99 {}; 4 KiB append + \
+         fsync p50 {} p99 {}",
+        m.file_system,
+        ms(r.fsync.overwrite_fdatasync.p50),
+        ms(r.fsync.overwrite_fdatasync.p99),
+        ms(r.fsync.append_fsync.p50),
+        ms(r.fsync.append_fsync.p99),
+    );
+    println!(
+        "server: {} with LOCKGATE_LOG={}; client: {} runtime thread(s), {} connections, HTTP/1.1 \
+         keep-alive, SigV4 (aws-sigv4)",
+        relative_to_cwd(&r.server_binary).display(),
+        args.server_log,
+        args.client_threads.max(1),
+        args.connections
+    );
+    let s = &r.setup;
+    let per_s = |d: Duration| rate(s.pipelines as f64 / d.as_secs_f64());
+    println!(
+        "set-up: {} pipelines; CreatePipeline {:.2} s ({}/s), source jobs polled+acked+succeeded \
+         {:.2} s ({}/s), tokens read {:.2} s",
+        s.pipelines,
+        s.create.as_secs_f64(),
+        per_s(s.create),
+        s.source_jobs.as_secs_f64(),
+        per_s(s.source_jobs),
+        s.tokens.as_secs_f64(),
+    );
+    println!();
+    println!(
+        "| measurement | rate | p50 | p99 | max | errors | server CPU/op | client CPU/op | target |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+
+    let reads = &r.reads;
+    println!(
+        "| GetPipelineState, {} conns, {:.0} s | {} req/s | {} | {} | {} | {} | target ≥ 30,000/s: {} |",
+        args.connections,
+        reads.window.as_secs_f64(),
+        rate(reads.per_second()),
+        latency_cells(&reads.latency),
+        reads.errors,
+        cpu_cell(reads.cpu.server, reads.requests, reads.window),
+        client_cell(&reads.cpu, reads.requests),
+        verdict(reads.per_second() >= 30_000.0 && reads.errors == 0),
+    );
+    let a = &r.approvals;
+    println!(
+        "| PutApprovalResult, {} distinct, {} conns | {} approvals/s | {} | {} | {} | {} | target ≥ 3,000/s: {} |",
+        a.approved + a.errors,
+        args.connections,
+        rate(a.per_second()),
+        latency_cells(&a.latency),
+        a.errors,
+        cpu_cell(a.cpu.server, a.approved, a.elapsed),
+        client_cell(&a.cpu, a.approved),
+        verdict(a.per_second() >= 3_000.0 && a.errors == 0),
+    );
+    let p = &r.pickup;
+    println!(
+        "| approval sent → build job polled, {} one at a time | – | {} | 0 | – | – | target p99 ≤ 5 ms: {} |",
+        p.total.count,
+        latency_cells(&p.total),
+        verdict(p.total.p99 <= Duration::from_millis(5)),
+    );
+    println!(
+        "| ↳ approval round trip (durable commit) | – | {} | 0 | – | – | |",
+        latency_cells(&p.approval)
+    );
+    println!(
+        "| ↳ approval response → job polled | – | {} | 0 | – | – | |",
+        latency_cells(&p.after_response)
+    );
+    println!();
+    for (what, error) in [
+        ("GetPipelineState", &reads.first_error),
+        ("PutApprovalResult", &a.first_error),
+    ] {
+        if let Some(error) = error {
+            println!("first {what} error: {error}");
+        }
+    }
+    let v = &r.verification;
+    println!(
+        "verified: {}/{} approved pipelines read back with the approval Succeeded and Build \
+         InProgress; {} BenchBuild jobs handed out afterwards (expected {})",
+        v.confirmed, v.checked, v.build_jobs, v.checked
+    );
+    println!(
+        "CPU used by other processes (kernel threads included): {:.2} cores during the reads, \
+         {:.2} cores during the approvals",
+        reads.cpu.others.as_secs_f64() / reads.window.as_secs_f64(),
+        a.cpu.others.as_secs_f64() / a.elapsed.as_secs_f64(),
+    );
+    println!(
+        "PollForJobs calls per approval in the latency run: mean {:.2}, max {}",
+        p.mean_polls, p.max_polls
+    );
+    println!(
+        "latency means: reads {}, approvals {}, approval → job {}",
+        ms(reads.latency.mean),
+        ms(a.latency.mean),
+        ms(p.total.mean)
+    );
+}
+
+fn client_cell(cpu: &CpuUse, operations: usize) -> String {
+    us(cpu.client / u32::try_from(operations.max(1)).unwrap_or(u32::MAX))
+}
