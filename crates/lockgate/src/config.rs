@@ -610,6 +610,21 @@ mod tests {
             keys.contains(&"listen") && keys.contains(&"http"),
             "{keys:?}"
         );
-        assert_eq!(keys.len(), 13, "{keys:?}");
+        assert_eq!(keys.len(), 14, "{keys:?}");
+    }
+
+    #[test]
+    fn the_pipeline_cache_comes_from_the_file_or_the_environment_and_is_at_least_one() {
+        let cfg = Config::load(None, EnvVars::default(), NoFlags {}).unwrap();
+        assert_eq!(cfg.pipeline_cache, lockgate_engine::DEFAULT_PIPELINE_CACHE);
+        assert_eq!(
+            from_toml("pipeline_cache = 500").unwrap().pipeline_cache,
+            500
+        );
+        let env = env(&[("LOCKGATE_PIPELINE_CACHE", "2000")]);
+        let cfg = Config::load(None, env, NoFlags {}).unwrap();
+        assert_eq!(cfg.pipeline_cache, 2000);
+        let err = from_toml("pipeline_cache = 0").unwrap_err();
+        assert!(format!("{err:#}").contains("pipeline_cache"), "{err:#}");
     }
 }
