@@ -6,7 +6,7 @@
 //! therefore sees one consistent snapshot: a reader sees a commit entirely or not at all.
 
 use std::path::PathBuf;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Condvar, Mutex, PoisonError};
 
 use rusqlite::{Connection, Params};
 
@@ -16,17 +16,25 @@ use rusqlite::types::Value;
 use crate::backend_error;
 use crate::connection::open_reader;
 
-/// How many idle read connections are kept. More readers than this at once is fine: extra
-/// connections are opened for the burst and closed afterwards.
-const MAX_IDLE: usize = 4;
+/// The most read connections open at once. More concurrent reads than this wait for a free
+/// connection rather than open (and, after the burst, close) one of their own: opening one
+/// costs far more than a read, and its prepared statements would be lost with it.
+const MAX_READERS: usize = 8;
 
 /// The columns every query selects, in the order [`query`] reads them.
 const COLUMNS: &str = "key, parent, due_at, body, label, position";
 
-/// Idle read connections to one database file.
+/// The pool's connections: those idle, and how many exist (idle or in use).
+struct Connections {
+    idle: Vec<Connection>,
+    open: usize,
+}
+
+/// Read connections to one database file, at most [`MAX_READERS`] of them.
 pub(crate) struct ReadPool {
     path: PathBuf,
-    idle: Mutex<Vec<Connection>>,
+    connections: Mutex<Connections>,
+    returned: Condvar,
 }
 
 impl ReadPool {
@@ -34,33 +42,67 @@ impl ReadPool {
     pub(crate) fn new(path: PathBuf) -> ReadPool {
         ReadPool {
             path,
-            idle: Mutex::new(Vec::new()),
+            connections: Mutex::new(Connections {
+                idle: Vec::new(),
+                open: 0,
+            }),
+            returned: Condvar::new(),
         }
     }
 
-    /// Runs `f` on an idle connection, or a new one if none is idle. Blocks; call it from a
-    /// blocking-pool thread.
+    /// Takes an idle connection, opens one if fewer than [`MAX_READERS`] exist, or waits for
+    /// one to be returned.
+    fn take(&self) -> Result<Connection, StoreError> {
+        let mut pool = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(conn) = pool.idle.pop() {
+                return Ok(conn);
+            }
+            if pool.open < MAX_READERS {
+                pool.open += 1;
+                drop(pool);
+                return open_reader(&self.path).inspect_err(|_| self.forget());
+            }
+            pool = self
+                .returned
+                .wait(pool)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// A connection that is gone (failed to open, or dropped after an error) frees its place.
+    fn forget(&self) {
+        let mut pool = self
+            .connections
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        pool.open = pool.open.saturating_sub(1);
+        drop(pool);
+        self.returned.notify_one();
+    }
+
+    /// Runs `f` on a pooled connection. Blocks; call it from a blocking-pool thread.
     pub(crate) fn with<T>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let idle = self
-            .idle
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            None => open_reader(&self.path)?,
-        };
+        let conn = self.take()?;
         let result = f(&conn);
         // A connection that hit a backend error (I/O, locking) is not trusted again; a fresh
-        // one is cheap.
-        if !matches!(result, Err(StoreError::Backend(_))) {
-            let mut idle = self.idle.lock().unwrap_or_else(PoisonError::into_inner);
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
-            }
+        // one is opened when next needed.
+        if matches!(result, Err(StoreError::Backend(_))) {
+            drop(conn);
+            self.forget();
+        } else {
+            self.connections
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .idle
+                .push(conn);
+            self.returned.notify_one();
         }
         result
     }

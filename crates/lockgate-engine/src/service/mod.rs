@@ -269,42 +269,23 @@ impl PipelineService {
     /// Reads one pipeline from the store: its entry, its active executions, the finished ones
     /// GetPipelineState shows, the newest finished ones, and the declarations they ran.
     async fn read_pipeline(&self, name: &str) -> Result<Option<PipelineState>, StoreError> {
-        let Some(r) = self.store.get(Collection::Pipeline, name).await? else {
-            return Ok(None);
-        };
-        let entry = stored::pipeline::read_entry(&r)?;
-        let mut records: BTreeMap<String, Record> = BTreeMap::new();
-        for label in [index::ACTIVE, index::SHOWN] {
-            let mut after = None;
-            loop {
-                let page = self
-                    .store
-                    .scan(
-                        Scan::new(Collection::Execution, 1000)
-                            .parent(name)
-                            .label(label)
-                            .by_position()
-                            .after(after),
-                    )
-                    .await?;
-                after = page.last().map(Record::cursor);
-                let full = page.len() == 1000;
-                records.extend(page.into_iter().map(|r| (r.key.clone(), r)));
-                if !full {
-                    break;
-                }
-            }
-        }
+        // The four reads are independent; they run side by side on the store's readers.
         let newest_limit = FINISHED_EXECUTIONS_IN_MEMORY + 1;
-        let newest = self
-            .store
-            .scan(
+        let (entry, active, shown, newest) = tokio::try_join!(
+            self.store.get(Collection::Pipeline, name),
+            self.labelled_executions(name, index::ACTIVE),
+            self.labelled_executions(name, index::SHOWN),
+            self.store.scan(
                 Scan::new(Collection::Execution, newest_limit)
                     .parent(name)
                     .by_position()
                     .descending(),
-            )
-            .await?;
+            ),
+        )?;
+        let Some(entry) = entry else {
+            return Ok(None);
+        };
+        let entry = stored::pipeline::read_entry(&entry)?;
         let truncated = newest.len() == newest_limit;
         let complete_from_seq = if truncated {
             newest
@@ -313,7 +294,12 @@ impl PipelineService {
         } else {
             0
         };
-        records.extend(newest.into_iter().map(|r| (r.key.clone(), r)));
+        let records: BTreeMap<String, Record> = active
+            .into_iter()
+            .chain(shown)
+            .chain(newest)
+            .map(|r| (r.key.clone(), r))
+            .collect();
         let mut executions = Vec::with_capacity(records.len());
         for r in records.values() {
             let mut e = stored::execution::read(r)?;
@@ -345,6 +331,35 @@ impl PipelineService {
         };
         state.forget_old_executions(FINISHED_EXECUTIONS_IN_MEMORY);
         Ok(Some(state))
+    }
+
+    /// Every execution record of a pipeline with this label, oldest first.
+    async fn labelled_executions(
+        &self,
+        name: &str,
+        label: &str,
+    ) -> Result<Vec<Record>, StoreError> {
+        const PAGE: usize = 1000;
+        let mut all = Vec::new();
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .scan(
+                    Scan::new(Collection::Execution, PAGE)
+                        .parent(name)
+                        .label(label)
+                        .by_position()
+                        .after(after),
+                )
+                .await?;
+            after = page.last().map(Record::cursor);
+            let full = page.len() == PAGE;
+            all.extend(page);
+            if !full {
+                return Ok(all);
+            }
+        }
     }
 
     /// The action types pipelines may use: the built-in ones and the custom ones.
