@@ -514,6 +514,10 @@ impl Report {
             ),
             None => {}
         }
+        row(
+            "this benchmark's own peak RSS".into(),
+            bytes(super::watch::memory(std::process::id()).peak),
+        );
         rows
     }
 
@@ -593,6 +597,7 @@ impl Report {
                 }),
                 Err(why) => json!({"skipped": why}),
             }),
+            "bench_peak_rss": super::watch::memory(std::process::id()).peak,
             "checks_failed": self.problems(),
         })
     }
