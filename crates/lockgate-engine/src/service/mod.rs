@@ -269,12 +269,11 @@ impl PipelineService {
     /// Reads one pipeline from the store: its entry, its active executions, the finished ones
     /// GetPipelineState shows, the newest finished ones, and the declarations they ran.
     async fn read_pipeline(&self, name: &str) -> Result<Option<PipelineState>, StoreError> {
-        // The four reads are independent; they run side by side on the store's readers.
+        // The entry and the newest executions are read side by side; only a pipeline with more
+        // executions than that also needs its active and shown ones found by label.
         let newest_limit = FINISHED_EXECUTIONS_IN_MEMORY + 1;
-        let (entry, active, shown, newest) = tokio::try_join!(
+        let (entry, newest) = tokio::try_join!(
             self.store.get(Collection::Pipeline, name),
-            self.labelled_executions(name, index::ACTIVE),
-            self.labelled_executions(name, index::SHOWN),
             self.store.scan(
                 Scan::new(Collection::Execution, newest_limit)
                     .parent(name)
@@ -287,6 +286,14 @@ impl PipelineService {
         };
         let entry = stored::pipeline::read_entry(&entry)?;
         let truncated = newest.len() == newest_limit;
+        let (active, shown) = if truncated {
+            tokio::try_join!(
+                self.labelled_executions(name, index::ACTIVE),
+                self.labelled_executions(name, index::SHOWN),
+            )?
+        } else {
+            (Vec::new(), Vec::new())
+        };
         let complete_from_seq = if truncated {
             newest
                 .last()
