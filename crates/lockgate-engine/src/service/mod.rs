@@ -421,7 +421,13 @@ impl PipelineService {
         let listing_before = before.map(index::listing);
         let listing_after = index::listing(&next);
         let left_queue = jobs_leaving_queue(before, &next, outcome);
-        let mut mutations = self.mutations_for(before, &next, outcome, &listing_after);
+        let mut mutations = self.mutations_for(
+            before,
+            &next,
+            outcome,
+            listing_before.as_ref(),
+            &listing_after,
+        );
         mutations.extend(arm.iter().map(|d| Mutation::Put(index::timer_record(d))));
         mutations.extend(disarm.iter().map(index::timer_removal));
         // Installed first, so that a poller offered a new job, or a deadline the scheduler
@@ -470,6 +476,7 @@ impl PipelineService {
         before: Option<&PipelineState>,
         state: &PipelineState,
         outcome: &Outcome,
+        listing_before: Option<&index::Listing>,
         listing: &index::Listing,
     ) -> Vec<Mutation> {
         let name = &state.entry.declaration.name;
@@ -480,7 +487,7 @@ impl PipelineService {
                     .with_label(listing.status.clone())
                     .with_position(listing.position()),
             ));
-        } else if before.map(index::listing).as_ref() != Some(listing) {
+        } else if listing_before != Some(listing) {
             m.push(Mutation::Relabel {
                 collection: Collection::Pipeline,
                 key: name.clone(),
