@@ -801,7 +801,7 @@ fn gen_service(out: &mut String, model: &Model) -> Result<()> {
     out.push_str("}\n\n");
     out.push_str(
         "/// Decodes `input` (already constraint-checked JSON value) into the typed input, calls the method,\n\
-         /// encodes the output as a JSON value (`{}` when no output).\n\
+         /// and encodes the typed output straight into a body in `encoding` (`{}` when no output).\n\
          ///\n\
          /// A typed-decode failure is a `SerializationException` carrying serde's message.\n\
          pub async fn dispatch<S: CodePipelineService + ?Sized>(\n\
@@ -809,7 +809,8 @@ fn gen_service(out: &mut String, model: &Model) -> Result<()> {
          ctx: &S::Context,\n\
          op: Operation,\n\
          input: serde_json::Value,\n\
-         ) -> std::result::Result<serde_json::Value, crate::ServiceError> {\n\
+         encoding: crate::Encoding,\n\
+         ) -> std::result::Result<bytes::Bytes, crate::ServiceError> {\n\
          match op {\n",
     );
     for op in &model.operations {
@@ -818,13 +819,13 @@ fn gen_service(out: &mut String, model: &Model) -> Result<()> {
         if op.output.is_some() {
             let _ = writeln!(
                 out,
-                "Operation::{} => {{\nlet input: {input} = decode_input(input)?;\nencode_output(&svc.{method}(ctx, input).await?)\n}}",
+                "Operation::{} => {{\nlet input: {input} = decode_input(input)?;\nencoding.encode(&svc.{method}(ctx, input).await?)\n}}",
                 op.name
             );
         } else {
             let _ = writeln!(
                 out,
-                "Operation::{} => {{\nlet input: {input} = decode_input(input)?;\nsvc.{method}(ctx, input).await?;\nOk(serde_json::Value::Object(serde_json::Map::new()))\n}}",
+                "Operation::{} => {{\nlet input: {input} = decode_input(input)?;\nsvc.{method}(ctx, input).await?;\nOk(encoding.empty_structure())\n}}",
                 op.name
             );
         }
@@ -835,10 +836,6 @@ fn gen_service(out: &mut String, model: &Model) -> Result<()> {
          fn decode_input<T: serde::de::DeserializeOwned>(input: serde_json::Value) -> std::result::Result<T, crate::ServiceError> {\n\
          let input = if input.is_null() { serde_json::Value::Object(serde_json::Map::new()) } else { input };\n\
          serde_json::from_value(input).map_err(|e| crate::ServiceError::new(ErrorCode::SerializationException, e.to_string()))\n\
-         }\n\n\
-         /// Encodes a typed output as a JSON value.\n\
-         fn encode_output<T: serde::Serialize>(output: &T) -> std::result::Result<serde_json::Value, crate::ServiceError> {\n\
-         serde_json::to_value(output).map_err(|_| crate::ServiceError::internal())\n\
          }\n",
     );
     Ok(())

@@ -2,15 +2,16 @@
 //! `X-Amz-Target`) and Smithy RPC v2 CBOR (`POST /service/<service>/operation/<operation>`).
 //!
 //! Each protocol knows how to find the operation a request names, how to turn a request body into
-//! the JSON value the shapes crate validates and decodes, and how to encode an output or an error.
+//! the JSON value the shapes crate validates and decodes, which [`Encoding`] its outputs take
+//! (the shapes crate encodes them), and how to answer with an output or an error.
 //! Everything between those steps is protocol-blind, which is what keeps the two encodings from
 //! drifting apart.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use ciborium::Value as Cbor;
 use http::header::{HeaderValue, CONTENT_TYPE};
 use http::{HeaderMap, Method, Response, StatusCode};
-use lockgate_shapes::{ErrorCode, Operation, ServiceError};
+use lockgate_shapes::{Encoding, ErrorCode, Operation, ServiceError};
 use serde_json::Value;
 
 use crate::error::ApiError;
@@ -110,27 +111,24 @@ impl Protocol {
         }
     }
 
-    /// The 200 response carrying `output`, the JSON value `dispatch` produced for `op`.
-    pub fn output_response(self, op: Operation, output: &Value) -> Response<Body> {
+    /// How the protocol encodes output bodies.
+    pub fn encoding(self) -> Encoding {
         match self {
-            Protocol::AwsJson11 => {
-                let body = match output {
-                    Value::Null => b"{}".to_vec(),
-                    output => serde_json::to_vec(output).unwrap_or_else(|_| b"{}".to_vec()),
-                };
-                response(StatusCode::OK, Some(JSON_CONTENT_TYPE), self, body)
-            }
+            Protocol::AwsJson11 => Encoding::Json,
+            Protocol::RpcV2Cbor => Encoding::Cbor,
+        }
+    }
+
+    /// The 200 response carrying `body`, the output of `op` encoded in [`Protocol::encoding`].
+    pub fn output_response(self, op: Operation, body: Bytes) -> Response<Body> {
+        match self {
+            Protocol::AwsJson11 => response(StatusCode::OK, Some(JSON_CONTENT_TYPE), self, body),
             // The RPC v2 specification: an operation without output answers with no body and
             // therefore no content type.
             Protocol::RpcV2Cbor if op.output_shape().is_none() => {
-                response(StatusCode::OK, None, self, Vec::new())
+                response(StatusCode::OK, None, self, Bytes::new())
             }
-            Protocol::RpcV2Cbor => response(
-                StatusCode::OK,
-                Some(CBOR_CONTENT_TYPE),
-                self,
-                lockgate_shapes::cbor::encode_output(op, output),
-            ),
+            Protocol::RpcV2Cbor => response(StatusCode::OK, Some(CBOR_CONTENT_TYPE), self, body),
         }
     }
 
@@ -147,7 +145,7 @@ impl Protocol {
                     "message": error.message,
                 });
                 let body = serde_json::to_vec(&body).unwrap_or_default();
-                response(error.status, Some(JSON_CONTENT_TYPE), self, body)
+                response(error.status, Some(JSON_CONTENT_TYPE), self, body.into())
             }
             Protocol::RpcV2Cbor => {
                 let body = Cbor::Map(vec![
@@ -166,7 +164,7 @@ impl Protocol {
                 if ciborium::ser::into_writer(&body, &mut bytes).is_err() {
                     bytes.clear();
                 }
-                response(error.status, Some(CBOR_CONTENT_TYPE), self, bytes)
+                response(error.status, Some(CBOR_CONTENT_TYPE), self, bytes.into())
             }
         }
     }
@@ -176,7 +174,7 @@ fn response(
     status: StatusCode,
     content_type: Option<&'static str>,
     protocol: Protocol,
-    body: Vec<u8>,
+    body: Bytes,
 ) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;

@@ -2,8 +2,9 @@
 //!
 //! route and protocol checks → declared body size → SigV4 checks that need no body (the request is
 //! refused here, body unread, when unsigned or signed with an unknown key) → read the body
-//! (size-limited) → the rest of SigV4 → decode → `check_input` → `dispatch` → encode. Each step can end the request with an error encoded in the request's
-//! protocol. Every response carries an `x-amzn-RequestId`, and every request is logged once, with
+//! (size-limited) → the rest of SigV4 → decode → `check_input` → the service's already encoded
+//! answer, if it keeps one ([`EncodedAnswers`]), else `dispatch`, which encodes the typed output.
+//! Each step can end the request with an error encoded in the request's protocol. Every response carries an `x-amzn-RequestId`, and every request is logged once, with
 //! its operation, status, request id, caller and latency, never with its headers or body.
 
 use std::sync::Arc;
@@ -13,13 +14,13 @@ use axum::body::{Body, Bytes};
 use axum::extract::{OriginalUri, Request, State};
 use axum::routing::{any, post};
 use axum::Router;
+use futures_util::FutureExt;
 use http::header::{HeaderValue, CONTENT_LENGTH};
 use http::request::Parts;
 use http::{Response, StatusCode};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use lockgate_model::Caller;
-use lockgate_shapes::{CodePipelineService, ErrorCode, Operation};
-use serde_json::Value;
+use lockgate_shapes::{EncodedAnswers, ErrorCode, Operation};
 use time::OffsetDateTime;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -77,7 +78,7 @@ pub fn router<S>(
     config: ApiConfig,
 ) -> Router
 where
-    S: CodePipelineService<Context = Caller>,
+    S: EncodedAnswers<Context = Caller>,
 {
     let api = Arc::new(Api {
         service,
@@ -94,12 +95,13 @@ where
 struct Outcome {
     operation: Option<Operation>,
     caller: Option<Caller>,
-    result: Result<Value, ApiError>,
+    /// The encoded output, or the error to answer with.
+    result: Result<Bytes, ApiError>,
 }
 
 async fn handle<S>(State(api): State<Arc<Api<S>>>, request: Request) -> Response<Body>
 where
-    S: CodePipelineService<Context = Caller>,
+    S: EncodedAnswers<Context = Caller>,
 {
     let started = Instant::now();
     let request_id = Uuid::new_v4().to_string();
@@ -116,7 +118,7 @@ where
         let outcome = serve(&api, protocol, &parts, &uri, body).await;
 
         let mut response = match (&outcome.result, outcome.operation) {
-            (Ok(output), Some(op)) => protocol.output_response(op, output),
+            (Ok(output), Some(op)) => protocol.output_response(op, output.clone()),
             (Err(error), _) => protocol.error_response(error),
             // `serve` only succeeds once it knows the operation.
             (Ok(_), None) => protocol.error_response(&ApiError::internal()),
@@ -139,12 +141,12 @@ async fn serve<S>(
     body: Body,
 ) -> Outcome
 where
-    S: CodePipelineService<Context = Caller>,
+    S: EncodedAnswers<Context = Caller>,
 {
     let mut outcome = Outcome {
         operation: None,
         caller: None,
-        result: Ok(Value::Null),
+        result: Ok(Bytes::new()),
     };
     let op = match protocol.operation(&parts.method, parts.uri.path(), &parts.headers) {
         Ok(op) => op,
@@ -205,13 +207,36 @@ where
         return outcome.fail(ApiError::from_protocol(error));
     }
 
+    let encoding = protocol.encoding();
+    // A read the service keeps encoded is answered here, inline: no task, no typed output, no
+    // encoding. `catch_unwind` keeps the promise the task below makes, that a panic becomes an
+    // `InternalFailure` and not a dropped connection.
+    let kept =
+        std::panic::AssertUnwindSafe(api.service.encoded_answer(&caller, op, &input, encoding))
+            .catch_unwind()
+            .await;
+    match kept {
+        Ok(Some(body)) => {
+            outcome.result = Ok(body);
+            return outcome;
+        }
+        Ok(None) => {}
+        Err(_) => {
+            tracing::error!(operation = op.name(), "encoded answer panicked");
+            return outcome.fail(ApiError::internal());
+        }
+    }
+
     // The handler runs as its own task: a panic in it becomes an `InternalFailure` instead of a
     // dropped connection, and a client that hangs up does not cancel a write halfway.
     let service = Arc::clone(&api.service);
-    let task = tokio::spawn(
-        async move { lockgate_shapes::dispatch(service.as_ref(), &caller, op, input).await }
+    let task =
+        tokio::spawn(
+            async move {
+                lockgate_shapes::dispatch(service.as_ref(), &caller, op, input, encoding).await
+            }
             .in_current_span(),
-    );
+        );
     outcome.result = match task.await {
         Ok(Ok(output)) => Ok(output),
         Ok(Err(error)) => Err(ApiError::from_handler(op, error)),

@@ -72,7 +72,13 @@ fn check_then_decode(op: Operation, value: Value) -> Reached {
     }
     let input = value.clone();
     let decoded = {
-        let future = pin!(lockgate_shapes::dispatch(&DecodeOnly, &(), op, value));
+        let future = pin!(lockgate_shapes::dispatch(
+            &DecodeOnly,
+            &(),
+            op,
+            value,
+            lockgate_shapes::Encoding::Json,
+        ));
         match future.poll(&mut Context::from_waker(Waker::noop())) {
             Poll::Ready(result) => result,
             Poll::Pending => panic!("dispatch to a service that does nothing did not finish"),

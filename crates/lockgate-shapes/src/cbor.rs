@@ -3,9 +3,10 @@
 //! Requests are decoded into [`ciborium::Value`] and converted to JSON with [`decode_input`], which
 //! follows the operation's input shape (a byte string is only accepted where the model says blob),
 //! so validation and typed decoding are the same for both protocols. Malformed bodies are
-//! answered in words (`SerializationException`), never with the decoder's debug text. Responses go the other way with
-//! [`json_to_cbor`], which follows the model so that timestamps become CBOR tag 1 (epoch seconds) as
-//! Smithy's RPC v2 CBOR protocol requires.
+//! answered in words (`SerializationException`), never with the decoder's debug text. Responses are
+//! encoded straight from the typed output ([`crate::Encoding`]); [`json_to_cbor`] goes the other
+//! way by the model (timestamps become CBOR tag 1, epoch seconds, as Smithy's RPC v2 CBOR protocol
+//! requires), and tests hold the direct encoding to it.
 
 use base64::Engine as _;
 use ciborium::Value as Cbor;
@@ -281,15 +282,6 @@ fn to_bytes(value: &Cbor) -> Vec<u8> {
     out
 }
 
-/// Encodes the JSON output of `op` as an RPC v2 CBOR body; operations without output answer `{}`.
-pub fn encode_output(op: Operation, output: &Json) -> Vec<u8> {
-    let value = match (op.output_shape(), output) {
-        (_, Json::Null) | (None, _) => Cbor::Map(Vec::new()),
-        (Some(shape), output) => json_to_cbor(shape, output),
-    };
-    to_bytes(&value)
-}
-
 /// Encodes an error body: the map `{"__type": code, "message": message}`.
 pub fn encode_error(code: ErrorCode, message: &str) -> Vec<u8> {
     to_bytes(&Cbor::Map(vec![
@@ -323,7 +315,7 @@ mod tests {
             pipeline: None,
         };
         let json = serde_json::to_value(&output).unwrap();
-        let bytes = encode_output(Operation::GetPipeline, &json);
+        let bytes = to_bytes(&json_to_cbor("GetPipelineOutput", &json));
         let cbor: Cbor = ciborium::de::from_reader(bytes.as_slice()).unwrap();
         let metadata = cbor.as_map().unwrap()[0].1.as_map().unwrap();
         let created = metadata

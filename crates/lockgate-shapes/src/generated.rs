@@ -7567,7 +7567,7 @@ pub trait CodePipelineService: Send + Sync + 'static {
 }
 
 /// Decodes `input` (already constraint-checked JSON value) into the typed input, calls the method,
-/// encodes the output as a JSON value (`{}` when no output).
+/// and encodes the typed output straight into a body in `encoding` (`{}` when no output).
 ///
 /// A typed-decode failure is a `SerializationException` carrying serde's message.
 pub async fn dispatch<S: CodePipelineService + ?Sized>(
@@ -7575,193 +7575,194 @@ pub async fn dispatch<S: CodePipelineService + ?Sized>(
     ctx: &S::Context,
     op: Operation,
     input: serde_json::Value,
-) -> std::result::Result<serde_json::Value, crate::ServiceError> {
+    encoding: crate::Encoding,
+) -> std::result::Result<bytes::Bytes, crate::ServiceError> {
     match op {
         Operation::AcknowledgeJob => {
             let input: AcknowledgeJobInput = decode_input(input)?;
-            encode_output(&svc.acknowledge_job(ctx, input).await?)
+            encoding.encode(&svc.acknowledge_job(ctx, input).await?)
         }
         Operation::AcknowledgeThirdPartyJob => {
             let input: AcknowledgeThirdPartyJobInput = decode_input(input)?;
-            encode_output(&svc.acknowledge_third_party_job(ctx, input).await?)
+            encoding.encode(&svc.acknowledge_third_party_job(ctx, input).await?)
         }
         Operation::CreateCustomActionType => {
             let input: CreateCustomActionTypeInput = decode_input(input)?;
-            encode_output(&svc.create_custom_action_type(ctx, input).await?)
+            encoding.encode(&svc.create_custom_action_type(ctx, input).await?)
         }
         Operation::CreatePipeline => {
             let input: CreatePipelineInput = decode_input(input)?;
-            encode_output(&svc.create_pipeline(ctx, input).await?)
+            encoding.encode(&svc.create_pipeline(ctx, input).await?)
         }
         Operation::DeleteCustomActionType => {
             let input: DeleteCustomActionTypeInput = decode_input(input)?;
             svc.delete_custom_action_type(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::DeletePipeline => {
             let input: DeletePipelineInput = decode_input(input)?;
             svc.delete_pipeline(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::DeleteWebhook => {
             let input: DeleteWebhookInput = decode_input(input)?;
-            encode_output(&svc.delete_webhook(ctx, input).await?)
+            encoding.encode(&svc.delete_webhook(ctx, input).await?)
         }
         Operation::DeregisterWebhookWithThirdParty => {
             let input: DeregisterWebhookWithThirdPartyInput = decode_input(input)?;
-            encode_output(&svc.deregister_webhook_with_third_party(ctx, input).await?)
+            encoding.encode(&svc.deregister_webhook_with_third_party(ctx, input).await?)
         }
         Operation::DisableStageTransition => {
             let input: DisableStageTransitionInput = decode_input(input)?;
             svc.disable_stage_transition(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::EnableStageTransition => {
             let input: EnableStageTransitionInput = decode_input(input)?;
             svc.enable_stage_transition(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::GetActionType => {
             let input: GetActionTypeInput = decode_input(input)?;
-            encode_output(&svc.get_action_type(ctx, input).await?)
+            encoding.encode(&svc.get_action_type(ctx, input).await?)
         }
         Operation::GetJobDetails => {
             let input: GetJobDetailsInput = decode_input(input)?;
-            encode_output(&svc.get_job_details(ctx, input).await?)
+            encoding.encode(&svc.get_job_details(ctx, input).await?)
         }
         Operation::GetPipeline => {
             let input: GetPipelineInput = decode_input(input)?;
-            encode_output(&svc.get_pipeline(ctx, input).await?)
+            encoding.encode(&svc.get_pipeline(ctx, input).await?)
         }
         Operation::GetPipelineExecution => {
             let input: GetPipelineExecutionInput = decode_input(input)?;
-            encode_output(&svc.get_pipeline_execution(ctx, input).await?)
+            encoding.encode(&svc.get_pipeline_execution(ctx, input).await?)
         }
         Operation::GetPipelineState => {
             let input: GetPipelineStateInput = decode_input(input)?;
-            encode_output(&svc.get_pipeline_state(ctx, input).await?)
+            encoding.encode(&svc.get_pipeline_state(ctx, input).await?)
         }
         Operation::GetThirdPartyJobDetails => {
             let input: GetThirdPartyJobDetailsInput = decode_input(input)?;
-            encode_output(&svc.get_third_party_job_details(ctx, input).await?)
+            encoding.encode(&svc.get_third_party_job_details(ctx, input).await?)
         }
         Operation::ListActionExecutions => {
             let input: ListActionExecutionsInput = decode_input(input)?;
-            encode_output(&svc.list_action_executions(ctx, input).await?)
+            encoding.encode(&svc.list_action_executions(ctx, input).await?)
         }
         Operation::ListActionTypes => {
             let input: ListActionTypesInput = decode_input(input)?;
-            encode_output(&svc.list_action_types(ctx, input).await?)
+            encoding.encode(&svc.list_action_types(ctx, input).await?)
         }
         Operation::ListDeployActionExecutionTargets => {
             let input: ListDeployActionExecutionTargetsInput = decode_input(input)?;
-            encode_output(&svc.list_deploy_action_execution_targets(ctx, input).await?)
+            encoding.encode(&svc.list_deploy_action_execution_targets(ctx, input).await?)
         }
         Operation::ListPipelineExecutions => {
             let input: ListPipelineExecutionsInput = decode_input(input)?;
-            encode_output(&svc.list_pipeline_executions(ctx, input).await?)
+            encoding.encode(&svc.list_pipeline_executions(ctx, input).await?)
         }
         Operation::ListPipelines => {
             let input: ListPipelinesInput = decode_input(input)?;
-            encode_output(&svc.list_pipelines(ctx, input).await?)
+            encoding.encode(&svc.list_pipelines(ctx, input).await?)
         }
         Operation::ListRuleExecutions => {
             let input: ListRuleExecutionsInput = decode_input(input)?;
-            encode_output(&svc.list_rule_executions(ctx, input).await?)
+            encoding.encode(&svc.list_rule_executions(ctx, input).await?)
         }
         Operation::ListRuleTypes => {
             let input: ListRuleTypesInput = decode_input(input)?;
-            encode_output(&svc.list_rule_types(ctx, input).await?)
+            encoding.encode(&svc.list_rule_types(ctx, input).await?)
         }
         Operation::ListTagsForResource => {
             let input: ListTagsForResourceInput = decode_input(input)?;
-            encode_output(&svc.list_tags_for_resource(ctx, input).await?)
+            encoding.encode(&svc.list_tags_for_resource(ctx, input).await?)
         }
         Operation::ListWebhooks => {
             let input: ListWebhooksInput = decode_input(input)?;
-            encode_output(&svc.list_webhooks(ctx, input).await?)
+            encoding.encode(&svc.list_webhooks(ctx, input).await?)
         }
         Operation::OverrideStageCondition => {
             let input: OverrideStageConditionInput = decode_input(input)?;
             svc.override_stage_condition(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::PollForJobs => {
             let input: PollForJobsInput = decode_input(input)?;
-            encode_output(&svc.poll_for_jobs(ctx, input).await?)
+            encoding.encode(&svc.poll_for_jobs(ctx, input).await?)
         }
         Operation::PollForThirdPartyJobs => {
             let input: PollForThirdPartyJobsInput = decode_input(input)?;
-            encode_output(&svc.poll_for_third_party_jobs(ctx, input).await?)
+            encoding.encode(&svc.poll_for_third_party_jobs(ctx, input).await?)
         }
         Operation::PutActionRevision => {
             let input: PutActionRevisionInput = decode_input(input)?;
-            encode_output(&svc.put_action_revision(ctx, input).await?)
+            encoding.encode(&svc.put_action_revision(ctx, input).await?)
         }
         Operation::PutApprovalResult => {
             let input: PutApprovalResultInput = decode_input(input)?;
-            encode_output(&svc.put_approval_result(ctx, input).await?)
+            encoding.encode(&svc.put_approval_result(ctx, input).await?)
         }
         Operation::PutJobFailureResult => {
             let input: PutJobFailureResultInput = decode_input(input)?;
             svc.put_job_failure_result(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::PutJobSuccessResult => {
             let input: PutJobSuccessResultInput = decode_input(input)?;
             svc.put_job_success_result(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::PutThirdPartyJobFailureResult => {
             let input: PutThirdPartyJobFailureResultInput = decode_input(input)?;
             svc.put_third_party_job_failure_result(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::PutThirdPartyJobSuccessResult => {
             let input: PutThirdPartyJobSuccessResultInput = decode_input(input)?;
             svc.put_third_party_job_success_result(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::PutWebhook => {
             let input: PutWebhookInput = decode_input(input)?;
-            encode_output(&svc.put_webhook(ctx, input).await?)
+            encoding.encode(&svc.put_webhook(ctx, input).await?)
         }
         Operation::RegisterWebhookWithThirdParty => {
             let input: RegisterWebhookWithThirdPartyInput = decode_input(input)?;
-            encode_output(&svc.register_webhook_with_third_party(ctx, input).await?)
+            encoding.encode(&svc.register_webhook_with_third_party(ctx, input).await?)
         }
         Operation::RetryStageExecution => {
             let input: RetryStageExecutionInput = decode_input(input)?;
-            encode_output(&svc.retry_stage_execution(ctx, input).await?)
+            encoding.encode(&svc.retry_stage_execution(ctx, input).await?)
         }
         Operation::RollbackStage => {
             let input: RollbackStageInput = decode_input(input)?;
-            encode_output(&svc.rollback_stage(ctx, input).await?)
+            encoding.encode(&svc.rollback_stage(ctx, input).await?)
         }
         Operation::StartPipelineExecution => {
             let input: StartPipelineExecutionInput = decode_input(input)?;
-            encode_output(&svc.start_pipeline_execution(ctx, input).await?)
+            encoding.encode(&svc.start_pipeline_execution(ctx, input).await?)
         }
         Operation::StopPipelineExecution => {
             let input: StopPipelineExecutionInput = decode_input(input)?;
-            encode_output(&svc.stop_pipeline_execution(ctx, input).await?)
+            encoding.encode(&svc.stop_pipeline_execution(ctx, input).await?)
         }
         Operation::TagResource => {
             let input: TagResourceInput = decode_input(input)?;
-            encode_output(&svc.tag_resource(ctx, input).await?)
+            encoding.encode(&svc.tag_resource(ctx, input).await?)
         }
         Operation::UntagResource => {
             let input: UntagResourceInput = decode_input(input)?;
-            encode_output(&svc.untag_resource(ctx, input).await?)
+            encoding.encode(&svc.untag_resource(ctx, input).await?)
         }
         Operation::UpdateActionType => {
             let input: UpdateActionTypeInput = decode_input(input)?;
             svc.update_action_type(ctx, input).await?;
-            Ok(serde_json::Value::Object(serde_json::Map::new()))
+            Ok(encoding.empty_structure())
         }
         Operation::UpdatePipeline => {
             let input: UpdatePipelineInput = decode_input(input)?;
-            encode_output(&svc.update_pipeline(ctx, input).await?)
+            encoding.encode(&svc.update_pipeline(ctx, input).await?)
         }
     }
 }
@@ -7777,11 +7778,4 @@ fn decode_input<T: serde::de::DeserializeOwned>(
     };
     serde_json::from_value(input)
         .map_err(|e| crate::ServiceError::new(ErrorCode::SerializationException, e.to_string()))
-}
-
-/// Encodes a typed output as a JSON value.
-fn encode_output<T: serde::Serialize>(
-    output: &T,
-) -> std::result::Result<serde_json::Value, crate::ServiceError> {
-    serde_json::to_value(output).map_err(|_| crate::ServiceError::internal())
 }

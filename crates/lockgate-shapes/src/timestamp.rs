@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize, Serializer};
 
 /// A point in time as milliseconds since the Unix epoch.
 ///
-/// On the wire (awsJson1.1 and, after [`crate::cbor`] conversion, RPC v2 CBOR) a timestamp is a number
-/// of epoch seconds with a fractional part, e.g. `1700000000.123`.
+/// On the wire a timestamp is a number of epoch seconds with a fractional part, e.g.
+/// `1700000000.123`: a plain number in JSON (awsJson1.1, and the stored format), and that number
+/// under tag 1 in CBOR (RPC v2 CBOR), as Smithy's protocol requires.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
 
@@ -39,9 +40,18 @@ impl Timestamp {
     }
 }
 
+/// The CBOR tag of an epoch-based date/time (RFC 8949 §3.4.2).
+const EPOCH_TAG: u64 = 1;
+
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_f64(self.as_secs_f64())
+        // serde's way of telling formats apart: JSON is human-readable, CBOR (ciborium) is not,
+        // and ciborium writes a `Required` value as its tag followed by the number.
+        if serializer.is_human_readable() {
+            serializer.serialize_f64(self.as_secs_f64())
+        } else {
+            ciborium::tag::Required::<f64, EPOCH_TAG>(self.as_secs_f64()).serialize(serializer)
+        }
     }
 }
 
@@ -87,6 +97,17 @@ mod tests {
     fn a_timestamp_serializes_as_fractional_epoch_seconds() {
         let json = serde_json::to_string(&Timestamp::from_millis(1_700_000_000_123)).unwrap();
         assert_eq!(json, "1700000000.123");
+    }
+
+    #[test]
+    fn a_timestamp_serializes_as_tag_1_in_cbor() {
+        let mut bytes = Vec::new();
+        ciborium::ser::into_writer(&Timestamp::from_millis(1_700_000_000_123), &mut bytes).unwrap();
+        let value: ciborium::Value = ciborium::de::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(
+            value,
+            ciborium::Value::Tag(1, Box::new(ciborium::Value::Float(1_700_000_000.123)))
+        );
     }
 
     #[test]

@@ -5,9 +5,10 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
 use lockgate_shapes::{
-    dispatch, validate, ApprovalStatus, CodePipelineService, CreatePipelineInput, ErrorCode,
-    ExecutionMode, GetPipelineStateInput, GetPipelineStateOutput, Operation, PipelineType,
-    PutApprovalResultInput, PutApprovalResultOutput, ServiceError, StageRetryMode, Timestamp,
+    dispatch, validate, ApprovalStatus, CodePipelineService, CreatePipelineInput, Encoding,
+    ErrorCode, ExecutionMode, GetPipelineStateInput, GetPipelineStateOutput, Operation,
+    PipelineType, PutApprovalResultInput, PutApprovalResultOutput, ServiceError, StageRetryMode,
+    Timestamp,
 };
 use serde_json::{json, Value};
 
@@ -183,10 +184,54 @@ fn dispatch_decodes_calls_and_encodes() {
         &ApprovalsOnly,
         &ctx,
         Operation::PutApprovalResult,
-        input,
+        input.clone(),
+        Encoding::Json,
     ))
     .unwrap();
-    assert_eq!(output, json!({"approvedAt": 1_700_000_000.5}));
+    assert_eq!(output.as_ref(), br#"{"approvedAt":1700000000.5}"#);
+    let output = block_on(dispatch(
+        &ApprovalsOnly,
+        &ctx,
+        Operation::PutApprovalResult,
+        input,
+        Encoding::Cbor,
+    ))
+    .unwrap();
+    let cbor: ciborium::Value = ciborium::de::from_reader(output.as_ref()).unwrap();
+    assert_eq!(
+        cbor,
+        ciborium::Value::Map(vec![(
+            ciborium::Value::Text("approvedAt".into()),
+            ciborium::Value::Tag(1, Box::new(ciborium::Value::Float(1_700_000_000.5)))
+        )])
+    );
+}
+
+#[test]
+fn dispatch_answers_an_empty_structure_for_operations_without_output() {
+    struct Deletes;
+    #[async_trait::async_trait]
+    impl CodePipelineService for Deletes {
+        type Context = ();
+        async fn delete_pipeline(
+            &self,
+            _ctx: &(),
+            _input: lockgate_shapes::DeletePipelineInput,
+        ) -> Result<(), ServiceError> {
+            Ok(())
+        }
+    }
+    for encoding in [Encoding::Json, Encoding::Cbor] {
+        let output = block_on(dispatch(
+            &Deletes,
+            &(),
+            Operation::DeletePipeline,
+            json!({"name": "p"}),
+            encoding,
+        ))
+        .unwrap();
+        assert_eq!(output, encoding.empty_structure());
+    }
 }
 
 #[test]
@@ -197,6 +242,7 @@ fn dispatch_passes_service_errors_through() {
         &ctx,
         Operation::GetPipelineState,
         json!({"name": "p"}),
+        Encoding::Json,
     ))
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::PipelineNotFoundException);
@@ -210,6 +256,7 @@ fn dispatch_answers_unknown_operation_for_unimplemented_methods() {
         &ctx,
         Operation::DeletePipeline,
         json!({"name": "p"}),
+        Encoding::Json,
     ))
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::UnknownOperationException);
@@ -228,6 +275,7 @@ fn dispatch_reports_a_typed_decode_failure_as_a_serialization_exception() {
         &ctx,
         Operation::GetPipelineState,
         json!({"name": 5}),
+        Encoding::Json,
     ))
     .unwrap_err();
     assert_eq!(err.code, ErrorCode::SerializationException);
@@ -238,6 +286,13 @@ fn dispatch_reports_a_typed_decode_failure_as_a_serialization_exception() {
 fn dispatch_works_through_a_trait_object() {
     let svc: &dyn CodePipelineService<Context = String> = &ApprovalsOnly;
     let ctx = "caller".to_owned();
-    let err = block_on(dispatch(svc, &ctx, Operation::DeletePipeline, Value::Null)).unwrap_err();
+    let err = block_on(dispatch(
+        svc,
+        &ctx,
+        Operation::DeletePipeline,
+        Value::Null,
+        Encoding::Json,
+    ))
+    .unwrap_err();
     assert_eq!(err.code, ErrorCode::SerializationException);
 }

@@ -10,9 +10,10 @@ use axum::body::Body;
 use ciborium::Value as Cbor;
 use lockgate_model::Caller;
 use lockgate_shapes::{
-    CodePipelineService, DeletePipelineInput, ErrorCode, GetJobDetailsInput, GetJobDetailsOutput,
-    GetPipelineInput, GetPipelineOutput, GetPipelineStateInput, GetPipelineStateOutput,
-    ListPipelinesInput, ListPipelinesOutput, PipelineSummary, ServiceError, Timestamp,
+    CodePipelineService, DeletePipelineInput, EncodedAnswers, Encoding, ErrorCode,
+    GetJobDetailsInput, GetJobDetailsOutput, GetPipelineInput, GetPipelineOutput,
+    GetPipelineStateInput, GetPipelineStateOutput, ListPipelinesInput, ListPipelinesOutput,
+    PipelineSummary, ServiceError, Timestamp,
 };
 use serde_json::json;
 use tower::ServiceExt;
@@ -28,6 +29,41 @@ const CBOR_PATH_PREFIX: &str = "/service/CodePipeline_20150709/operation/";
 #[derive(Default)]
 struct Pipelines {
     calls: AtomicUsize,
+    /// Answers sent from bytes the service kept.
+    kept: AtomicUsize,
+}
+
+/// The page of ListPipelines this service keeps encoded, the way the engine keeps GetPipelineState.
+fn kept_page() -> ListPipelinesOutput {
+    ListPipelinesOutput {
+        pipelines: Some(Vec::new()),
+        next_token: Some("from the kept answer".to_owned()),
+    }
+}
+
+/// ListPipelines for the page `kept` is answered from encoded bytes; for the page `panic` that
+/// answer has a bug; everything else goes the typed way.
+#[async_trait]
+impl EncodedAnswers for Pipelines {
+    async fn encoded_answer(
+        &self,
+        _ctx: &Caller,
+        op: Operation,
+        input: &serde_json::Value,
+        encoding: Encoding,
+    ) -> Option<Bytes> {
+        if op != Operation::ListPipelines {
+            return None;
+        }
+        match input.get("nextToken").and_then(serde_json::Value::as_str) {
+            Some("kept") => {
+                self.kept.fetch_add(1, Ordering::SeqCst);
+                Some(encoding.encode(&kept_page()).unwrap())
+            }
+            Some("panic") => panic!("a bug in a kept answer"),
+            _ => None,
+        }
+    }
 }
 
 #[async_trait]
@@ -350,6 +386,68 @@ async fn an_operation_without_output_answers_an_empty_cbor_body_and_an_empty_jso
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert_eq!(answer.body, b"{}");
     assert_eq!(harness.calls(), 2);
+}
+
+#[tokio::test]
+async fn a_kept_answer_is_sent_in_the_request_protocol_without_calling_the_operation() {
+    let harness = Harness::new();
+    let answer = harness
+        .send(signed(json_call(
+            "ListPipelines",
+            r#"{"nextToken":"kept"}"#,
+        )))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some(JSON_TYPE));
+    assert!(answer.header(REQUEST_ID_HEADER).is_some());
+    assert_eq!(answer.json(), serde_json::to_value(kept_page()).unwrap());
+
+    let answer = harness
+        .send(signed(cbor_call(
+            "ListPipelines",
+            &cbor_body(&json!({"nextToken": "kept"})),
+        )))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert_eq!(answer.header("content-type"), Some("application/cbor"));
+    assert_eq!(answer.header("smithy-protocol"), Some("rpc-v2-cbor"));
+    assert_eq!(
+        cbor_get(&answer.cbor(), "nextToken").and_then(Cbor::as_text),
+        Some("from the kept answer")
+    );
+    assert_eq!(harness.service.kept.load(Ordering::SeqCst), 2);
+    assert_eq!(harness.calls(), 0);
+
+    // A kept answer is still only for a signed request with a valid input.
+    harness
+        .send(json_call("ListPipelines", r#"{"nextToken":"kept"}"#))
+        .await
+        .assert_json_error(400, "MissingAuthenticationTokenException");
+    harness
+        .send(signed(json_call(
+            "ListPipelines",
+            r#"{"nextToken":"kept","maxResults":0}"#,
+        )))
+        .await
+        .assert_json_error(400, "ValidationException");
+    assert_eq!(harness.service.kept.load(Ordering::SeqCst), 2);
+    assert_eq!(harness.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_panicking_kept_answer_becomes_an_internal_failure() {
+    let harness = Harness::new();
+    harness
+        .send(signed(json_call(
+            "ListPipelines",
+            r#"{"nextToken":"panic"}"#,
+        )))
+        .await
+        .assert_json_error(500, "InternalFailure");
+    // The router keeps serving, the typed way for a request the service keeps nothing for.
+    let answer = harness.send(signed(cbor_call("ListPipelines", b""))).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(harness.calls(), 1);
 }
 
 #[tokio::test]

@@ -13,12 +13,11 @@
 use std::num::NonZeroUsize;
 use std::sync::{Arc, Mutex, RwLock};
 
-use lockgate_shapes::GetPipelineStateOutput;
 use lockgate_store::StoreError;
 use lru::LruCache;
 
+use super::state_view::StateView;
 use crate::state::PipelineState;
-use crate::views;
 
 /// How many least-recently-used slots one insertion looks at for one it may evict.
 const EVICTION_LOOKS: usize = 16;
@@ -28,16 +27,16 @@ const EVICTION_LOOKS: usize = 16;
 pub(super) struct Installed {
     /// The state.
     pub state: Arc<PipelineState>,
-    /// The state view built from it.
-    pub view: Arc<GetPipelineStateOutput>,
+    /// The state view (typed and encoded answers, each made on first read).
+    pub view: Arc<StateView>,
 }
 
 impl Installed {
     fn of(state: PipelineState) -> Installed {
-        let view = Arc::new(views::pipeline_state(&state));
+        let state = Arc::new(state);
         Installed {
-            state: Arc::new(state),
-            view,
+            view: Arc::new(StateView::new(&state)),
+            state,
         }
     }
 }

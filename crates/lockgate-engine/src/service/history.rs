@@ -91,7 +91,10 @@ impl PipelineService {
         _caller: &Caller,
         input: GetPipelineStateInput,
     ) -> Result<GetPipelineStateOutput, ServiceError> {
-        Ok((*self.pipeline_state_view(&input.name).await?).clone())
+        // The same view the API's encoded answer comes from (`state_view.rs`).
+        Ok(GetPipelineStateOutput::clone(
+            self.state_view(&input.name).await?.output(),
+        ))
     }
 
     pub(super) async fn handle_list_action_executions(

@@ -26,6 +26,7 @@
 //! - `workers`: the job-worker protocol (PollForJobs, AcknowledgeJob, PutJob*Result).
 //! - `tags`: tags on pipelines and action types.
 //! - `deadlines`: action timeouts and the scheduler that fires them.
+//! - `state_view`: the cached GetPipelineState answer, typed and encoded per wire protocol.
 //! - `upgrade`: indexing a store written before the indexes existed.
 
 use std::collections::BTreeMap;
@@ -60,6 +61,7 @@ mod history;
 pub mod index;
 pub mod listing;
 mod pipelines;
+mod state_view;
 mod tags;
 mod upgrade;
 mod workers;
@@ -259,11 +261,7 @@ impl PipelineService {
         &self,
         name: &str,
     ) -> Result<Arc<GetPipelineStateOutput>, ServiceError> {
-        self.slot(name)
-            .await?
-            .current()
-            .map(|i| i.view)
-            .ok_or_else(|| self.not_found(name))
+        Ok(self.state_view(name).await?.output().clone())
     }
 
     /// Reads one pipeline from the store: its entry, its active executions, the finished ones

@@ -18,6 +18,7 @@ mod retry;
 mod scale;
 mod scheduler;
 mod stages;
+mod state_view;
 mod stop;
 mod stored_format;
 
