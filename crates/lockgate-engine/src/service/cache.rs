@@ -35,7 +35,7 @@ impl Installed {
     fn of(state: PipelineState) -> Installed {
         let state = Arc::new(state);
         Installed {
-            view: Arc::new(StateView::new(&state)),
+            view: Arc::new(StateView::new(state.clone())),
             state,
         }
     }

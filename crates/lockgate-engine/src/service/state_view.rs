@@ -1,10 +1,10 @@
 //! The cached GetPipelineState answer of one pipeline, and the API's way to it.
 //!
-//! A [`StateView`] is built from each committed state when the commit installs it, and replaced
-//! (with everything it holds) by the next commit's. Besides the typed output it keeps the answer
-//! encoded for each wire protocol, made by the first read that asks for it, so that every other
-//! read until the next commit copies an `Arc` and a `Bytes` handle: no deep copy of the view, no
-//! encoding. The API reaches it through [`EncodedAnswers`]; the typed `get_pipeline_state` and the
+//! A [`StateView`] is installed with each committed state and replaced (with everything it
+//! holds) by the next commit's. It holds the typed output and the answer encoded for each wire
+//! protocol, each made by the first read that asks for it, so a commit costs nothing here (a
+//! pipeline written more often than it is read never builds a view) and every other read until
+//! the next commit copies an `Arc` and a `Bytes` handle: no deep copy of the view, no encoding. The API reaches it through [`EncodedAnswers`]; the typed `get_pipeline_state` and the
 //! console read the same view, so every path answers from the same committed state.
 
 use std::sync::{Arc, OnceLock};
@@ -23,7 +23,10 @@ use crate::views;
 
 /// One committed state's GetPipelineState answer: the output and its encodings.
 pub(super) struct StateView {
-    output: Arc<GetPipelineStateOutput>,
+    /// The committed state the view shows.
+    state: Arc<PipelineState>,
+    /// The typed output, made on the first read that needs it.
+    output: OnceLock<Arc<GetPipelineStateOutput>>,
     /// The awsJson1.1 body, made on the first read that needs it.
     json: OnceLock<Bytes>,
     /// The RPC v2 CBOR body, made on the first read that needs it.
@@ -31,18 +34,21 @@ pub(super) struct StateView {
 }
 
 impl StateView {
-    /// The view of `state`; nothing is encoded yet.
-    pub(super) fn new(state: &PipelineState) -> Self {
+    /// The view of `state`; nothing is built or encoded yet.
+    pub(super) fn new(state: Arc<PipelineState>) -> Self {
         StateView {
-            output: Arc::new(views::pipeline_state(state)),
+            state,
+            output: OnceLock::new(),
             json: OnceLock::new(),
             cbor: OnceLock::new(),
         }
     }
 
-    /// The typed output.
+    /// The typed output, built now if no read has needed it since the commit.
     pub(super) fn output(&self) -> &Arc<GetPipelineStateOutput> {
-        &self.output
+        // Readers arriving while it is built wait for that one build.
+        self.output
+            .get_or_init(|| Arc::new(views::pipeline_state(&self.state)))
     }
 
     /// The output encoded in `encoding`, encoded now if no read has asked for it since the
@@ -56,7 +62,7 @@ impl StateView {
             return Some(body.clone());
         }
         // Two first readers may both encode; both results are the same bytes and one is kept.
-        let body = encoding.encode(self.output.as_ref()).ok()?;
+        let body = encoding.encode(self.output().as_ref()).ok()?;
         Some(cell.get_or_init(|| body).clone())
     }
 }
