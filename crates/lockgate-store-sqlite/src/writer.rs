@@ -53,6 +53,19 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// Runs `sql` with the row's columns as `?1` to `?6`: key, parent, due time, label,
+    /// position, body.
+    fn execute(&self, conn: &Connection, sql: &str) -> rusqlite::Result<usize> {
+        conn.prepare_cached(sql)?.execute((
+            &self.key,
+            &self.parent,
+            self.due_at,
+            &self.label,
+            self.position,
+            &self.body,
+        ))
+    }
+
     fn of(record: lockgate_store::Record) -> Result<Row, StoreError> {
         let body = encode(&record)?;
         Ok(Row {
@@ -125,14 +138,7 @@ impl Op {
                      label = excluded.label, position = excluded.position, body = excluded.body",
                     row.collection.as_str()
                 );
-                conn.prepare_cached(&sql)?.execute((
-                    &row.key,
-                    &row.parent,
-                    row.due_at,
-                    &row.label,
-                    row.position,
-                    &row.body,
-                ))?;
+                row.execute(conn, &sql)?;
             }
             Op::Update(row) => {
                 let sql = format!(
@@ -140,14 +146,7 @@ impl Op {
                      WHERE key = ?1",
                     row.collection.as_str()
                 );
-                conn.prepare_cached(&sql)?.execute((
-                    &row.key,
-                    &row.parent,
-                    row.due_at,
-                    &row.label,
-                    row.position,
-                    &row.body,
-                ))?;
+                row.execute(conn, &sql)?;
             }
             Op::Relabel {
                 collection,
