@@ -7,10 +7,17 @@
 //! automatic checkpoint off and the checkpoint thread runs a PASSIVE checkpoint (which never
 //! blocks the writer or readers) shortly after transactions were committed.
 //!
-//! PASSIVE checkpoints alone do not keep the WAL file small. SQLite writes the WAL from its
-//! start again only once every frame has been copied back and no reader still reads an older
-//! snapshot out of it; under sustained writes with overlapping reads that moment may never
-//! come, and the file grew to gigabytes. So after each group commit the writer thread looks at
+//! SQLite writes the WAL from its start again only when a write transaction begins while every
+//! frame has been copied back and no reader still reads an older snapshot out of it. A PASSIVE
+//! checkpoint every [`INTERVAL`] lags a sustained write load by up to an interval's worth of
+//! frames, so that moment rarely comes. Once the log in use (the frames since the WAL last
+//! started over, as the last checkpoint counted them; the file itself does not shrink) passes a
+//! quarter of the limit, the writer therefore nudges the checkpoint thread after every group
+//! commit: a PASSIVE checkpoint then copies just that group's frames, usually before the next
+//! group begins, and the next group starts the WAL over.
+//!
+//! Under sustained writes with overlapping reads even that moment may not come, and the file
+//! grew to gigabytes. So after each group commit the writer thread also looks at
 //! the file's size ([`Checkpoints::after_commit`]); past the limit it runs a RESTART checkpoint,
 //! which waits (up to the busy timeout) for the readers of older snapshots to finish, copies
 //! every frame back, and leaves the WAL to be rewritten from its start by the next commit. That
@@ -24,8 +31,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -36,8 +42,16 @@ use lockgate_store::StoreError;
 use crate::writer::Counters;
 use crate::{backend_error, WalStats};
 
-/// How long the checkpoint thread waits between looks at the transaction counter.
+/// How long the checkpoint thread waits between looks at the transaction counter, unless the
+/// writer nudges it.
 const INTERVAL: Duration = Duration::from_millis(200);
+
+/// Past this share of its limit (one part in this many), the WAL is checkpointed after every
+/// group commit, so that it starts over long before it reaches the limit.
+const NUDGE_FROM: u64 = 4;
+
+/// The header SQLite writes before each page in the WAL.
+const WAL_FRAME_HEADER: u64 = 24;
 
 /// How long a RESTART checkpoint waits for readers of older snapshots (and for another
 /// process's writer) before it gives up until the next group commit.
@@ -62,6 +76,23 @@ pub(crate) struct Checkpoints {
     wal_bytes: AtomicU64,
     /// The largest `wal_bytes` seen.
     wal_peak_bytes: AtomicU64,
+    /// The bytes of log in use when the last checkpoint ran: frames since the WAL last started
+    /// over, each a page and its header.
+    log_bytes: AtomicU64,
+    /// The database's page size plus a WAL frame's header.
+    frame_bytes: u64,
+    /// What the checkpoint thread is asked to do next.
+    signal: Mutex<Signal>,
+    signalled: Condvar,
+}
+
+/// Requests to the checkpoint thread.
+#[derive(Default)]
+struct Signal {
+    /// Checkpoint now: a group commit added frames to a WAL past [`NUDGE_FROM`].
+    nudged: bool,
+    /// Run a last checkpoint and end.
+    stop: bool,
 }
 
 impl Checkpoints {
@@ -75,6 +106,9 @@ impl Checkpoints {
             .map_err(|e| backend_error("setting busy_timeout", e))?;
         conn.pragma_update(None, "checkpoint_fullfsync", true)
             .map_err(|e| backend_error("setting checkpoint_fullfsync", e))?;
+        let page_size: u64 = conn
+            .query_row("PRAGMA page_size", [], |row| row.get(0))
+            .map_err(|e| backend_error("reading the page size", e))?;
         let mut wal_path = db_path.as_os_str().to_owned();
         wal_path.push("-wal");
         Ok(Checkpoints {
@@ -86,15 +120,24 @@ impl Checkpoints {
             blocked: AtomicU64::new(0),
             wal_bytes: AtomicU64::new(0),
             wal_peak_bytes: AtomicU64::new(0),
+            log_bytes: AtomicU64::new(0),
+            frame_bytes: page_size + WAL_FRAME_HEADER,
+            signal: Mutex::new(Signal::default()),
+            signalled: Condvar::new(),
         })
     }
 
     /// Called by the writer thread after each group commit, before it takes the next group:
-    /// records the WAL file's size and, if it is past the limit, runs a RESTART checkpoint.
+    /// records the WAL file's size, nudges the checkpoint thread once it is past a quarter of
+    /// the limit and, if it is past the limit, runs a RESTART checkpoint.
     pub(crate) fn after_commit(&self) {
         let size = self.wal_size();
         self.wal_bytes.store(size, Ordering::Relaxed);
         self.wal_peak_bytes.fetch_max(size, Ordering::Relaxed);
+        if self.log_bytes.load(Ordering::Relaxed) > self.limit / NUDGE_FROM {
+            self.signal().nudged = true;
+            self.signalled.notify_one();
+        }
         if size <= self.limit {
             return;
         }
@@ -143,6 +186,22 @@ impl Checkpoints {
         }
     }
 
+    fn signal(&self) -> MutexGuard<'_, Signal> {
+        self.signal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Waits up to [`INTERVAL`] for a nudge or a stop; returns (nudged, stop) and clears the
+    /// nudge.
+    fn wait(&self) -> (bool, bool) {
+        let signal = self.signal();
+        let (mut signal, _) = self
+            .signalled
+            .wait_timeout_while(signal, INTERVAL, |s| !s.nudged && !s.stop)
+            .unwrap_or_else(PoisonError::into_inner);
+        let nudged = std::mem::take(&mut signal.nudged);
+        (nudged, signal.stop)
+    }
+
     fn wal_size(&self) -> u64 {
         // No file (not created yet, or removed by a clean close) is an empty WAL.
         std::fs::metadata(&self.wal_path).map_or(0, |m| m.len())
@@ -161,6 +220,9 @@ impl Checkpoints {
         match result {
             Ok((busy, wal_frames, copied)) => {
                 tracing::trace!(mode, busy, wal_frames, copied, "WAL checkpoint");
+                let frames = u64::try_from(wal_frames).unwrap_or(0);
+                self.log_bytes
+                    .store(frames * self.frame_bytes, Ordering::Relaxed);
                 Some(Outcome { busy: busy != 0 })
             }
             Err(e) => {
@@ -180,7 +242,7 @@ struct Outcome {
 
 /// The checkpoint thread; stops (after a final checkpoint) on [`Checkpointer::stop`] or drop.
 pub(crate) struct Checkpointer {
-    stop: Mutex<Option<mpsc::Sender<()>>>,
+    checkpoints: Arc<Checkpoints>,
     thread: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -190,25 +252,21 @@ impl Checkpointer {
         checkpoints: Arc<Checkpoints>,
         counters: Arc<Counters>,
     ) -> Result<Self, StoreError> {
-        let (stop, stopped) = mpsc::channel();
+        let shared = Arc::clone(&checkpoints);
         let thread = std::thread::Builder::new()
             .name("lockgate-sqlite-checkpoint".into())
-            .spawn(move || run(&checkpoints, &stopped, &counters))
+            .spawn(move || run(&shared, &counters))
             .map_err(|e| StoreError::Backend(format!("starting the checkpoint thread: {e}")))?;
         Ok(Checkpointer {
-            stop: Mutex::new(Some(stop)),
+            checkpoints,
             thread: Mutex::new(Some(thread)),
         })
     }
 
     /// Runs a last checkpoint and waits for the thread to end.
     pub(crate) fn stop(&self) {
-        drop(
-            self.stop
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take(),
-        );
+        self.checkpoints.signal().stop = true;
+        self.checkpoints.signalled.notify_one();
         let thread = self
             .thread
             .lock()
@@ -228,12 +286,15 @@ impl Drop for Checkpointer {
     }
 }
 
-fn run(checkpoints: &Checkpoints, stopped: &mpsc::Receiver<()>, counters: &Counters) {
+fn run(checkpoints: &Checkpoints, counters: &Counters) {
     let mut checkpointed = counters.transactions.load(Ordering::Relaxed);
-    // Only a timeout means "keep going": `stop` drops the sender, and nothing is ever sent.
-    while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(INTERVAL) {
+    loop {
+        let (nudged, stop) = checkpoints.wait();
+        if stop {
+            break;
+        }
         let now = counters.transactions.load(Ordering::Relaxed);
-        if now != checkpointed {
+        if nudged || now != checkpointed {
             checkpoints.passive();
             checkpointed = now;
         }
