@@ -12,6 +12,7 @@
 //!
 //! `docs/performance.md` explains the figures; run with `--help` for the options.
 
+mod bare;
 mod client;
 mod machine;
 mod measure;
@@ -23,6 +24,10 @@ mod throughput;
 
 use anyhow::bail;
 use clap::{Parser, Subcommand};
+
+/// The same allocator as `lockgate serve`, so the bare server beside it is measured alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// Benchmark a lockgate server process. Without a command: reads, durable approvals, approval →
 /// job latency; `scale`: cost at N pipelines waiting at an approval.
@@ -45,12 +50,16 @@ enum Command {
     /// Load N pipelines to a pending approval and measure memory, disk, restart time and the
     /// latency of reads, polls and pages at that size.
     Scale(scale::ScaleArgs),
+    /// The bare axum server the read measurement is compared with (started by the benchmark).
+    #[command(hide = true)]
+    BareServer,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let threads = match &cli.command {
         Some(Command::Scale(args)) => args.client_threads,
+        Some(Command::BareServer) => return bare::serve(),
         None => cli.throughput.client_threads,
     };
     let runtime = if threads <= 1 {
@@ -65,6 +74,7 @@ fn main() -> anyhow::Result<()> {
     };
     let passed = match &cli.command {
         Some(Command::Scale(args)) => runtime.block_on(scale::run(args))?,
+        Some(Command::BareServer) => unreachable!("served above"),
         None => runtime.block_on(throughput::run(&cli.throughput))?,
     };
     if !passed {

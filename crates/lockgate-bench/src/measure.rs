@@ -36,18 +36,37 @@ pub struct CpuUse {
     pub others: Duration,
 }
 
+/// A server process being measured: where it listens, and its process id for CPU readings.
+#[derive(Clone, Copy, Debug)]
+pub struct Target {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Its process id.
+    pub pid: u32,
+}
+
+impl Target {
+    /// The Lockgate server under test.
+    pub fn of(server: &Server) -> anyhow::Result<Target> {
+        Ok(Target {
+            addr: server.addr,
+            pid: server.pid().context("the server is not running")?,
+        })
+    }
+}
+
 /// Takes CPU readings at the start and end of a measured window.
-struct CpuMeter<'a> {
-    server: &'a Server,
+struct CpuMeter {
+    pid: u32,
     at_start: (Duration, Duration, Duration),
 }
 
-impl<'a> CpuMeter<'a> {
-    fn start(server: &'a Server) -> anyhow::Result<Self> {
+impl CpuMeter {
+    fn start(target: Target) -> anyhow::Result<Self> {
         Ok(CpuMeter {
-            server,
+            pid: target.pid,
             at_start: (
-                server::cpu_time(server)?,
+                server::cpu_time(target.pid)?,
                 own_cpu_time()?,
                 system_busy_time()?,
             ),
@@ -55,7 +74,7 @@ impl<'a> CpuMeter<'a> {
     }
 
     fn stop(&self) -> anyhow::Result<CpuUse> {
-        let server = server::cpu_time(self.server)?.saturating_sub(self.at_start.0);
+        let server = server::cpu_time(self.pid)?.saturating_sub(self.at_start.0);
         let client = own_cpu_time()?.saturating_sub(self.at_start.1);
         let all = system_busy_time()?.saturating_sub(self.at_start.2);
         Ok(CpuUse {
@@ -108,7 +127,7 @@ impl ReadTally {
 /// connection `i` reads `pipelines[i % len]`. Each connection signs its request once per
 /// wall-clock second and reuses the signed bytes; the server verifies every request in full.
 pub async fn read_throughput(
-    server: &Server,
+    server: Target,
     signer: Arc<Signer>,
     connections: usize,
     pipelines: &[String],
@@ -262,7 +281,7 @@ pub async fn approval_throughput(
     }
     let pending = Arc::new(pending);
     let next = Arc::new(AtomicUsize::new(0));
-    let meter = CpuMeter::start(server)?;
+    let meter = CpuMeter::start(Target::of(server)?)?;
     let started = Instant::now();
     let mut tasks = Vec::with_capacity(connections);
     for conn in conns {

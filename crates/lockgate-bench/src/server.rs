@@ -6,7 +6,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::Context;
 use lockgate_loadgen::server::{Server, ServerOptions, User};
 
 use crate::machine;
@@ -47,8 +46,7 @@ pub fn start(binary: PathBuf, data_parent: PathBuf, log: String) -> anyhow::Resu
     Server::create(options(binary, data_parent, log))
 }
 
-/// CPU time (user + system, all threads) the server has used so far.
-pub fn cpu_time(server: &Server) -> anyhow::Result<Duration> {
-    let pid = server.pid().context("the server is not running")?;
+/// CPU time (user + system, all threads) process `pid` has used so far.
+pub fn cpu_time(pid: u32) -> anyhow::Result<Duration> {
     machine::process_cpu_time(&format!("/proc/{pid}/stat"))
 }

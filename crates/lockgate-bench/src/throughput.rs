@@ -2,20 +2,26 @@
 //! many keep-alive connections, durable PutApprovalResult per second on distinct pending
 //! approvals (with a read-back that proves they took effect), and the latency from sending an
 //! approval to the next action's job being handed out by PollForJobs, one approval at a time.
-//! It prints the machine's details (CPUs, file system, fsync cost) and a table.
+//! Right after the reads it measures a bare axum server answering the same bytes the same way
+//! (`bare.rs`), and reports the reads as a share of it and the approvals as a share of the
+//! reads. It prints the machine's details (CPUs, file system, fsync cost) and a table.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use bytes::Bytes;
 use lockgate_loadgen::duration::parse_duration;
 use lockgate_loadgen::server::Server;
 use lockgate_loadgen::sign::Signer;
 
+use crate::bare::BareServer;
 use crate::client::Pool;
 use crate::machine::{self, Machine};
-use crate::measure::{self, ApprovalReport, CpuUse, PickupReport, ReadReport, Verification};
+use crate::measure::{
+    self, ApprovalReport, CpuUse, PickupReport, ReadReport, Target, Verification,
+};
 use crate::server;
 use crate::setup;
 use crate::stats::{ms, rate, relative_to_cwd, us, Summary};
@@ -60,9 +66,18 @@ struct Results {
     server_binary: PathBuf,
     setup: SetupTimes,
     reads: ReadReport,
+    /// The same reads against a bare axum server answering the same bytes.
+    bare: BareReads,
     approvals: ApprovalReport,
     verification: Verification,
     pickup: PickupReport,
+}
+
+/// The yardstick run: reads from a bare server answering a fixed body.
+struct BareReads {
+    /// The size of the body it answered (a real GetPipelineState answer).
+    body_bytes: usize,
+    reads: ReadReport,
 }
 
 /// How long the set-up phases took.
@@ -151,7 +166,7 @@ async fn measure_all(
         args.duration, args.warmup
     );
     let reads = measure::read_throughput(
-        server,
+        Target::of(server)?,
         signer.clone(),
         args.connections,
         &names,
@@ -159,6 +174,7 @@ async fn measure_all(
         args.duration,
     )
     .await?;
+    let bare = bare_reads(args, &pool, signer.clone(), &names[0]).await?;
 
     eprintln!("answering {} approvals…", pending.len());
     let approvals =
@@ -180,9 +196,54 @@ async fn measure_all(
             tokens,
         },
         reads,
+        bare,
         approvals,
         verification,
         pickup,
+    })
+}
+
+/// The read measurement again, against a bare axum server that answers every request with
+/// the bytes Lockgate answered for `pipeline`: all connections read that one pipeline, so the
+/// client checks every answer as it does Lockgate's.
+async fn bare_reads(
+    args: &ThroughputArgs,
+    pool: &Pool,
+    signer: Arc<Signer>,
+    pipeline: &str,
+) -> anyhow::Result<BareReads> {
+    let reply = pool
+        .first()
+        .send(
+            "GetPipelineState",
+            Bytes::from(serde_json::json!({ "name": pipeline }).to_string()),
+        )
+        .await?;
+    if reply.status != http::StatusCode::OK {
+        bail!("GetPipelineState({pipeline}) answered {}", reply.status);
+    }
+    let bare = BareServer::start(&reply.body)?;
+    eprintln!(
+        "measuring a bare axum server answering the same {} bytes, for {:?} (+{:?} warm-up)…",
+        reply.body.len(),
+        args.duration,
+        args.warmup
+    );
+    let reads = measure::read_throughput(
+        Target {
+            addr: bare.addr,
+            pid: bare.pid(),
+        },
+        signer,
+        args.connections,
+        &[pipeline.to_string()],
+        args.warmup,
+        args.duration,
+    )
+    .await?;
+    Ok(BareReads {
+        body_bytes: reply.body.len(),
+        reads,
     })
 }
 
@@ -261,6 +322,18 @@ fn print_report(args: &ThroughputArgs, r: &Results) {
         client_cell(&reads.cpu, reads.requests),
         verdict(reads.per_second() >= 30_000.0 && reads.errors == 0),
     );
+    let bare = &r.bare.reads;
+    println!(
+        "| bare axum server, same {}-byte answer, {} conns, {:.0} s | {} req/s | {} | {} | {} | {} | – |",
+        r.bare.body_bytes,
+        args.connections,
+        bare.window.as_secs_f64(),
+        rate(bare.per_second()),
+        latency_cells(&bare.latency),
+        bare.errors,
+        cpu_cell(bare.cpu.server, bare.requests, bare.window),
+        client_cell(&bare.cpu, bare.requests),
+    );
     let a = &r.approvals;
     println!(
         "| PutApprovalResult, {} distinct, {} conns | {} approvals/s | {} | {} | {} | {} | target ≥ 3,000/s: {} |",
@@ -289,8 +362,22 @@ fn print_report(args: &ThroughputArgs, r: &Results) {
         latency_cells(&p.after_response)
     );
     println!();
+    let per_op = |cpu: Duration, n: usize| cpu.as_secs_f64() / n.max(1) as f64;
+    let reads_share = reads.per_second() / bare.per_second().max(f64::MIN_POSITIVE);
+    let cpu_share = per_op(bare.cpu.server, bare.requests)
+        / per_op(reads.cpu.server, reads.requests).max(f64::MIN_POSITIVE);
+    let approvals_share = a.per_second() / reads.per_second().max(f64::MIN_POSITIVE);
+    println!(
+        "side by side: GetPipelineState ÷ bare axum {reads_share:.2} by throughput, {cpu_share:.2} \
+         by server CPU per request (goal ≥ 0.6: {}); PutApprovalResult ÷ GetPipelineState \
+         {approvals_share:.2} (goal ≥ 0.5: {})",
+        verdict(reads_share >= 0.6),
+        verdict(approvals_share >= 0.5),
+    );
+    println!();
     for (what, error) in [
         ("GetPipelineState", &reads.first_error),
+        ("bare server read", &bare.first_error),
         ("PutApprovalResult", &a.first_error),
     ] {
         if let Some(error) = error {
