@@ -648,19 +648,45 @@ impl Authorization {
             self.amz_date,
             hex::encode(Sha256::digest(canonical_request.as_bytes()))
         );
-        let mut key = hmac(
-            format!("AWS4{secret_access_key}").as_bytes(),
-            self.scope_date.as_bytes(),
-        );
-        for part in [
-            &self.scope_region,
-            &self.scope_service,
-            &self.scope_terminator,
-        ] {
-            key = hmac(&key, part.as_bytes());
-        }
+        let key = signing_key(secret_access_key, &scope);
         hex::encode(hmac(&key, string_to_sign.as_bytes()))
     }
+}
+
+/// How many signing keys each thread keeps: a key is good for one secret, day, region and
+/// service, so a handful covers every client a server thread sees in a day.
+const KEPT_SIGNING_KEYS: usize = 8;
+
+thread_local! {
+    /// The signing keys this thread derived last, newest last: (secret, scope) → key.
+    static SIGNING_KEYS: std::cell::RefCell<Vec<(String, String, Vec<u8>)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The SigV4 signing key for `scope` (`date/region/service/aws4_request`): four HMACs chained
+/// from the secret, kept per thread so that a client's requests derive it once a day rather
+/// than on every request.
+fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
+    let kept = SIGNING_KEYS.with_borrow(|keys| {
+        keys.iter()
+            .rev()
+            .find(|(secret, kept_scope, _)| secret == secret_access_key && kept_scope == scope)
+            .map(|(_, _, key)| key.clone())
+    });
+    if let Some(key) = kept {
+        return key;
+    }
+    let mut key = format!("AWS4{secret_access_key}").into_bytes();
+    for part in scope.split('/') {
+        key = hmac(&key, part.as_bytes());
+    }
+    SIGNING_KEYS.with_borrow_mut(|keys| {
+        if keys.len() == KEPT_SIGNING_KEYS {
+            keys.remove(0);
+        }
+        keys.push((secret_access_key.to_string(), scope.to_string(), key.clone()));
+    });
+    key
 }
 
 fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {

@@ -736,3 +736,30 @@ fn canonical_query_sorts_and_reencodes() {
         "x=1"
     );
 }
+
+/// The kept signing keys answer exactly what deriving them afresh does, per secret and scope,
+/// including after more scopes than a thread keeps have pushed the first one out.
+#[test]
+fn kept_signing_keys_match_freshly_derived_ones() {
+    fn derived(secret: &str, scope: &str) -> Vec<u8> {
+        let mut key = format!("AWS4{secret}").into_bytes();
+        for part in scope.split('/') {
+            key = hmac(&key, part.as_bytes());
+        }
+        key
+    }
+    let scopes: Vec<String> = (1..=KEPT_SIGNING_KEYS + 2)
+        .map(|day| format!("202611{day:02}/us-east-1/codepipeline/aws4_request"))
+        .collect();
+    for _ in 0..2 {
+        for scope in &scopes {
+            for secret in ["first/secret", "second/secret"] {
+                assert_eq!(signing_key(secret, scope), derived(secret, scope), "{scope}");
+            }
+        }
+    }
+    assert_ne!(
+        signing_key("first/secret", &scopes[0]),
+        signing_key("second/secret", &scopes[0])
+    );
+}
