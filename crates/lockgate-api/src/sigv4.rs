@@ -684,7 +684,11 @@ fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
         if keys.len() == KEPT_SIGNING_KEYS {
             keys.remove(0);
         }
-        keys.push((secret_access_key.to_string(), scope.to_string(), key.clone()));
+        keys.push((
+            secret_access_key.to_string(),
+            scope.to_string(),
+            key.clone(),
+        ));
     });
     key
 }

@@ -754,7 +754,11 @@ fn kept_signing_keys_match_freshly_derived_ones() {
     for _ in 0..2 {
         for scope in &scopes {
             for secret in ["first/secret", "second/secret"] {
-                assert_eq!(signing_key(secret, scope), derived(secret, scope), "{scope}");
+                assert_eq!(
+                    signing_key(secret, scope),
+                    derived(secret, scope),
+                    "{scope}"
+                );
             }
         }
     }
