@@ -49,7 +49,7 @@ struct Cli {
 enum Command {
     /// Load N pipelines to a pending approval and measure memory, disk, restart time and the
     /// latency of reads, polls and pages at that size.
-    Scale(scale::ScaleArgs),
+    Scale(Box<scale::ScaleArgs>),
     /// The bare axum server the read measurement is compared with (started by the benchmark).
     #[command(hide = true)]
     BareServer,
