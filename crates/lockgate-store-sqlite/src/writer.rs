@@ -485,6 +485,18 @@ mod tests {
         }
     }
 
+    /// A migrated write connection to a fresh database (kept while the directory lives).
+    fn writer_connection() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = crate::connection::open_writer(
+            &dir.path().join("lockgate.db"),
+            crate::DEFAULT_WAL_LIMIT_BYTES,
+        )
+        .unwrap();
+        crate::migrations::migrate(&mut conn).unwrap();
+        (dir, conn)
+    }
+
     fn rows(conn: &Connection) -> i64 {
         conn.query_row("SELECT COUNT(*) FROM pipelines", [], |r| r.get(0))
             .unwrap()
@@ -494,13 +506,7 @@ mod tests {
     /// `max_page_count`; the second lets a test fill the "disk" without root.
     #[test]
     fn a_full_disk_fails_the_commit_as_full_writes_nothing_and_later_commits_succeed() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::connection::open_writer(
-            &dir.path().join("full.db"),
-            crate::DEFAULT_WAL_LIMIT_BYTES,
-        )
-        .unwrap();
-        crate::migrations::migrate(&mut conn).unwrap();
+        let (_dir, conn) = writer_connection();
         let counters = Counters::default();
         assert!(write_group(&conn, &[put("small", 10)], &counters)[0].is_ok());
         let pages: i64 = conn
@@ -528,13 +534,7 @@ mod tests {
     /// run again commit by commit, so only that caller fails and the others are written.
     #[test]
     fn one_failing_commit_in_a_group_fails_alone() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut conn = crate::connection::open_writer(
-            &dir.path().join("group.db"),
-            crate::DEFAULT_WAL_LIMIT_BYTES,
-        )
-        .unwrap();
-        crate::migrations::migrate(&mut conn).unwrap();
+        let (_dir, conn) = writer_connection();
         let counters = Counters::default();
         assert!(write_group(&conn, &[put("first", 10)], &counters)[0].is_ok());
         // A statement that fails on its own, leaving the transaction open.

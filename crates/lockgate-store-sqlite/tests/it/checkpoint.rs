@@ -11,6 +11,20 @@ use rusqlite::Connection;
 
 use crate::{fresh_store, put};
 
+/// A fresh store whose WAL is kept to `limit` bytes, and the path of its WAL file.
+fn store_with_wal_limit(limit: u64) -> (tempfile::TempDir, SqliteStore, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open_with(
+        dir.path(),
+        StoreOptions {
+            wal_limit_bytes: limit,
+        },
+    )
+    .expect("store opens");
+    let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+    (dir, store, wal)
+}
+
 fn size(path: &std::path::Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -84,15 +98,7 @@ async fn the_wal_file_stays_within_its_limit_under_sustained_writes_and_reads() 
     // 24-byte frame header each. Twice that, for index pages and slack.
     const MARGIN: u64 = 2 * (TASKS * PUTS_PER_COMMIT * 2 * (4096 + 24)) as u64;
 
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open_with(
-        dir.path(),
-        StoreOptions {
-            wal_limit_bytes: LIMIT,
-        },
-    )
-    .expect("store opens");
-    let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+    let (dir, store, wal) = store_with_wal_limit(LIMIT);
     let writing = Arc::new(AtomicBool::new(true));
 
     let reader = {
@@ -185,15 +191,7 @@ async fn the_wal_file_stays_within_its_limit_under_sustained_writes_and_reads() 
 #[tokio::test]
 async fn a_commit_past_the_limit_is_followed_by_a_restart_that_cuts_the_file_back() {
     const LIMIT: u64 = 1024 * 1024;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let store = SqliteStore::open_with(
-        dir.path(),
-        StoreOptions {
-            wal_limit_bytes: LIMIT,
-        },
-    )
-    .expect("store opens");
-    let wal = dir.path().join(format!("{DB_FILE_NAME}-wal"));
+    let (_dir, store, wal) = store_with_wal_limit(LIMIT);
     let body = serde_json::json!({ "declaration": "x".repeat(4096) });
     // About 2.4 MB of pages in one transaction.
     let puts = (0..300)
