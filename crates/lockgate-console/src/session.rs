@@ -102,12 +102,11 @@ impl Sessions {
             Some(s) => Some(s),
             None => match self.store.get(Collection::Session, &key).await? {
                 Some(r) => {
-                    let s: Session =
-                        serde_json::from_value(r.body).map_err(|e| StoreError::Corrupt {
-                            collection: "sessions",
-                            key: key.clone(),
-                            reason: e.to_string(),
-                        })?;
+                    let s: Session = r.body.decode().map_err(|e| StoreError::Corrupt {
+                        collection: "sessions",
+                        key: key.clone(),
+                        reason: e.to_string(),
+                    })?;
                     self.cache().insert(key, s.clone());
                     Some(s)
                 }

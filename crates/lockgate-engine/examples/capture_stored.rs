@@ -450,7 +450,7 @@ async fn stored_records(store: &SqliteStore, c: Collection) -> Vec<Value> {
                 "key": r.key,
                 "parent": r.parent,
                 "due_at": r.due_at,
-                "body": r.body,
+                "body": r.body.value(),
             })
         })
         .collect()

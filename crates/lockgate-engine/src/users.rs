@@ -77,12 +77,11 @@ impl UserDirectory {
     pub async fn reload(&self) -> Result<(), StoreError> {
         let mut by_key = HashMap::new();
         for r in self.store.load(Collection::User).await? {
-            let user: UserRecord =
-                serde_json::from_value(r.body.clone()).map_err(|e| StoreError::Corrupt {
-                    collection: r.collection.as_str(),
-                    key: r.key.clone(),
-                    reason: e.to_string(),
-                })?;
+            let user: UserRecord = r.body.decode().map_err(|e| StoreError::Corrupt {
+                collection: r.collection.as_str(),
+                key: r.key.clone(),
+                reason: e.to_string(),
+            })?;
             by_key.insert(user.access_key_id.clone(), user);
         }
         let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -141,13 +140,11 @@ impl UserDirectory {
 /// Reads one user by name.
 pub async fn get_user(store: &dyn Store, name: &str) -> Result<Option<UserRecord>, StoreError> {
     match store.get(Collection::User, name).await? {
-        Some(r) => serde_json::from_value(r.body)
-            .map(Some)
-            .map_err(|e| StoreError::Corrupt {
-                collection: "users",
-                key: name.to_string(),
-                reason: e.to_string(),
-            }),
+        Some(r) => r.body.decode().map(Some).map_err(|e| StoreError::Corrupt {
+            collection: "users",
+            key: name.to_string(),
+            reason: e.to_string(),
+        }),
         None => Ok(None),
     }
 }
@@ -157,13 +154,13 @@ pub async fn list_users(store: &dyn Store) -> Result<Vec<UserRecord>, StoreError
     let mut users = Vec::new();
     for r in store.load(Collection::User).await? {
         users.push(
-            serde_json::from_value::<UserRecord>(r.body.clone()).map_err(|e| {
-                StoreError::Corrupt {
+            r.body
+                .decode::<UserRecord>()
+                .map_err(|e| StoreError::Corrupt {
                     collection: "users",
                     key: r.key.clone(),
                     reason: e.to_string(),
-                }
-            })?,
+                })?,
         );
     }
     users.sort_by(|a, b| a.name.cmp(&b.name));

@@ -385,7 +385,7 @@ impl Relay {
     /// The servers a row still has to reach (none for a row that cannot be read or whose
     /// topic is gone: it only takes a message slot).
     fn endpoints(&self, row: &Record) -> BTreeSet<String> {
-        let Ok(body) = serde_json::from_value::<OutboxBody>(row.body.clone()) else {
+        let Ok(body) = row.body.decode::<OutboxBody>() else {
             return BTreeSet::new();
         };
         let Some(topic) = self.config.topic(&body.notice.topic_arn) else {
@@ -403,7 +403,7 @@ impl Relay {
         let Some(row) = self.store.get(Collection::Outbox, &row.key).await? else {
             return Ok(Outcome::Gone);
         };
-        let mut body: OutboxBody = match serde_json::from_value(row.body.clone()) {
+        let mut body: OutboxBody = match row.body.decode() {
             Ok(b) => b,
             Err(e) => {
                 // A row nobody can read is kept for inspection, out of the way of the others.
@@ -604,7 +604,7 @@ fn missing<'a>(
 }
 
 fn entry(row: Record) -> Option<OutboxEntry> {
-    let body: OutboxBody = serde_json::from_value(row.body).ok()?;
+    let body: OutboxBody = row.body.decode().ok()?;
     Some(OutboxEntry {
         key: row.key,
         notice: body.notice,

@@ -236,10 +236,7 @@ impl Store for SqliteStore {
             // Nothing to make durable; do not make other callers wait for it.
             return Ok(());
         }
-        let ops = mutations
-            .into_iter()
-            .map(Op::from_mutation)
-            .collect::<Result<Vec<_>, _>>()?;
+        let ops = mutations.into_iter().map(Op::from_mutation).collect();
         self.inner.writer.commit(ops).await
     }
 

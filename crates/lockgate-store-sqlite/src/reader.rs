@@ -10,7 +10,7 @@ use std::sync::{Condvar, Mutex, PoisonError};
 
 use rusqlite::{Connection, Params};
 
-use lockgate_store::{Collection, Record, Scan, ScanOrder, StoreError};
+use lockgate_store::{Body, Collection, Record, Scan, ScanOrder, StoreError};
 use rusqlite::types::Value;
 
 use crate::backend_error;
@@ -272,7 +272,7 @@ fn count_query(
     (sql, params)
 }
 
-/// Runs a `SELECT {COLUMNS}` query and decodes each row's JSON body.
+/// Runs a `SELECT {COLUMNS}` query; each row's body is checked to be JSON, not decoded.
 fn query(
     conn: &Connection,
     collection: Collection,
@@ -299,7 +299,7 @@ fn query(
     for row in rows {
         let (key, parent, due_at, body, label, position) =
             row.map_err(|e| backend_error(&context(), e))?;
-        let body = match serde_json::from_str(&body) {
+        let body = match Body::from_json(body) {
             Ok(body) => body,
             Err(e) => {
                 return Err(StoreError::Corrupt {

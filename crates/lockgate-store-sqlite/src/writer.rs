@@ -1,7 +1,7 @@
 //! The group-commit writer: one thread owns the write connection and turns many callers' commits
 //! into one transaction and one fsync.
 //!
-//! A caller serialises its mutations into [`Op`]s (so JSON encoding happens on the caller's
+//! A caller turns its mutations into [`Op`]s (bodies are JSON text already, encoded on the caller's
 //! thread, not the writer's), sends them with a oneshot reply sender, and waits. The writer thread
 //! blocks for the first queued request, then takes whatever else is already queued (up to
 //! [`MAX_GROUP`]), and applies the whole group in one `BEGIN IMMEDIATE … COMMIT`. While that
@@ -83,17 +83,16 @@ impl Row {
         Ok(self.execute(conn, &sql)? > 0)
     }
 
-    fn of(record: lockgate_store::Record) -> Result<Row, StoreError> {
-        let body = encode(&record)?;
-        Ok(Row {
+    fn of(record: lockgate_store::Record) -> Row {
+        Row {
             collection: record.collection,
             key: record.key,
             parent: record.parent,
             due_at: record.due_at,
             label: record.label,
             position: record.position,
-            body,
-        })
+            body: record.body.into_string(),
+        }
     }
 }
 
@@ -121,11 +120,11 @@ pub(crate) enum Op {
 }
 
 impl Op {
-    /// Serialises a mutation's body; the only failure is a body serde_json cannot print.
-    pub(crate) fn from_mutation(mutation: Mutation) -> Result<Op, StoreError> {
-        Ok(match mutation {
-            Mutation::Put(record) => Op::Put(Row::of(record)?),
-            Mutation::Update(record) => Op::Update(Row::of(record)?),
+    /// The statement a mutation makes; a body is already JSON text.
+    pub(crate) fn from_mutation(mutation: Mutation) -> Op {
+        match mutation {
+            Mutation::Put(record) => Op::Put(Row::of(record)),
+            Mutation::Update(record) => Op::Update(Row::of(record)),
             Mutation::Relabel {
                 collection,
                 key,
@@ -141,7 +140,7 @@ impl Op {
             Mutation::DeleteChildren { collection, parent } => {
                 Op::DeleteChildren { collection, parent }
             }
-        })
+        }
     }
 
     fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
@@ -193,16 +192,6 @@ impl Op {
         }
         Ok(())
     }
-}
-
-/// A record's body as JSON text; the only failure is a body serde_json cannot print.
-fn encode(record: &lockgate_store::Record) -> Result<String, StoreError> {
-    serde_json::to_string(&record.body).map_err(|e| {
-        StoreError::Backend(format!(
-            "encoding {}/{}: {e}",
-            record.collection, record.key
-        ))
-    })
 }
 
 /// One caller's commit waiting for the writer.
@@ -479,7 +468,7 @@ mod tests {
             serde_json::json!({ "padding": "x".repeat(bytes) }),
         );
         Request {
-            ops: vec![Op::from_mutation(Mutation::Put(record)).unwrap()],
+            ops: vec![Op::from_mutation(Mutation::Put(record))],
             // The tests read the results `write_group` returns, not the replies.
             reply: oneshot::channel().0,
         }

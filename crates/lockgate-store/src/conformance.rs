@@ -584,7 +584,10 @@ pub async fn a_commit_applies_its_mutations_in_order_and_all_together<S: Store>(
         let mut observations = 0_u64;
         while writing.load(Ordering::SeqCst) {
             let seen = children(store, Collection::Execution, "atomic/pipeline").await;
-            let generations: Vec<_> = seen.iter().map(|r| r.body["generation"].clone()).collect();
+            let generations: Vec<_> = seen
+                .iter()
+                .map(|r| r.body.value()["generation"].clone())
+                .collect();
             let whole = (seen.len() == 1 && generations[0] == json!(0))
                 || (seen.len() as u64 == CHILDREN
                     && generations.iter().all(|g| *g == generations[0]));
@@ -599,7 +602,7 @@ pub async fn a_commit_applies_its_mutations_in_order_and_all_together<S: Store>(
     assert_eq!(last.len() as u64, CHILDREN);
     assert!(last
         .iter()
-        .all(|r| r.body["generation"] == json!(GENERATIONS)));
+        .all(|r| r.body.value()["generation"] == json!(GENERATIONS)));
 }
 
 /// Commits from many concurrent tasks all land, and each task reads its own write as soon as
@@ -663,7 +666,7 @@ pub async fn concurrent_commits_from_many_tasks_all_land<S: Store>(store: &S) {
     assert_eq!(jobs.len(), TASKS, "one job per task");
     for job in &jobs {
         assert_eq!(
-            job.body["round"],
+            job.body.value()["round"],
             json!(COMMITS_PER_TASK - 1),
             "{} holds its task's last write",
             job.key
@@ -673,7 +676,7 @@ pub async fn concurrent_commits_from_many_tasks_all_land<S: Store>(store: &S) {
         .await
         .expect("the record every task wrote exists");
     assert_eq!(
-        shared.body["round"],
+        shared.body.value()["round"],
         json!(COMMITS_PER_TASK - 1),
         "the last write to a contended key is some task's last round"
     );
@@ -1154,7 +1157,7 @@ pub async fn pages_continue_across_concurrent_writes_without_skipping_or_repeati
             sort_for(&scan, &mut expected);
             let seen_stable: Vec<(&str, Option<&str>, i64)> = seen
                 .iter()
-                .filter(|r| r.body.get("stable").is_some())
+                .filter(|r| r.body.value().get("stable").is_some())
                 .map(|r| (r.key.as_str(), r.label.as_deref(), r.position))
                 .collect();
             let expected_stable: Vec<(&str, Option<&str>, i64)> = expected

@@ -3,13 +3,16 @@
 //! The engine keeps its working state in memory and writes every change through [`Store::commit`]
 //! before it acknowledges the request that caused it. A backend (SQLite today, PostgreSQL later)
 //! only has to keep [`Record`]s: a collection, a key, an optional parent key (the pipeline a row
-//! belongs to), an optional due time (for timers) and a JSON body it never interprets. That keeps
+//! belongs to), an optional due time (for timers) and a JSON [`Body`] it never interprets. That keeps
 //! the interface narrow enough for a second backend and keeps SQL out of the domain crates.
 
 use std::fmt;
 
+mod body;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+
+pub use body::Body;
 
 /// The kinds of record Lockgate keeps; each backend stores them in its own table or key space.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -85,7 +88,7 @@ pub struct Record {
     /// For timers: when they fire, in milliseconds since the Unix epoch; indexed.
     pub due_at: Option<i64>,
     /// The row's content, serialised by its owner.
-    pub body: serde_json::Value,
+    pub body: Body,
     /// A short indexed classification the owner chooses (an execution's "active", a pipeline's
     /// latest status, a job's "queued"), so that [`Store::scan`] can find records by it without
     /// reading bodies. `None`: unclassified.
@@ -97,13 +100,13 @@ pub struct Record {
 
 impl Record {
     /// A record with no parent and no due time.
-    pub fn new(collection: Collection, key: impl Into<String>, body: serde_json::Value) -> Self {
+    pub fn new(collection: Collection, key: impl Into<String>, body: impl Into<Body>) -> Self {
         Record {
             collection,
             key: key.into(),
             parent: None,
             due_at: None,
-            body,
+            body: body.into(),
             label: None,
             position: 0,
         }

@@ -143,12 +143,11 @@ pub fn timer_removal(key: &DeadlineKey) -> Mutation {
 
 /// The deadline a timer record holds.
 pub fn read_timer(r: &Record) -> Result<Deadline, StoreError> {
-    let body: TimerBody =
-        serde_json::from_value(r.body.clone()).map_err(|e| StoreError::Corrupt {
-            collection: Collection::Timer.as_str(),
-            key: r.key.clone(),
-            reason: e.to_string(),
-        })?;
+    let body: TimerBody = r.body.decode().map_err(|e| StoreError::Corrupt {
+        collection: Collection::Timer.as_str(),
+        key: r.key.clone(),
+        reason: e.to_string(),
+    })?;
     Ok(Deadline {
         due_at: r.due_at.unwrap_or(0),
         key: DeadlineKey {

@@ -25,7 +25,12 @@ pub(super) async fn index_if_needed(store: &dyn Store) -> Result<(), StoreError>
     let layout = store
         .get(Collection::Meta, LAYOUT_KEY)
         .await?
-        .and_then(|r| r.body.get("layout").and_then(serde_json::Value::as_u64))
+        .and_then(|r| {
+            r.body
+                .value()
+                .get("layout")
+                .and_then(serde_json::Value::as_u64)
+        })
         .unwrap_or(0);
     if layout >= LAYOUT {
         return Ok(());

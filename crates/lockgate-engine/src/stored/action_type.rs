@@ -3,7 +3,7 @@
 use lockgate_shapes::ActionType;
 use lockgate_store::{Collection, Record, StoreError};
 
-use super::{opened, parse, sealed};
+use super::{read_as, sealed};
 use crate::jobs::action_type_key;
 
 /// The record of a custom action type.
@@ -17,7 +17,6 @@ pub fn record(action_type: &ActionType) -> Record {
 
 /// A custom action type from its record.
 pub fn read(r: &Record) -> Result<ActionType, StoreError> {
-    let (_, body) = opened(r)?;
     // Formats 1 and 2 hold the same fields.
-    parse(r, body)
+    read_as(r)
 }

@@ -3,7 +3,7 @@
 
 use lockgate_store::{Collection, Record, StoreError};
 
-use super::{opened, parse, sealed};
+use super::{read_as, sealed};
 use crate::state::Execution;
 
 /// The record of an execution of the pipeline `pipeline`.
@@ -19,7 +19,6 @@ pub fn record(pipeline: &str, execution: &Execution) -> Record {
 /// An execution from its record. Format 1 records written before executions owned their jobs
 /// have no `jobs`; theirs are in `Job` records (see [`super::job::read_legacy`]).
 pub fn read(r: &Record) -> Result<Execution, StoreError> {
-    let (_, body) = opened(r)?;
     // Formats 1 and 2 hold the same fields.
-    parse(r, body)
+    read_as(r)
 }

@@ -5,7 +5,7 @@
 use lockgate_store::{Collection, Record, StoreError};
 use serde::{Deserialize, Serialize};
 
-use super::{opened, parse, sealed, Format};
+use super::{opened, parse, read_as, sealed, Format};
 use crate::jobs::JobPlace;
 use crate::state::JobRecord;
 
@@ -27,8 +27,7 @@ pub fn place_record(pipeline: &str, job: &JobRecord) -> Record {
 
 /// Where a job lives, from its record (every format says so).
 pub fn read_place(r: &Record) -> Result<JobPlace, StoreError> {
-    let (_, body) = opened(r)?;
-    let place: Place = parse(r, body)?;
+    let place: Place = read_as(r)?;
     Ok(JobPlace {
         pipeline: place.pipeline_name,
         execution_id: place.execution_id,

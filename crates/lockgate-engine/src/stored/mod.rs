@@ -17,10 +17,10 @@ pub mod job;
 pub mod pipeline;
 pub mod tags;
 
-use lockgate_store::{Record, StoreError};
-use serde::de::DeserializeOwned;
-use serde::Serialize;
-use serde_json::{Map, Value};
+use lockgate_store::{Body, Record, StoreError};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The format every body is written in.
 pub const FORMAT: u64 = 2;
@@ -37,45 +37,137 @@ pub(crate) enum Format {
     V2,
 }
 
-/// The fields of `value` with today's format added. Our records serialise to objects.
-fn sealed(value: &impl Serialize) -> Value {
-    // Serialising our own plain data types cannot fail (no maps with non-string keys).
-    let mut fields = match serde_json::to_value(value) {
-        Ok(Value::Object(fields)) => fields,
-        _ => Map::new(),
-    };
-    fields.insert(FORMAT_FIELD.to_string(), Value::from(FORMAT));
-    Value::Object(fields)
+/// A body of today's format: `{"format": 2, ...}` with the fields of `value` (our records
+/// serialise to objects) beside it, encoded straight to text.
+fn sealed(value: &impl Serialize) -> Body {
+    #[derive(Serialize)]
+    struct Sealed<'a, T> {
+        format: u64,
+        #[serde(flatten)]
+        fields: &'a T,
+    }
+    seal_with(&Sealed {
+        format: FORMAT,
+        fields: value,
+    })
 }
 
 /// A body of today's format holding `value` under `field`, for records that are not objects
 /// of their own (a declaration version, a list of tags).
-fn sealed_under(field: &str, value: &impl Serialize) -> Value {
-    let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    Value::Object(Map::from_iter([
-        (FORMAT_FIELD.to_string(), Value::from(FORMAT)),
-        (field.to_string(), value),
-    ]))
+fn sealed_under(field: &'static str, value: &impl Serialize) -> Body {
+    struct Under<'a, T> {
+        field: &'static str,
+        value: &'a T,
+    }
+    impl<T: Serialize> Serialize for Under<'_, T> {
+        fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            use serde::ser::SerializeMap;
+            let mut map = serializer.serialize_map(Some(2))?;
+            map.serialize_entry(FORMAT_FIELD, &FORMAT)?;
+            map.serialize_entry(self.field, self.value)?;
+            map.end()
+        }
+    }
+    seal_with(&Under { field, value })
 }
 
-/// The record's format, and its body without the format field.
-fn opened(r: &Record) -> Result<(Format, Value), StoreError> {
-    let Some(format) = r.body.get(FORMAT_FIELD) else {
-        return Ok((Format::V1, r.body.clone()));
-    };
-    match format.as_u64() {
-        Some(2) => {
-            let mut body = r.body.clone();
-            if let Value::Object(fields) = &mut body {
-                fields.remove(FORMAT_FIELD);
-            }
-            Ok((Format::V2, body))
-        }
-        _ => Err(corrupt(
-            r,
-            format!("stored in format {format}; this build reads formats 1 to {FORMAT}"),
-        )),
+/// `value` encoded. Serialising our own plain data types cannot fail (no maps with non-string
+/// keys); if a future type could, the record says so instead of silently storing less.
+fn seal_with(value: &impl Serialize) -> Body {
+    Body::encode(value).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "a stored record could not be encoded");
+        Body::from(serde_json::json!({ "format": FORMAT, "unencodable": e.to_string() }))
+    })
+}
+
+/// The format a body was written in. Only the `format` field of an object is built; serde
+/// skips the rest of the text. A body that is not an object (format 1 stored some records as
+/// arrays) has no format field.
+fn format_of(r: &Record) -> Result<Format, StoreError> {
+    let Probe(format) = r.body.decode().map_err(|e| corrupt(r, e.to_string()))?;
+    match format {
+        None => Ok(Format::V1),
+        Some(format) => match format.as_u64() {
+            Some(2) => Ok(Format::V2),
+            _ => Err(corrupt(
+                r,
+                format!("stored in format {format}; this build reads formats 1 to {FORMAT}"),
+            )),
+        },
     }
+}
+
+/// The `format` field of a body, if it is an object that has one.
+struct Probe(Option<Value>);
+
+impl<'de> Deserialize<'de> for Probe {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Probe, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Probe;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a stored body")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Probe, A::Error> {
+                let mut format = None;
+                while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+                    if key == FORMAT_FIELD {
+                        format = Some(map.next_value::<Value>()?);
+                    } else {
+                        map.next_value::<IgnoredAny>()?;
+                    }
+                }
+                Ok(Probe(format))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Probe, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Probe(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+            fn visit_unit<E>(self) -> Result<Probe, E> {
+                Ok(Probe(None))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// The record's body read as a `T`, for records whose formats 1 and 2 hold the same fields (2
+/// adds `format`, which `T` does not have and serde skips), decoded straight from the text.
+fn read_as<T: DeserializeOwned>(r: &Record) -> Result<T, StoreError> {
+    format_of(r)?;
+    r.body.decode().map_err(|e| corrupt(r, e.to_string()))
+}
+
+/// The record's format, and its body without the format field, for readers that look at the
+/// body before choosing a type.
+fn opened(r: &Record) -> Result<(Format, Value), StoreError> {
+    let format = format_of(r)?;
+    let mut body = r.body.value();
+    if let Value::Object(fields) = &mut body {
+        fields.remove(FORMAT_FIELD);
+    }
+    Ok((format, body))
 }
 
 /// `body` read as a `T`.

@@ -4,7 +4,7 @@
 use lockgate_shapes::PipelineDeclaration;
 use lockgate_store::{Collection, Record, StoreError};
 
-use super::{opened, parse, sealed, sealed_under, take, Format};
+use super::{opened, parse, read_as, sealed, sealed_under, take, Format};
 use crate::state::PipelineEntry;
 
 /// The key of a pipeline's declaration version: the name, then the version padded so that
@@ -24,9 +24,8 @@ pub fn entry_record(entry: &PipelineEntry) -> Record {
 
 /// A pipeline entry from its record.
 pub fn read_entry(r: &Record) -> Result<PipelineEntry, StoreError> {
-    let (_, body) = opened(r)?;
     // Formats 1 and 2 hold the same fields.
-    parse(r, body)
+    read_as(r)
 }
 
 /// The record of one declaration version of the pipeline `name`.

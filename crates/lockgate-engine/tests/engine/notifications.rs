@@ -18,7 +18,7 @@ fn notifying(name: &str, topic: &str) -> PipelineDeclaration {
 }
 
 fn notice(row: &lockgate_store::Record) -> ApprovalNotice {
-    serde_json::from_value(row.body["notice"].clone()).expect("an approval notice")
+    serde_json::from_value(row.body.value()["notice"].clone()).expect("an approval notice")
 }
 
 /// Creates the notifying pipeline and runs its source, so its approval waits; returns the

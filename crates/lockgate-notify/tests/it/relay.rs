@@ -58,7 +58,9 @@ async fn a_webhook_that_never_answers_does_not_hold_up_another_message() {
         .await
         .expect("the dead row is still there");
     assert_eq!(
-        hanging.body["delivery"]["attempts"].as_u64().unwrap_or(0),
+        hanging.body.value()["delivery"]["attempts"]
+            .as_u64()
+            .unwrap_or(0),
         0
     );
     wait_until_gone(&outbox, &live).await;
@@ -135,7 +137,7 @@ async fn a_drain_delivers_rows_side_by_side_and_records_each_outcome() {
     let row = outbox.row(&retried).await.expect("kept for a retry");
     // The first retry waits `first_retry_seconds` (10 s).
     assert_eq!(row.due_at, Some(Outbox::NOW + 10_000));
-    let log = &row.body["delivery"];
+    let log = &row.body.value()["delivery"];
     assert_eq!(log["attempts"], 1);
     let sub = &log["subscriptions"][format!("http:{failing_url}")];
     assert_eq!(sub["attempts"], 1);
@@ -144,7 +146,7 @@ async fn a_drain_delivers_rows_side_by_side_and_records_each_outcome() {
         "{sub}"
     );
     // Not due yet: untouched.
-    assert!(outbox.row(&later).await.expect("still there").body["delivery"].is_null());
+    assert!(outbox.row(&later).await.expect("still there").body.value()["delivery"].is_null());
     let stats = outbox.relay.stats();
     assert_eq!((stats.delivered, stats.retries, stats.failed), (1, 1, 0));
 }

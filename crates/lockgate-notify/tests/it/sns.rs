@@ -97,7 +97,8 @@ async fn an_sns_error_response_is_the_deliverys_last_error_with_its_code_and_mes
     assert_eq!(report.retrying, 1, "{report:?}");
     assert_eq!(sns.requests().len(), 1);
     let row = outbox.row(&key).await.expect("kept for a retry");
-    let error = row.body["delivery"]["subscriptions"][format!("sns:{}", sns.url)]["lastError"]
+    let error = row.body.value()["delivery"]["subscriptions"][format!("sns:{}", sns.url)]
+        ["lastError"]
         .as_str()
         .unwrap_or_default()
         .to_string();

@@ -60,7 +60,11 @@ fn acknowledged_commits_survive_kill_9() {
         &lost[..lost.len().min(5)]
     );
     for record in &records {
-        assert_eq!(record.body["key"], json!(record.key), "bodies are intact");
+        assert_eq!(
+            record.body.value()["key"],
+            json!(record.key),
+            "bodies are intact"
+        );
     }
     // The recovered store takes writes again.
     runtime
