@@ -250,13 +250,14 @@ impl PendingBody {
     /// Completes the verification with the body: it must hash to the declared payload hash, or,
     /// when none was declared, the signature must hold over the body's hash.
     pub fn finish(self, request: &SignedRequest<'_>) -> Result<Caller, AuthError> {
-        let body_hash = hex::encode(Sha256::digest(request.body));
+        let body_hash = Hex::of(&Sha256::digest(request.body).into());
+        let body_hash = body_hash.as_str();
         match &self.declared_payload {
-            Some(declared) if declared.eq_ignore_ascii_case(&body_hash) => {}
+            Some(declared) if declared.eq_ignore_ascii_case(body_hash) => {}
             Some(_) => return Err(payload_hash_mismatch()),
             None => self.authorization.verify_signature(
                 &request.head(),
-                &body_hash,
+                body_hash,
                 &self.credential.secret_access_key,
             )?,
         }
@@ -578,7 +579,8 @@ impl Authorization {
         request: &SignedRequest<'_>,
         secret_access_key: &str,
     ) -> Result<(), AuthError> {
-        let body_hash = hex::encode(Sha256::digest(request.body));
+        let body_hash = Hex::of(&Sha256::digest(request.body).into());
+        let body_hash = body_hash.as_str();
         // A client that sends its own payload hash must send the right one: the signature covers
         // the header, and the header must cover the body.
         if let Some(claimed) = request.headers.get("x-amz-content-sha256") {
@@ -589,7 +591,7 @@ impl Authorization {
                 return Err(payload_hash_mismatch());
             }
         }
-        self.verify_signature(&request.head(), &body_hash, secret_access_key)
+        self.verify_signature(&request.head(), body_hash, secret_access_key)
     }
 
     /// Recomputes the signature of `request` with `payload_hash` as the hash of its body and
@@ -604,7 +606,12 @@ impl Authorization {
             .canonical_request(request, payload_hash)
             .ok_or_else(AuthError::mismatch)?;
         let expected = self.sign(&canonical, secret_access_key);
-        if expected.as_bytes().ct_eq(self.signature.as_bytes()).into() {
+        if expected
+            .as_str()
+            .as_bytes()
+            .ct_eq(self.signature.as_bytes())
+            .into()
+        {
             Ok(())
         } else {
             Err(AuthError::mismatch())
@@ -638,18 +645,31 @@ impl Authorization {
         Some(out)
     }
 
-    fn sign(&self, canonical_request: &str, secret_access_key: &str) -> String {
-        let scope = format!(
-            "{}/{}/{}/{}",
-            self.scope_date, self.scope_region, self.scope_service, self.scope_terminator
-        );
-        let string_to_sign = format!(
-            "{ALGORITHM}\n{}\n{scope}\n{}",
-            self.amz_date,
-            hex::encode(Sha256::digest(canonical_request.as_bytes()))
-        );
-        let key = signing_key(secret_access_key, &scope);
-        hex::encode(hmac(&key, string_to_sign.as_bytes()))
+    fn sign(&self, canonical_request: &str, secret_access_key: &str) -> Hex {
+        // `ALGORITHM \n amz_date \n scope \n hex(sha256(canonical request))`, where the scope
+        // is `date/region/service/aws4_request`, built in one buffer.
+        let mut string_to_sign = String::with_capacity(160);
+        for part in [ALGORITHM, "\n", &self.amz_date, "\n"] {
+            string_to_sign.push_str(part);
+        }
+        let scope_start = string_to_sign.len();
+        for part in [
+            &self.scope_date,
+            "/",
+            &self.scope_region,
+            "/",
+            &self.scope_service,
+            "/",
+            &self.scope_terminator,
+        ] {
+            string_to_sign.push_str(part);
+        }
+        let scope_end = string_to_sign.len();
+        string_to_sign.push('\n');
+        string_to_sign
+            .push_str(Hex::of(&Sha256::digest(canonical_request.as_bytes()).into()).as_str());
+        let key = signing_key(secret_access_key, &string_to_sign[scope_start..scope_end]);
+        Hex::of(&hmac(&key, string_to_sign.as_bytes()))
     }
 }
 
@@ -678,7 +698,7 @@ fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
     }
     let mut key = format!("AWS4{secret_access_key}").into_bytes();
     for part in scope.split('/') {
-        key = hmac(&key, part.as_bytes());
+        key = hmac(&key, part.as_bytes()).to_vec();
     }
     SIGNING_KEYS.with_borrow_mut(|keys| {
         if keys.len() == KEPT_SIGNING_KEYS {
@@ -693,11 +713,32 @@ fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
     key
 }
 
-fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
+fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     // HMAC accepts keys of any length, so this cannot fail.
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
     mac.update(data);
-    mac.finalize().into_bytes().to_vec()
+    mac.finalize().into_bytes().into()
+}
+
+/// A SHA-256 digest (or HMAC) in lowercase hex, kept on the stack: signatures and payload
+/// hashes are compared and concatenated as text on every request.
+struct Hex([u8; 64]);
+
+impl Hex {
+    fn of(digest: &[u8; 32]) -> Hex {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut out = [0u8; 64];
+        for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
+            pair[0] = DIGITS[usize::from(byte >> 4)];
+            pair[1] = DIGITS[usize::from(byte & 0x0f)];
+        }
+        Hex(out)
+    }
+
+    fn as_str(&self) -> &str {
+        // Hex digits are ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// The path, with dot segments and empty segments removed, then percent-encoded a second time as

@@ -744,7 +744,7 @@ fn kept_signing_keys_match_freshly_derived_ones() {
     fn derived(secret: &str, scope: &str) -> Vec<u8> {
         let mut key = format!("AWS4{secret}").into_bytes();
         for part in scope.split('/') {
-            key = hmac(&key, part.as_bytes());
+            key = hmac(&key, part.as_bytes()).to_vec();
         }
         key
     }
@@ -766,4 +766,12 @@ fn kept_signing_keys_match_freshly_derived_ones() {
         signing_key("first/secret", &scopes[0]),
         signing_key("second/secret", &scopes[0])
     );
+}
+
+/// Digests are written as lowercase hex, as SigV4 requires (the `hex` crate is the reference).
+#[test]
+fn digests_print_as_lowercase_hex() {
+    let digest: [u8; 32] = Sha256::digest(b"lockgate").into();
+    assert_eq!(Hex::of(&digest).as_str(), hex::encode(digest));
+    assert_eq!(Hex::of(&[0xab; 32]).as_str(), "ab".repeat(32));
 }
