@@ -57,12 +57,6 @@ impl From<serde_json::Value> for Body {
     }
 }
 
-impl From<&serde_json::Value> for Body {
-    fn from(value: &serde_json::Value) -> Body {
-        Body(value.to_string())
-    }
-}
-
 impl PartialEq<serde_json::Value> for Body {
     fn eq(&self, other: &serde_json::Value) -> bool {
         self.value() == *other

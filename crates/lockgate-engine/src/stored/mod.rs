@@ -97,7 +97,8 @@ fn format_of(r: &Record) -> Result<Format, StoreError> {
     }
 }
 
-/// The `format` field of a body, if it is an object that has one.
+/// The `format` field of a body, if it is an object that has one (an array has none; anything
+/// else is not a stored record, and refused).
 struct Probe(Option<Value>);
 
 impl<'de> Deserialize<'de> for Probe {
@@ -127,24 +128,6 @@ impl<'de> Deserialize<'de> for Probe {
                 mut seq: A,
             ) -> Result<Probe, A::Error> {
                 while seq.next_element::<IgnoredAny>()?.is_some() {}
-                Ok(Probe(None))
-            }
-            fn visit_bool<E>(self, _: bool) -> Result<Probe, E> {
-                Ok(Probe(None))
-            }
-            fn visit_i64<E>(self, _: i64) -> Result<Probe, E> {
-                Ok(Probe(None))
-            }
-            fn visit_u64<E>(self, _: u64) -> Result<Probe, E> {
-                Ok(Probe(None))
-            }
-            fn visit_f64<E>(self, _: f64) -> Result<Probe, E> {
-                Ok(Probe(None))
-            }
-            fn visit_str<E>(self, _: &str) -> Result<Probe, E> {
-                Ok(Probe(None))
-            }
-            fn visit_unit<E>(self) -> Result<Probe, E> {
                 Ok(Probe(None))
             }
         }

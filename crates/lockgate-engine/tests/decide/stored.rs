@@ -281,3 +281,12 @@ fn a_body_without_a_format_is_read_as_format_1() {
         decl
     );
 }
+
+#[test]
+fn a_body_that_is_neither_an_object_nor_an_array_is_refused_as_corrupt() {
+    let r = Record::new(Collection::Execution, "e-1", json!("just a string"));
+    assert!(matches!(
+        stored::execution::read(&r),
+        Err(StoreError::Corrupt { key, .. }) if key == "e-1"
+    ));
+}
