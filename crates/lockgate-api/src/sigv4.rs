@@ -250,7 +250,7 @@ impl PendingBody {
     /// Completes the verification with the body: it must hash to the declared payload hash, or,
     /// when none was declared, the signature must hold over the body's hash.
     pub fn finish(self, request: &SignedRequest<'_>) -> Result<Caller, AuthError> {
-        let body_hash = Hex::of(&Sha256::digest(request.body).into());
+        let body_hash = Hex::sha256(request.body);
         let body_hash = body_hash.as_str();
         match &self.declared_payload {
             Some(declared) if declared.eq_ignore_ascii_case(body_hash) => {}
@@ -579,7 +579,7 @@ impl Authorization {
         request: &SignedRequest<'_>,
         secret_access_key: &str,
     ) -> Result<(), AuthError> {
-        let body_hash = Hex::of(&Sha256::digest(request.body).into());
+        let body_hash = Hex::sha256(request.body);
         let body_hash = body_hash.as_str();
         // A client that sends its own payload hash must send the right one: the signature covers
         // the header, and the header must cover the body.
@@ -666,8 +666,7 @@ impl Authorization {
         }
         let scope_end = string_to_sign.len();
         string_to_sign.push('\n');
-        string_to_sign
-            .push_str(Hex::of(&Sha256::digest(canonical_request.as_bytes()).into()).as_str());
+        string_to_sign.push_str(Hex::sha256(canonical_request.as_bytes()).as_str());
         let key = signing_key(secret_access_key, &string_to_sign[scope_start..scope_end]);
         Hex::of(&hmac(&key, string_to_sign.as_bytes()))
     }
@@ -725,6 +724,11 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 struct Hex([u8; 64]);
 
 impl Hex {
+    /// The SHA-256 of `data`, in hex: a payload hash, or the hash of a canonical request.
+    fn sha256(data: &[u8]) -> Hex {
+        Hex::of(&Sha256::digest(data).into())
+    }
+
     fn of(digest: &[u8; 32]) -> Hex {
         const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let mut out = [0u8; 64];
