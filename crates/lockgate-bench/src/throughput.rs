@@ -6,6 +6,7 @@
 //! (`bare.rs`), and reports the reads as a share of it and the approvals as a share of the
 //! reads. It prints the machine's details (CPUs, file system, fsync cost) and a table.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,8 +70,35 @@ struct Results {
     /// The same reads against a bare axum server answering the same bytes.
     bare: BareReads,
     approvals: ApprovalReport,
+    /// The store's group commits while the approvals ran, from the server's `/metrics`.
+    approval_commits: GroupCommits,
     verification: Verification,
     pickup: PickupReport,
+}
+
+/// How the store grouped commits over a measurement: the change in its `/metrics` counters.
+struct GroupCommits {
+    commits: f64,
+    transactions: f64,
+    /// The write-ahead log's largest size so far.
+    wal_peak_bytes: f64,
+}
+
+impl GroupCommits {
+    /// The counters' change from `before` to `after` (two scrapes of `/metrics`).
+    fn between(before: &BTreeMap<String, f64>, after: &BTreeMap<String, f64>) -> GroupCommits {
+        let delta = |name: &str| {
+            after.get(name).copied().unwrap_or(0.0) - before.get(name).copied().unwrap_or(0.0)
+        };
+        GroupCommits {
+            commits: delta("lockgate_store_commits_total"),
+            transactions: delta("lockgate_store_transactions_total"),
+            wal_peak_bytes: after
+                .get("lockgate_store_wal_peak_bytes")
+                .copied()
+                .unwrap_or(0.0),
+        }
+    }
 }
 
 /// The yardstick run: reads from a bare server answering a fixed body.
@@ -177,9 +205,11 @@ async fn measure_all(
     let bare = bare_reads(args, &pool, signer.clone(), &names[0]).await?;
 
     eprintln!("answering {} approvals…", pending.len());
+    let before = server.metrics()?;
     let approvals =
         measure::approval_throughput(server, signer.clone(), args.connections, pending.clone())
             .await?;
+    let approval_commits = GroupCommits::between(&before, &server.metrics()?);
     let verification = measure::verify_approved(&pool, &pending).await?;
 
     eprintln!("timing {} approvals one at a time…", timed_one_by_one.len());
@@ -198,6 +228,7 @@ async fn measure_all(
         reads,
         bare,
         approvals,
+        approval_commits,
         verification,
         pickup,
     })
@@ -367,6 +398,15 @@ fn print_report(args: &ThroughputArgs, r: &Results) {
          {approvals_share:.2} (goal ≥ 0.5: {})",
         verdict(reads_share >= 0.6),
         verdict(approvals_share >= 0.5),
+    );
+    let g = &r.approval_commits;
+    println!(
+        "group commit during the approvals: {:.0} commits in {:.0} write transactions (fsyncs of \
+         the WAL), {:.1} commits per transaction; WAL peak {:.1} MiB",
+        g.commits,
+        g.transactions,
+        g.commits / g.transactions.max(1.0),
+        g.wal_peak_bytes / (1024.0 * 1024.0),
     );
     println!();
     for (what, error) in [

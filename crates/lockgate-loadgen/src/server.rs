@@ -288,6 +288,23 @@ impl Server {
     pub fn start_within(&self) -> Duration {
         self.start_within
     }
+
+    /// The unlabelled samples of `GET /metrics` (the benchmark runs on loopback, where no token
+    /// is needed), by metric name.
+    pub fn metrics(&self) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
+        let (status, body) = get(self.addr, "/metrics").context("reading the server's /metrics")?;
+        if status != 200 {
+            bail!("/metrics answered {status}: {body}");
+        }
+        Ok(body
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let (name, value) = l.split_once(' ')?;
+                Some((name.to_string(), value.trim().parse().ok()?))
+            })
+            .collect())
+    }
 }
 
 impl Drop for Server {
@@ -332,10 +349,27 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 
 /// Whether `GET /healthz` answers 200.
 fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
+    Ok(get(addr, "/healthz")?.0 == 200)
+}
+
+/// `GET path` on a connection of its own: the status code and the body (the server answers
+/// these small pages with a `Content-Length`, and `Connection: close` ends the reply).
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
-    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+    )?;
     let mut reply = Vec::new();
     stream.read_to_end(&mut reply)?;
-    Ok(reply.starts_with(b"HTTP/1.1 200"))
+    let reply = String::from_utf8_lossy(&reply);
+    let bad = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not an HTTP/1.1 reply");
+    let status = reply
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.get(..3))
+        .and_then(|code| code.parse().ok())
+        .ok_or_else(bad)?;
+    let body = reply.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    Ok((status, body.to_string()))
 }

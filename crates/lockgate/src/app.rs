@@ -203,6 +203,7 @@ impl App {
         };
         let metrics = Arc::new(Metrics {
             relay: self.relay.clone(),
+            store: self.store.clone(),
             token: self.config.http.metrics_token.clone(),
         });
         let app = axum::Router::new()

@@ -322,6 +322,46 @@ async fn metrics_answer_loopback_clients_without_a_token_and_require_it_once_con
     assert!(right.text().await.unwrap().contains("lockgate_"));
 }
 
+/// The value of an unlabelled sample in Prometheus's text format.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("{name} missing from:\n{text}"))
+}
+
+#[tokio::test]
+async fn metrics_count_durable_commits_and_their_group_transactions() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/metrics", app.endpoint);
+    let before = http.get(&url).send().await.unwrap().text().await.unwrap();
+    app.create_source_type().await;
+    app.client
+        .create_pipeline()
+        .pipeline(approval_pipeline("Counted"))
+        .send()
+        .await
+        .expect("create Counted");
+    let after = http.get(&url).send().await.unwrap().text().await.unwrap();
+    // The custom action type and the pipeline: two commits at least, each durable in a
+    // transaction of its own or shared with others.
+    let commits = sample(&after, "lockgate_store_commits_total")
+        - sample(&before, "lockgate_store_commits_total");
+    let transactions = sample(&after, "lockgate_store_transactions_total")
+        - sample(&before, "lockgate_store_transactions_total");
+    assert!(commits >= 2, "{commits} commits\n{after}");
+    assert!(
+        (1..=commits).contains(&transactions),
+        "{transactions} transactions\n{after}"
+    );
+    assert_eq!(sample(&after, "lockgate_store_failed_commits_total"), 0);
+    assert!(sample(&after, "lockgate_store_wal_limit_bytes") > 0);
+    assert!(
+        sample(&after, "lockgate_store_wal_peak_bytes")
+            >= sample(&after, "lockgate_store_wal_bytes")
+    );
+}
+
 #[tokio::test]
 async fn sigterm_lets_a_request_in_progress_finish_then_stops_and_closes_the_store() {
     let dir = tempfile::tempdir().expect("tempdir");
