@@ -292,7 +292,8 @@ impl Server {
     /// The unlabelled samples of `GET /metrics` (the benchmark runs on loopback, where no token
     /// is needed), by metric name.
     pub fn metrics(&self) -> anyhow::Result<std::collections::BTreeMap<String, f64>> {
-        let (status, body) = get(self.addr, "/metrics").context("reading the server's /metrics")?;
+        let (status, body) = get(self.addr, "/metrics", Duration::from_secs(5))
+            .context("reading the server's /metrics")?;
         if status != 200 {
             bail!("/metrics answered {status}: {body}");
         }
@@ -349,14 +350,15 @@ fn free_port() -> anyhow::Result<SocketAddr> {
 
 /// Whether `GET /healthz` answers 200.
 fn healthz(addr: SocketAddr) -> std::io::Result<bool> {
-    Ok(get(addr, "/healthz")?.0 == 200)
+    Ok(get(addr, "/healthz", Duration::from_secs(1))?.0 == 200)
 }
 
-/// `GET path` on a connection of its own: the status code and the body (the server answers
-/// these small pages with a `Content-Length`, and `Connection: close` ends the reply).
-fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+/// `GET path` on a connection of its own, waiting at most `patience` for each read: the status
+/// code and the body (the server answers these small pages with a `Content-Length`, and
+/// `Connection: close` ends the reply).
+fn get(addr: SocketAddr, path: &str, patience: Duration) -> std::io::Result<(u16, String)> {
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_millis(200))?;
-    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_read_timeout(Some(patience))?;
     write!(
         stream,
         "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"

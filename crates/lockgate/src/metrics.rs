@@ -93,17 +93,14 @@ pub(crate) async fn metrics(
         }
     }
     match metrics.relay.metrics().await {
-        Ok(mut text) => (
-            [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-            {
-                text.push_str(&store_metrics(
-                    &metrics.store.stats(),
-                    &metrics.store.wal_stats(),
-                ));
-                text
-            },
-        )
-            .into_response(),
+        Ok(relay) => {
+            let store = store_metrics(&metrics.store.stats(), &metrics.store.wal_stats());
+            (
+                [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+                relay + &store,
+            )
+                .into_response()
+        }
         Err(e) => {
             tracing::error!(error = %e, "cannot read the outbox for /metrics");
             StatusCode::INTERNAL_SERVER_ERROR.into_response()
