@@ -17,8 +17,9 @@ use serde::{Deserialize, Serialize};
 /// A pipeline as stored: its current declaration and what is kept about it besides.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PipelineEntry {
-    /// The current declaration, with `version` set.
-    pub declaration: PipelineDeclaration,
+    /// The current declaration, with `version` set; shared with [`PipelineState::versions`],
+    /// so that copying the state for a decision does not copy the declaration.
+    pub declaration: Arc<PipelineDeclaration>,
     /// When the pipeline was created (ms since the epoch).
     pub created: i64,
     /// When the pipeline was last updated (ms since the epoch).
@@ -287,7 +288,7 @@ impl PipelineState {
         self.versions
             .get(&version)
             .cloned()
-            .unwrap_or_else(|| Arc::new(self.entry.declaration.clone()))
+            .unwrap_or_else(|| Arc::clone(&self.entry.declaration))
     }
 
     /// Drops the oldest finished executions from memory so that at most `keep` finished ones

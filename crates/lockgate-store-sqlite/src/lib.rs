@@ -274,6 +274,17 @@ impl Store for SqliteStore {
         self.read(move |conn| reader::scan(conn, &scan)).await
     }
 
+    async fn get_and_scan(
+        &self,
+        collection: Collection,
+        key: &str,
+        scan: Scan,
+    ) -> Result<(Option<Record>, Vec<Record>), StoreError> {
+        let key = key.to_owned();
+        self.read(move |conn| reader::get_and_scan(conn, collection, &key, &scan))
+            .await
+    }
+
     async fn count(
         &self,
         collection: Collection,

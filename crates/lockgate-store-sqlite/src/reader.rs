@@ -127,6 +127,24 @@ pub(crate) fn get(
     Ok(query(conn, collection, &sql, [key])?.pop())
 }
 
+/// One record by key and one page of a scan, from one snapshot (one read transaction).
+pub(crate) fn get_and_scan(
+    conn: &Connection,
+    collection: Collection,
+    key: &str,
+    scan: &Scan,
+) -> Result<(Option<Record>, Vec<Record>), StoreError> {
+    let snapshot = conn
+        .unchecked_transaction()
+        .map_err(|e| backend_error("starting a read transaction", e))?;
+    let record = get(conn, collection, key)?;
+    let page = self::scan(conn, scan)?;
+    snapshot
+        .finish()
+        .map_err(|e| backend_error("ending a read transaction", e))?;
+    Ok((record, page))
+}
+
 /// The records with this parent, ordered by key.
 pub(crate) fn list_children(
     conn: &Connection,

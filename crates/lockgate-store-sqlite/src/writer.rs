@@ -74,13 +74,8 @@ impl Row {
     /// indexed column changes only the table's page, where an upsert setting every column also
     /// rewrites the row's entry in each of the table's indexes: one page written instead of
     /// four for an execution.
-    fn rewrite_body(&self, conn: &Connection) -> rusqlite::Result<bool> {
-        let sql = format!(
-            "UPDATE {} SET due_at = ?3, body = ?6 \
-             WHERE key = ?1 AND parent IS ?2 AND label IS ?4 AND position = ?5",
-            self.collection.as_str()
-        );
-        Ok(self.execute(conn, &sql)? > 0)
+    fn rewrite_body(&self, conn: &Connection, sql: &Statements) -> rusqlite::Result<bool> {
+        Ok(self.execute(conn, &sql.of(self.collection).rewrite_body)? > 0)
     }
 
     fn of(record: lockgate_store::Record) -> Row {
@@ -143,30 +138,16 @@ impl Op {
         }
     }
 
-    fn apply(&self, conn: &Connection) -> rusqlite::Result<()> {
+    fn apply(&self, conn: &Connection, sql: &Statements) -> rusqlite::Result<()> {
         match self {
             Op::Put(row) => {
-                if !row.rewrite_body(conn)? {
-                    let sql = format!(
-                        "INSERT INTO {} (key, parent, due_at, label, position, body) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
-                         ON CONFLICT (key) DO UPDATE SET \
-                         parent = excluded.parent, due_at = excluded.due_at, \
-                         label = excluded.label, position = excluded.position, \
-                         body = excluded.body",
-                        row.collection.as_str()
-                    );
-                    row.execute(conn, &sql)?;
+                if !row.rewrite_body(conn, sql)? {
+                    row.execute(conn, &sql.of(row.collection).upsert)?;
                 }
             }
             Op::Update(row) => {
-                if !row.rewrite_body(conn)? {
-                    let sql = format!(
-                        "UPDATE {} SET parent = ?2, due_at = ?3, label = ?4, position = ?5, \
-                         body = ?6 WHERE key = ?1",
-                        row.collection.as_str()
-                    );
-                    row.execute(conn, &sql)?;
+                if !row.rewrite_body(conn, sql)? {
+                    row.execute(conn, &sql.of(row.collection).update)?;
                 }
             }
             Op::Relabel {
@@ -175,22 +156,84 @@ impl Op {
                 label,
                 position,
             } => {
-                let sql = format!(
-                    "UPDATE {} SET label = ?2, position = ?3 WHERE key = ?1",
-                    collection.as_str()
-                );
-                conn.prepare_cached(&sql)?.execute((key, label, position))?;
+                conn.prepare_cached(&sql.of(*collection).relabel)?
+                    .execute((key, label, position))?;
             }
             Op::Delete { collection, key } => {
-                let sql = format!("DELETE FROM {} WHERE key = ?1", collection.as_str());
-                conn.prepare_cached(&sql)?.execute([key])?;
+                conn.prepare_cached(&sql.of(*collection).delete)?
+                    .execute([key])?;
             }
             Op::DeleteChildren { collection, parent } => {
-                let sql = format!("DELETE FROM {} WHERE parent = ?1", collection.as_str());
-                conn.prepare_cached(&sql)?.execute([parent])?;
+                conn.prepare_cached(&sql.of(*collection).delete_children)?
+                    .execute([parent])?;
             }
         }
         Ok(())
+    }
+}
+
+/// The text of every statement the writer runs, per collection, written once when the writer
+/// starts rather than once per mutation (the statement cache then finds each by its text).
+struct Statements {
+    /// Indexed by the collection's place in [`Collection::ALL`].
+    collections: Vec<(Collection, CollectionStatements)>,
+}
+
+/// The statements of one collection's table; `?1` to `?6` are a [`Row`]'s columns.
+struct CollectionStatements {
+    /// [`Row::rewrite_body`].
+    rewrite_body: String,
+    /// Insert, or replace every column of the row with the same key.
+    upsert: String,
+    /// Replace every column of the row with the same key, if there is one.
+    update: String,
+    /// Set label (`?2`) and position (`?3`) of the row with key `?1`.
+    relabel: String,
+    /// Delete the row with key `?1`.
+    delete: String,
+    /// Delete every row with parent `?1`.
+    delete_children: String,
+}
+
+impl Statements {
+    fn new() -> Statements {
+        let collections = Collection::ALL
+            .iter()
+            .map(|&collection| {
+                let table = collection.as_str();
+                let statements = CollectionStatements {
+                    rewrite_body: format!(
+                        "UPDATE {table} SET due_at = ?3, body = ?6 \
+                         WHERE key = ?1 AND parent IS ?2 AND label IS ?4 AND position = ?5"
+                    ),
+                    upsert: format!(
+                        "INSERT INTO {table} (key, parent, due_at, label, position, body) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                         ON CONFLICT (key) DO UPDATE SET \
+                         parent = excluded.parent, due_at = excluded.due_at, \
+                         label = excluded.label, position = excluded.position, \
+                         body = excluded.body"
+                    ),
+                    update: format!(
+                        "UPDATE {table} SET parent = ?2, due_at = ?3, label = ?4, position = ?5, \
+                         body = ?6 WHERE key = ?1"
+                    ),
+                    relabel: format!("UPDATE {table} SET label = ?2, position = ?3 WHERE key = ?1"),
+                    delete: format!("DELETE FROM {table} WHERE key = ?1"),
+                    delete_children: format!("DELETE FROM {table} WHERE parent = ?1"),
+                };
+                (collection, statements)
+            })
+            .collect();
+        Statements { collections }
+    }
+
+    fn of(&self, collection: Collection) -> &CollectionStatements {
+        // `ALL` lists the collections in declaration order, so a collection's discriminant is
+        // its place; the assertion keeps that true if the order ever changes.
+        let (listed, statements) = &self.collections[collection as usize];
+        debug_assert_eq!(*listed, collection);
+        statements
     }
 }
 
@@ -317,6 +360,7 @@ fn run(
     counters: &Counters,
     checkpoints: &Checkpoints,
 ) {
+    let statements = Statements::new();
     // `recv` keeps returning queued requests after the channel is disconnected and only fails once
     // the queue is empty, so closing never drops a commit that was already sent.
     while let Ok(first) = receiver.recv() {
@@ -328,7 +372,7 @@ fn run(
                 Err(_) => break,
             }
         }
-        let results = write_group(&conn, &group, counters);
+        let results = write_group(&conn, &statements, &group, counters);
         for (request, result) in group.into_iter().zip(results) {
             let counter = if result.is_ok() {
                 &counters.commits
@@ -352,10 +396,11 @@ fn run(
 /// Applies a group of commits in one transaction and returns each caller's outcome, in order.
 fn write_group(
     conn: &Connection,
+    sql: &Statements,
     group: &[Request],
     counters: &Counters,
 ) -> Vec<Result<(), StoreError>> {
-    match try_write_group(conn, group) {
+    match try_write_group(conn, sql, group) {
         Ok(results) => {
             counters.transactions.fetch_add(1, Ordering::Relaxed);
             results
@@ -390,13 +435,14 @@ fn step(conn: &Connection, sql: &str, what: &str) -> Result<(), StoreError> {
 /// copy of every page a caller changes into the savepoint's journal.
 fn try_write_group(
     conn: &Connection,
+    sql: &Statements,
     group: &[Request],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     step(conn, "BEGIN IMMEDIATE", "starting the write transaction")?;
     let applied = group
         .iter()
         .flat_map(|request| &request.ops)
-        .try_for_each(|op| op.apply(conn));
+        .try_for_each(|op| op.apply(conn, sql));
     if applied.is_ok() {
         step(conn, "COMMIT", "committing the write transaction")?;
         return Ok(group.iter().map(|_| Ok(())).collect());
@@ -408,13 +454,14 @@ fn try_write_group(
             "rolling back before retrying commit by commit",
         )?;
     }
-    try_write_each(conn, group)
+    try_write_each(conn, sql, group)
 }
 
 /// [`try_write_group`] with a savepoint per caller: a caller whose statements fail is rolled
 /// back alone and told so; the others commit.
 fn try_write_each(
     conn: &Connection,
+    sql: &Statements,
     group: &[Request],
 ) -> Result<Vec<Result<(), StoreError>>, StoreError> {
     let step = |sql: &str, what: &str| step(conn, sql, what);
@@ -422,7 +469,7 @@ fn try_write_each(
     let mut results = Vec::with_capacity(group.len());
     for request in group {
         step("SAVEPOINT lockgate_commit", "opening a savepoint")?;
-        match request.ops.iter().try_for_each(|op| op.apply(conn)) {
+        match request.ops.iter().try_for_each(|op| op.apply(conn, sql)) {
             Ok(()) => {
                 step("RELEASE lockgate_commit", "releasing a savepoint")?;
                 results.push(Ok(()));
@@ -497,13 +544,18 @@ mod tests {
     fn a_full_disk_fails_the_commit_as_full_writes_nothing_and_later_commits_succeed() {
         let (_dir, conn) = writer_connection();
         let counters = Counters::default();
-        assert!(write_group(&conn, &[put("small", 10)], &counters)[0].is_ok());
+        assert!(write_group(&conn, &Statements::new(), &[put("small", 10)], &counters)[0].is_ok());
         let pages: i64 = conn
             .query_row("PRAGMA page_count", [], |r| r.get(0))
             .unwrap();
         conn.pragma_update(None, "max_page_count", pages).unwrap();
 
-        let results = write_group(&conn, &[put("big", 64 * 1024)], &counters);
+        let results = write_group(
+            &conn,
+            &Statements::new(),
+            &[put("big", 64 * 1024)],
+            &counters,
+        );
         match &results[0] {
             Err(StoreError::Full(reason)) => {
                 assert!(reason.contains("database or disk is full"), "{reason}")
@@ -515,7 +567,13 @@ mod tests {
         // Space is freed: writes work again.
         conn.pragma_update(None, "max_page_count", pages + 1000)
             .unwrap();
-        assert!(write_group(&conn, &[put("big", 64 * 1024)], &counters)[0].is_ok());
+        assert!(write_group(
+            &conn,
+            &Statements::new(),
+            &[put("big", 64 * 1024)],
+            &counters
+        )[0]
+        .is_ok());
         assert_eq!(rows(&conn), 2);
     }
 
@@ -525,7 +583,7 @@ mod tests {
     fn one_failing_commit_in_a_group_fails_alone() {
         let (_dir, conn) = writer_connection();
         let counters = Counters::default();
-        assert!(write_group(&conn, &[put("first", 10)], &counters)[0].is_ok());
+        assert!(write_group(&conn, &Statements::new(), &[put("first", 10)], &counters)[0].is_ok());
         // A statement that fails on its own, leaving the transaction open.
         conn.execute_batch(
             "CREATE TRIGGER refuse BEFORE INSERT ON pipelines WHEN NEW.key = 'refused' \
@@ -534,7 +592,7 @@ mod tests {
         .unwrap();
 
         let group = [put("a", 10), put("refused", 10), put("b", 10)];
-        let results = write_group(&conn, &group, &counters);
+        let results = write_group(&conn, &Statements::new(), &group, &counters);
         assert!(results[0].is_ok(), "{:?}", results[0]);
         match &results[1] {
             Err(e) => assert!(e.to_string().contains("refused by the test"), "{e}"),

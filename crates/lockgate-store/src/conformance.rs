@@ -50,6 +50,7 @@ pub async fn run<S: Store>(store: &S) {
     pages_continue_across_concurrent_writes_without_skipping_or_repeating(store).await;
     relabel_changes_only_label_and_position_and_skips_missing_records(store).await;
     count_counts_by_parent_and_label(store).await;
+    get_and_scan_reads_what_get_and_scan_read(store).await;
 }
 
 /// `Update` replaces a record that exists (body, parent, due time) and does nothing for a key
@@ -925,6 +926,51 @@ pub async fn scan_filters_apply_alone_and_combined<S: Store>(store: &S) {
         assert_scan_matches_model(store, scan).await;
     }
     delete_fixture(store, &fixture).await;
+}
+
+/// `get_and_scan` answers exactly what `get` and `scan` answer on their own: the record or none,
+/// and the scan's page in its order.
+pub async fn get_and_scan_reads_what_get_and_scan_read<S: Store>(store: &S) {
+    let fixture = scan_fixture("get-and-scan/");
+    let entry = Record::new(
+        Collection::Pipeline,
+        "get-and-scan/p1",
+        serde_json::json!({ "name": "p1" }),
+    );
+    let mut puts: Vec<Mutation> = fixture.iter().cloned().map(Mutation::Put).collect();
+    puts.push(Mutation::Put(entry.clone()));
+    commit(store, puts).await;
+
+    let scans = [
+        Scan::new(Collection::Execution, 2)
+            .parent("get-and-scan/p1")
+            .by_position()
+            .descending(),
+        Scan::new(Collection::Execution, 10).parent("get-and-scan/nobody"),
+    ];
+    for key in ["get-and-scan/p1", "get-and-scan/missing"] {
+        for scan in scans.clone() {
+            let (record, page) = match store
+                .get_and_scan(Collection::Pipeline, key, scan.clone())
+                .await
+            {
+                Ok(answer) => answer,
+                Err(e) => panic!("get_and_scan({key:?}, {scan:?}) failed: {e}"),
+            };
+            assert_eq!(record, get(store, Collection::Pipeline, key).await, "{key}");
+            assert_eq!(page, scan_page(store, scan.clone()).await, "{scan:?}");
+        }
+    }
+    let (record, page) = store
+        .get_and_scan(Collection::Pipeline, "get-and-scan/p1", scans[0].clone())
+        .await
+        .expect("get_and_scan");
+    assert_eq!(record, Some(entry.clone()));
+    assert_eq!(page.len(), 2, "the scan's limit holds");
+
+    let mut deletes = fixture.clone();
+    deletes.push(entry);
+    delete_fixture(store, &deletes).await;
 }
 
 /// A limit caps a page (zero gives nothing); a cursor continues strictly after its record,

@@ -342,6 +342,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<Vec<Record>, StoreError>;
     /// One page of a collection, as [`Scan`] describes.
     async fn scan(&self, scan: Scan) -> Result<Vec<Record>, StoreError>;
+    /// One record by key and one page of a scan, read together: what [`Store::get`] and
+    /// [`Store::scan`] return, in one round trip to the backend (and, where the backend can, from
+    /// one snapshot). Reading a pipeline that memory does not hold is this: its entry and its
+    /// newest executions.
+    async fn get_and_scan(
+        &self,
+        collection: Collection,
+        key: &str,
+        scan: Scan,
+    ) -> Result<(Option<Record>, Vec<Record>), StoreError> {
+        tokio::try_join!(self.get(collection, key), self.scan(scan))
+    }
     /// How many records of `collection` have this parent and label (each filter only when
     /// given), counted from an index.
     async fn count(

@@ -26,7 +26,7 @@ impl<'a> Decider<'a> {
         self.state
             .versions
             .entry(version)
-            .or_insert_with(|| Arc::new(self.state.entry.declaration.clone()));
+            .or_insert_with(|| Arc::clone(&self.state.entry.declaration));
         let execution = Execution {
             id: id.clone(),
             seq,

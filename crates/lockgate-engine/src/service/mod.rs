@@ -267,18 +267,20 @@ impl PipelineService {
     /// Reads one pipeline from the store: its entry, its active executions, the finished ones
     /// GetPipelineState shows, the newest finished ones, and the declarations they ran.
     async fn read_pipeline(&self, name: &str) -> Result<Option<PipelineState>, StoreError> {
-        // The entry and the newest executions are read side by side; only a pipeline with more
+        // The entry and the newest executions are read together; only a pipeline with more
         // executions than that also needs its active and shown ones found by label.
         let newest_limit = FINISHED_EXECUTIONS_IN_MEMORY + 1;
-        let (entry, newest) = tokio::try_join!(
-            self.store.get(Collection::Pipeline, name),
-            self.store.scan(
+        let (entry, newest) = self
+            .store
+            .get_and_scan(
+                Collection::Pipeline,
+                name,
                 Scan::new(Collection::Execution, newest_limit)
                     .parent(name)
                     .by_position()
                     .descending(),
-            ),
-        )?;
+            )
+            .await?;
         let Some(entry) = entry else {
             return Ok(None);
         };
@@ -315,7 +317,7 @@ impl PipelineService {
         executions.sort_by_key(|e| e.seq);
         let mut versions = BTreeMap::new();
         let current = entry.version();
-        versions.insert(current, Arc::new(entry.declaration.clone()));
+        versions.insert(current, Arc::clone(&entry.declaration));
         let needed: std::collections::BTreeSet<i32> =
             executions.iter().map(|e| e.pipeline_version).collect();
         for v in needed.into_iter().filter(|v| *v != current) {

@@ -73,15 +73,16 @@ impl PipelineService {
         }
         let now = self.clock.now_millis();
         let name = decl.name.clone();
+        let shared = Arc::new(decl.clone());
         let mut state = PipelineState {
             entry: PipelineEntry {
-                declaration: decl.clone(),
+                declaration: Arc::clone(&shared),
                 created: now,
                 updated: now,
                 transitions: BTreeMap::new(),
                 next_seq: 0,
             },
-            versions: BTreeMap::from([(1, Arc::new(decl.clone()))]),
+            versions: BTreeMap::from([(1, shared)]),
             executions: Vec::new(),
             history_truncated: false,
             complete_from_seq: 0,
@@ -123,8 +124,8 @@ impl PipelineService {
         let state = self.pipeline(&input.name).await?;
         let current = state.entry.version();
         let pipeline = match input.version {
-            None => state.entry.declaration.clone(),
-            Some(v) if v == current => state.entry.declaration.clone(),
+            None => (*state.entry.declaration).clone(),
+            Some(v) if v == current => (*state.entry.declaration).clone(),
             Some(v) => {
                 let found = match state.versions.get(&v) {
                     Some(d) => Some((**d).clone()),
@@ -177,9 +178,10 @@ impl PipelineService {
             let stages: BTreeSet<&str> = decl.stages.iter().map(|s| s.name.as_str()).collect();
             let entry = &mut d.state.entry;
             entry.transitions.retain(|k, _| stages.contains(k.as_str()));
-            entry.declaration = decl.clone();
+            let shared = Arc::new(decl.clone());
+            entry.declaration = Arc::clone(&shared);
             entry.updated = now;
-            d.state.versions.insert(version, Arc::new(decl.clone()));
+            d.state.versions.insert(version, shared);
             d.out.entry_dirty = true;
             extra.push(Mutation::Put(stored::pipeline::version_record(
                 &name, version, &decl,

@@ -46,7 +46,7 @@ pub(super) async fn index_if_needed(store: &dyn Store) -> Result<(), StoreError>
     for r in &pipelines {
         let entry = stored::pipeline::read_entry(r)?;
         let current = entry.version();
-        let decl = Arc::new(entry.declaration.clone());
+        let decl = Arc::clone(&entry.declaration);
         states.insert(
             r.key.clone(),
             PipelineState {

@@ -184,15 +184,16 @@ impl Harness {
         // Validation fills in the defaults, as in `handle_create_pipeline`.
         let mut decl = lockgate_model::validate_pipeline(&decl, &registry)?.into_declaration();
         decl.version = Some(1);
+        let decl = Arc::new(decl);
         let state = PipelineState {
             entry: PipelineEntry {
-                declaration: decl.clone(),
+                declaration: Arc::clone(&decl),
                 created: START,
                 updated: START,
                 transitions: BTreeMap::new(),
                 next_seq: 0,
             },
-            versions: BTreeMap::from([(1, Arc::new(decl))]),
+            versions: BTreeMap::from([(1, decl)]),
             executions: Vec::new(),
             history_truncated: false,
             complete_from_seq: 0,

@@ -278,7 +278,7 @@ fn a_body_without_a_format_is_read_as_format_1() {
     );
     assert_eq!(
         stored::pipeline::read_version(&v1).expect("a format 1 version reads"),
-        decl
+        *decl
     );
 }
 
