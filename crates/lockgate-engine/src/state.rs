@@ -25,10 +25,10 @@ pub struct PipelineEntry {
     /// When the pipeline was last updated (ms since the epoch).
     pub updated: i64,
     /// Inbound transitions that have been disabled or re-enabled, by stage name.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub transitions: BTreeMap<String, Transition>,
     /// The next execution sequence number; orders executions by start.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub next_seq: u64,
 }
 
@@ -61,6 +61,7 @@ pub struct Transition {
     /// When it last changed (ms since the epoch).
     pub last_changed_at: i64,
     /// Why it was disabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disabled_reason: Option<String>,
 }
 
@@ -87,6 +88,7 @@ pub struct Execution {
     /// Overall status.
     pub status: PipelineExecutionStatus,
     /// Why it ended the way it did, in words.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status_summary: Option<String>,
     /// What started it.
     pub trigger_type: TriggerType,
@@ -103,22 +105,28 @@ pub struct Execution {
     /// The stage executions, by stage index; `None` for stages not entered yet.
     pub stages: Vec<Option<StageRun>>,
     /// The reason given when it was stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
     /// Whether a stop asked for in-progress actions to be abandoned.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub stop_abandon: bool,
     /// The idempotency token of the StartPipelineExecution call that started it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_request_token: Option<String>,
     /// Pipeline variables given at start.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub variables: BTreeMap<String, String>,
     /// Source revision overrides given at start.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub source_overrides: Vec<SourceRevisionOverride>,
     /// Artifacts produced so far, by artifact name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub artifacts: BTreeMap<String, ArtifactRecord>,
     /// Every job handed to job workers for this execution's custom actions, oldest first, in
     /// whatever status it is now. The execution owns its jobs: they are decided and stored with
     /// it, in the same commit. Records written before jobs moved here have none; their jobs
     /// are read from the old `Job` records when the service loads.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub jobs: Vec<JobRecord>,
 }
 
@@ -157,12 +165,16 @@ pub struct ArtifactRecord {
     /// Object key within the bucket.
     pub object_key: String,
     /// The revision, once the producing action reported one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision: Option<String>,
     /// The change identifier reported with the revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub change_identifier: Option<String>,
     /// The revision summary reported with the revision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub revision_summary: Option<String>,
     /// When the revision was created (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created: Option<i64>,
     /// The action that produces it.
     pub producer: String,
@@ -176,8 +188,10 @@ pub struct StageRun {
     /// The current action executions, by action index in the stage declaration.
     pub actions: Vec<Option<ActionRun>>,
     /// Action executions replaced by a retry, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<ActionRun>,
     /// How many times the stage was retried by hand.
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub manual_retries: u32,
 }
 
@@ -204,31 +218,52 @@ pub struct ActionRun {
     /// Status.
     pub status: ActionExecutionStatus,
     /// The summary given by the approver or job worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub summary: Option<String>,
     /// When it started (ms since the epoch).
     pub started: i64,
     /// When its status last changed (ms since the epoch).
     pub last_change: i64,
     /// The approval token (approvals only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub token: Option<ApprovalToken>,
     /// ARN of who answered it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_updated_by: Option<String>,
     /// External execution id (the token for approvals; the worker's id for jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_id: Option<String>,
     /// External execution URL reported by the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_execution_url: Option<String>,
     /// Percent complete reported by the worker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub percent_complete: Option<i32>,
     /// Error code and message when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<(String, String)>,
     /// The current job (custom actions only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub job_id: Option<JobId>,
     /// When it times out (ms since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<i64>,
     /// Output variables reported by the worker.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub output_variables: BTreeMap<String, String>,
     /// Whether an approver decided it (approved or rejected), as opposed to expiry or abandonment.
+    #[serde(default, skip_serializing_if = "is_false")]
     pub decided: bool,
+}
+
+/// Stored format 3 leaves out a `false` flag (see `crate::stored`).
+fn is_false(flag: &bool) -> bool {
+    !*flag
+}
+
+/// Stored format 3 leaves out a zero count (see `crate::stored`).
+fn is_zero<N: Default + PartialEq>(n: &N) -> bool {
+    *n == N::default()
 }
 
 /// Whether a job is finished (succeeded, failed or timed out) and takes no further results.

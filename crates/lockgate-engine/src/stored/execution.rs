@@ -19,6 +19,6 @@ pub fn record(pipeline: &str, execution: &Execution) -> Record {
 /// An execution from its record. Format 1 records written before executions owned their jobs
 /// have no `jobs`; theirs are in `Job` records (see [`super::job::read_legacy`]).
 pub fn read(r: &Record) -> Result<Execution, StoreError> {
-    // Formats 1 and 2 hold the same fields.
+    // Every format holds the same fields (3 leaves out those at their default).
     read_as(r)
 }

@@ -24,7 +24,7 @@ pub fn entry_record(entry: &PipelineEntry) -> Record {
 
 /// A pipeline entry from its record.
 pub fn read_entry(r: &Record) -> Result<PipelineEntry, StoreError> {
-    // Formats 1 and 2 hold the same fields.
+    // Every format holds the same fields (3 leaves out those at their default).
     read_as(r)
 }
 
@@ -43,6 +43,6 @@ pub fn read_version(r: &Record) -> Result<PipelineDeclaration, StoreError> {
     match opened(r)? {
         // Format 1 stored the declaration itself.
         (Format::V1, body) => parse(r, body),
-        (Format::V2, body) => parse(r, take(r, body, "declaration")?),
+        (Format::V2 | Format::V3, body) => parse(r, take(r, body, "declaration")?),
     }
 }

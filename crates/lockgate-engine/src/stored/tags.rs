@@ -19,6 +19,6 @@ pub fn read(r: &Record) -> Result<Vec<Tag>, StoreError> {
     match opened(r)? {
         // Format 1 stored the list itself.
         (Format::V1, body) => parse(r, body),
-        (Format::V2, body) => parse(r, take(r, body, "tags")?),
+        (Format::V2 | Format::V3, body) => parse(r, take(r, body, "tags")?),
     }
 }
