@@ -12,6 +12,12 @@
 //! commit goes to one writer thread, which applies all commits queued at that moment in one
 //! transaction (one fsync) and then answers all their callers ("group commit", see `writer.rs`).
 //!
+//! # Deferred collections
+//! Pipelines, jobs and timers (the records that find things without loading a pipeline) are
+//! made durable as one appended log row in the caller's transaction and written to their
+//! tables later, many commits at a time (`deferred.rs`); a read that needs one of them first
+//! waits for that write. [`SqliteStore::open`] writes what a crash left in the log.
+//!
 //! # Write-ahead log
 //! Checkpoints run off the commit path (`checkpoint.rs`): a PASSIVE one on its own thread
 //! shortly after commits, and, when the WAL file has passed [`StoreOptions::wal_limit_bytes`],
@@ -29,6 +35,7 @@
 
 mod checkpoint;
 mod connection;
+mod deferred;
 mod migrations;
 mod reader;
 mod writer;
@@ -105,6 +112,11 @@ pub struct CommitStats {
     pub transactions: u64,
     /// Commits queued for the writer and not answered yet.
     pub pending: u64,
+    /// Flushes of deferred mutations (pipelines, jobs, timers) to their tables; each is one
+    /// transaction without an fsync of its own.
+    pub flushes: u64,
+    /// Deferred mutations of acknowledged commits waiting for the next flush.
+    pub deferred: u64,
 }
 
 /// Counters describing the write-ahead log and its checkpoints since the store was opened.
@@ -149,6 +161,13 @@ impl SqliteStore {
         let path = data_dir.join(DB_FILE_NAME);
         let mut conn = connection::open_writer(&path, options.wal_limit_bytes)?;
         migrations::migrate(&mut conn)?;
+        let replayed = writer::replay_log(&conn)?;
+        if replayed > 0 {
+            tracing::info!(
+                mutations = replayed,
+                "wrote the deferred mutations the store left in its log when it stopped"
+            );
+        }
         connection::sync_dir(data_dir)?;
         let checkpoints = Arc::new(Checkpoints::open(&path, options.wal_limit_bytes)?);
         let writer = Writer::start(conn, Arc::clone(&checkpoints))?;
@@ -195,12 +214,28 @@ impl SqliteStore {
             failed_commits: counters.failed_commits.load(Ordering::Relaxed),
             transactions: counters.transactions.load(Ordering::Relaxed),
             pending: counters.pending.load(Ordering::Relaxed),
+            flushes: counters.flushes.load(Ordering::Relaxed),
+            deferred: self.inner.writer.pending().ops() as u64,
         }
     }
 
     /// A snapshot of the WAL's size and checkpoint counters.
     pub fn wal_stats(&self) -> WalStats {
         self.inner.checkpoints.stats()
+    }
+
+    /// Waits, if `needed`, until every deferred mutation is in its table, so that a read of a
+    /// deferred collection sees every acknowledged commit.
+    async fn settle(&self, needed: bool) -> Result<(), StoreError> {
+        if needed {
+            self.inner.writer.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// Whether a read of `collection` anywhere must wait for a flush first.
+    fn holds_any(&self, collection: Collection) -> bool {
+        self.inner.writer.pending().holds_any(collection)
     }
 
     /// Runs a read on a pooled connection on Tokio's blocking pool.
@@ -241,10 +276,13 @@ impl Store for SqliteStore {
     }
 
     async fn load(&self, collection: Collection) -> Result<Vec<Record>, StoreError> {
+        self.settle(self.holds_any(collection)).await?;
         self.read(move |conn| reader::load(conn, collection)).await
     }
 
     async fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
+        self.settle(self.inner.writer.pending().holds_key(collection, key))
+            .await?;
         let key = key.to_owned();
         self.read(move |conn| reader::get(conn, collection, &key))
             .await
@@ -255,6 +293,7 @@ impl Store for SqliteStore {
         collection: Collection,
         parent: &str,
     ) -> Result<Vec<Record>, StoreError> {
+        self.settle(self.holds_any(collection)).await?;
         let parent = parent.to_owned();
         self.read(move |conn| reader::list_children(conn, collection, &parent))
             .await
@@ -266,11 +305,13 @@ impl Store for SqliteStore {
         due_at: i64,
         limit: usize,
     ) -> Result<Vec<Record>, StoreError> {
+        self.settle(self.holds_any(collection)).await?;
         self.read(move |conn| reader::due(conn, collection, due_at, limit))
             .await
     }
 
     async fn scan(&self, scan: Scan) -> Result<Vec<Record>, StoreError> {
+        self.settle(self.holds_any(scan.collection)).await?;
         self.read(move |conn| reader::scan(conn, &scan)).await
     }
 
@@ -280,6 +321,11 @@ impl Store for SqliteStore {
         key: &str,
         scan: Scan,
     ) -> Result<(Option<Record>, Vec<Record>), StoreError> {
+        self.settle(
+            self.inner.writer.pending().holds_key(collection, key)
+                || self.holds_any(scan.collection),
+        )
+        .await?;
         let key = key.to_owned();
         self.read(move |conn| reader::get_and_scan(conn, collection, &key, &scan))
             .await
@@ -291,6 +337,7 @@ impl Store for SqliteStore {
         parent: Option<&str>,
         label: Option<&str>,
     ) -> Result<u64, StoreError> {
+        self.settle(self.holds_any(collection)).await?;
         let parent = parent.map(str::to_owned);
         let label = label.map(str::to_owned);
         self.read(move |conn| reader::count(conn, collection, parent.as_deref(), label.as_deref()))

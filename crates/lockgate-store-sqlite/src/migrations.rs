@@ -112,6 +112,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX pipelines_label ON pipelines (label, position, key);
     CREATE INDEX jobs_label ON jobs (label, position, key);
     ",
+    // 4: the log of deferred mutations (`deferred.rs`): one row per commit, oldest first.
+    "
+    CREATE TABLE deferred_ops (seq INTEGER PRIMARY KEY, ops TEXT NOT NULL) STRICT;
+    ",
 ];
 
 /// Brings the database up to the newest schema, one migration per transaction.

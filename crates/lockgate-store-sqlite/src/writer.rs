@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use lockgate_store::{Collection, Mutation, StoreError};
 
 use crate::checkpoint::Checkpoints;
+use crate::deferred::{self, Pending};
 use crate::driver_error;
 
 /// The most commits applied in one transaction. Large enough that a burst of callers shares one
@@ -45,13 +46,13 @@ pub(crate) const MAX_GROUP: usize = 1024;
 /// A whole row, ready for SQL: the body is already JSON text.
 #[derive(Debug)]
 pub(crate) struct Row {
-    collection: Collection,
-    key: String,
-    parent: Option<String>,
-    due_at: Option<i64>,
-    label: Option<String>,
-    position: i64,
-    body: String,
+    pub(crate) collection: Collection,
+    pub(crate) key: String,
+    pub(crate) parent: Option<String>,
+    pub(crate) due_at: Option<i64>,
+    pub(crate) label: Option<String>,
+    pub(crate) position: i64,
+    pub(crate) body: String,
 }
 
 impl Row {
@@ -135,6 +136,25 @@ impl Op {
             Mutation::DeleteChildren { collection, parent } => {
                 Op::DeleteChildren { collection, parent }
             }
+        }
+    }
+
+    /// The collection the mutation writes to.
+    pub(crate) fn collection(&self) -> Collection {
+        match self {
+            Op::Put(row) | Op::Update(row) => row.collection,
+            Op::Relabel { collection, .. }
+            | Op::Delete { collection, .. }
+            | Op::DeleteChildren { collection, .. } => *collection,
+        }
+    }
+
+    /// The one key the mutation writes, or `None` if it writes rows by their parent.
+    pub(crate) fn key(&self) -> Option<&str> {
+        match self {
+            Op::Put(row) | Op::Update(row) => Some(&row.key),
+            Op::Relabel { key, .. } | Op::Delete { key, .. } => Some(key),
+            Op::DeleteChildren { .. } => None,
         }
     }
 
@@ -239,8 +259,53 @@ impl Statements {
 
 /// One caller's commit waiting for the writer.
 struct Request {
+    /// Mutations written to their tables in the group's transaction.
     ops: Vec<Op>,
+    /// Mutations of deferred collections, logged in the group's transaction (`deferred.rs`).
+    deferred: Option<Deferred>,
     reply: oneshot::Sender<Result<(), StoreError>>,
+}
+
+impl Request {
+    /// A commit of `ops`, split into those written now and those deferred.
+    fn new(ops: Vec<Op>, reply: oneshot::Sender<Result<(), StoreError>>) -> Request {
+        let (later, now): (Vec<Op>, Vec<Op>) = ops
+            .into_iter()
+            .partition(|op| deferred::is_deferred(op.collection()));
+        let deferred = (!later.is_empty()).then(|| Deferred {
+            log: deferred::encode(&later),
+            ops: later,
+        });
+        Request {
+            ops: now,
+            deferred,
+            reply,
+        }
+    }
+
+    /// Runs the commit's statements inside the open transaction.
+    fn apply(&self, conn: &Connection, sql: &Statements) -> rusqlite::Result<()> {
+        self.ops.iter().try_for_each(|op| op.apply(conn, sql))?;
+        match &self.deferred {
+            Some(d) => deferred::append(conn, &d.log),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One commit's deferred mutations and the log row that makes them durable.
+struct Deferred {
+    ops: Vec<Op>,
+    /// [`deferred::encode`] of `ops`, made on the caller's thread.
+    log: String,
+}
+
+/// What the writer thread is asked to do.
+enum Message {
+    /// Make a commit durable.
+    Commit(Request),
+    /// Write every deferred mutation to its table, then answer (a reader needs them).
+    Flush(oneshot::Sender<Result<(), StoreError>>),
 }
 
 /// Counters the writer keeps, read by [`crate::SqliteStore::stats`].
@@ -254,14 +319,18 @@ pub(crate) struct Counters {
     pub(crate) transactions: AtomicU64,
     /// Commits sent to the writer and not answered yet.
     pub(crate) pending: AtomicU64,
+    /// Flushes of deferred mutations committed.
+    pub(crate) flushes: AtomicU64,
 }
 
 /// The handle callers use to reach the writer thread.
 pub(crate) struct Writer {
     /// `None` once closed; taking it disconnects the channel, which tells the thread to finish.
-    sender: RwLock<Option<mpsc::Sender<Request>>>,
+    sender: RwLock<Option<mpsc::Sender<Message>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     counters: Arc<Counters>,
+    /// What waits for a flush, shared with the store's reads.
+    pending: Arc<Pending>,
 }
 
 impl Writer {
@@ -273,21 +342,59 @@ impl Writer {
     ) -> Result<Writer, StoreError> {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let pending = Arc::new(Pending::default());
         let thread_counters = Arc::clone(&counters);
+        let thread_pending = Arc::clone(&pending);
         let thread = std::thread::Builder::new()
             .name("lockgate-sqlite-writer".into())
-            .spawn(move || run(conn, receiver, &thread_counters, &checkpoints))
+            .spawn(move || {
+                run(
+                    conn,
+                    receiver,
+                    &thread_counters,
+                    &checkpoints,
+                    &thread_pending,
+                )
+            })
             .map_err(|e| StoreError::Backend(format!("starting the writer thread: {e}")))?;
         Ok(Writer {
             sender: RwLock::new(Some(sender)),
             thread: Mutex::new(Some(thread)),
             counters,
+            pending,
+        })
+    }
+
+    /// What waits for a flush.
+    pub(crate) fn pending(&self) -> &Pending {
+        &self.pending
+    }
+
+    /// Asks the writer to write every deferred mutation to its table and waits until it has.
+    pub(crate) async fn flush(&self) -> Result<(), StoreError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
+            let Some(sender) = sender.as_ref() else {
+                // Closing flushed what was waiting; if that failed, the log replays at the
+                // next open.
+                return Err(StoreError::Closed);
+            };
+            if sender.send(Message::Flush(reply)).is_err() {
+                return Err(StoreError::Closed);
+            }
+        }
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Backend(
+                "the store's writer thread stopped without answering".into(),
+            ))
         })
     }
 
     /// Queues a commit and waits until it is durable (or has failed).
     pub(crate) async fn commit(&self, ops: Vec<Op>) -> Result<(), StoreError> {
         let (reply, answer) = oneshot::channel();
+        let request = Request::new(ops, reply);
         {
             // The guard is dropped before the await below, so the future stays `Send`.
             let sender = self.sender.read().unwrap_or_else(PoisonError::into_inner);
@@ -295,7 +402,7 @@ impl Writer {
                 return Err(StoreError::Closed);
             };
             self.counters.pending.fetch_add(1, Ordering::Relaxed);
-            if sender.send(Request { ops, reply }).is_err() {
+            if sender.send(Message::Commit(request)).is_err() {
                 // The thread is gone (it only exits when the channel is closed, or by a bug).
                 self.counters.pending.fetch_sub(1, Ordering::Relaxed);
                 return Err(StoreError::Closed);
@@ -356,41 +463,128 @@ impl Drop for Writer {
 /// The writer thread's loop: runs until every sender is gone and the queue is empty.
 fn run(
     conn: Connection,
-    receiver: mpsc::Receiver<Request>,
+    receiver: mpsc::Receiver<Message>,
     counters: &Counters,
     checkpoints: &Checkpoints,
+    pending: &Pending,
 ) {
     let statements = Statements::new();
-    // `recv` keeps returning queued requests after the channel is disconnected and only fails once
-    // the queue is empty, so closing never drops a commit that was already sent.
-    while let Ok(first) = receiver.recv() {
-        let mut group = Vec::with_capacity(16);
-        group.push(first);
-        while group.len() < MAX_GROUP {
-            match receiver.try_recv() {
-                Ok(request) => group.push(request),
+    // Deferred mutations of acknowledged commits, in commit order, not yet in their tables.
+    let mut backlog: Vec<Op> = Vec::new();
+    // Cleared when a flush fails, so that a failing disk is not retried every idle moment.
+    let mut flush_when_idle = true;
+    let flush =
+        |backlog: &mut Vec<Op>| flush_backlog(&conn, &statements, backlog, pending, counters);
+    loop {
+        // `recv` keeps returning queued requests after the channel is disconnected and only
+        // fails once the queue is empty, so closing never drops a commit that was already sent.
+        let first = if backlog.is_empty() || !flush_when_idle {
+            match receiver.recv() {
+                Ok(message) => message,
                 Err(_) => break,
             }
-        }
-        let results = write_group(&conn, &statements, &group, counters);
-        for (request, result) in group.into_iter().zip(results) {
-            let counter = if result.is_ok() {
-                &counters.commits
+        } else {
+            match receiver.recv_timeout(IDLE_FLUSH) {
+                Ok(message) => message,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    flush_when_idle = flush(&mut backlog).is_ok();
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        };
+        let mut group = Vec::with_capacity(16);
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        while let Some(message) = next {
+            match message {
+                Message::Commit(request) => group.push(request),
+                Message::Flush(reply) => flushes.push(reply),
+            }
+            next = if group.len() < MAX_GROUP {
+                receiver.try_recv().ok()
             } else {
-                &counters.failed_commits
+                None
             };
-            counter.fetch_add(1, Ordering::Relaxed);
-            counters.pending.fetch_sub(1, Ordering::Relaxed);
-            // The caller may have stopped waiting; its commit is applied all the same.
-            let _ = request.reply.send(result);
+        }
+        if !group.is_empty() {
+            let results = write_group(&conn, &statements, &group, counters);
+            for (request, result) in group.into_iter().zip(results) {
+                let counter = if result.is_ok() {
+                    &counters.commits
+                } else {
+                    &counters.failed_commits
+                };
+                counter.fetch_add(1, Ordering::Relaxed);
+                counters.pending.fetch_sub(1, Ordering::Relaxed);
+                if let (Ok(()), Some(deferred)) = (&result, request.deferred) {
+                    // Before the answer: from then on a read must find them, flushed or waiting.
+                    pending.record(&deferred.ops);
+                    backlog.extend(deferred.ops);
+                    flush_when_idle = true;
+                }
+                // The caller may have stopped waiting; its commit is applied all the same.
+                let _ = request.reply.send(result);
+            }
+        }
+        if !flushes.is_empty() || backlog.len() >= deferred::FLUSH_AT_OPS {
+            let result = flush(&mut backlog);
+            flush_when_idle = result.is_ok();
+            for reply in flushes {
+                let _ = reply.send(result.clone());
+            }
         }
         // After the answers, so that a checkpoint delays the next group, never the callers of
         // the one just committed.
         checkpoints.after_commit();
     }
+    // Not needed for durability (the log is replayed at the next open), but a store closed
+    // cleanly then opens without replaying anything.
+    if flush(&mut backlog).is_err() {
+        tracing::warn!("deferred mutations stay in the log and are written at the next open");
+    }
     if let Err((_, e)) = conn.close() {
         tracing::error!(error = %e, "closing the SQLite write connection");
     }
+}
+
+/// How long the writer waits for another commit before it flushes the deferred mutations.
+/// Under load commits keep coming and the backlog is flushed when it reaches
+/// [`deferred::FLUSH_AT_OPS`]; when they stop, the tables catch up at once.
+const IDLE_FLUSH: std::time::Duration = std::time::Duration::from_millis(5);
+
+/// Writes the backlog to its tables ([`deferred::flush`]) and, once that is committed, forgets
+/// it: the log is empty and no read needs to wait.
+fn flush_backlog(
+    conn: &Connection,
+    sql: &Statements,
+    backlog: &mut Vec<Op>,
+    pending: &Pending,
+    counters: &Counters,
+) -> Result<(), StoreError> {
+    if backlog.is_empty() {
+        return Ok(());
+    }
+    if let Err(error) = deferred::flush(conn, backlog, |op| op.apply(conn, sql)) {
+        tracing::error!(%error, mutations = backlog.len(), "flushing deferred mutations failed");
+        return Err(error);
+    }
+    backlog.clear();
+    pending.clear();
+    counters.flushes.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Writes the deferred mutations a store left in its log when it stopped (see `deferred.rs`);
+/// called when the store opens, before the writer starts. Returns how many there were.
+pub(crate) fn replay_log(conn: &Connection) -> Result<usize, StoreError> {
+    let ops = deferred::read_log(conn)?;
+    if ops.is_empty() {
+        return Ok(0);
+    }
+    let sql = Statements::new();
+    deferred::flush(conn, &ops, |op| op.apply(conn, &sql))?;
+    Ok(ops.len())
 }
 
 /// Applies a group of commits in one transaction and returns each caller's outcome, in order.
@@ -441,8 +635,7 @@ fn try_write_group(
     step(conn, "BEGIN IMMEDIATE", "starting the write transaction")?;
     let applied = group
         .iter()
-        .flat_map(|request| &request.ops)
-        .try_for_each(|op| op.apply(conn, sql));
+        .try_for_each(|request| request.apply(conn, sql));
     if applied.is_ok() {
         step(conn, "COMMIT", "committing the write transaction")?;
         return Ok(group.iter().map(|_| Ok(())).collect());
@@ -469,7 +662,7 @@ fn try_write_each(
     let mut results = Vec::with_capacity(group.len());
     for request in group {
         step("SAVEPOINT lockgate_commit", "opening a savepoint")?;
-        match request.ops.iter().try_for_each(|op| op.apply(conn, sql)) {
+        match request.apply(conn, sql) {
             Ok(()) => {
                 step("RELEASE lockgate_commit", "releasing a savepoint")?;
                 results.push(Ok(()));
@@ -516,6 +709,7 @@ mod tests {
         );
         Request {
             ops: vec![Op::from_mutation(Mutation::Put(record))],
+            deferred: None,
             // The tests read the results `write_group` returns, not the replies.
             reply: oneshot::channel().0,
         }

@@ -110,10 +110,10 @@ pub(crate) async fn metrics(
 
 /// The store's counters in Prometheus's text format: commits against write transactions (their
 /// ratio is the average group commit; each transaction is one fsync), commits waiting for the
-/// writer, and the write-ahead log's size against its limit with the checkpoints that keep it
+/// writer, deferred mutations and their flushes, and the write-ahead log's size against its limit with the checkpoints that keep it
 /// there.
 fn store_metrics(commits: &CommitStats, wal: &WalStats) -> String {
-    let rows: [(&str, &str, &str, u64); 10] = [
+    let rows: [(&str, &str, &str, u64); 12] = [
         (
             "lockgate_store_commits_total",
             "counter",
@@ -137,6 +137,18 @@ fn store_metrics(commits: &CommitStats, wal: &WalStats) -> String {
             "gauge",
             "Commits waiting for the writer.",
             commits.pending,
+        ),
+        (
+            "lockgate_store_flushes_total",
+            "counter",
+            "Flushes since start: deferred mutations (pipelines, jobs, timers), already durable in the log, written to their tables many commits at a time.",
+            commits.flushes,
+        ),
+        (
+            "lockgate_store_deferred_mutations",
+            "gauge",
+            "Deferred mutations of acknowledged commits waiting for the next flush.",
+            commits.deferred,
         ),
         (
             "lockgate_store_wal_bytes",
@@ -196,6 +208,8 @@ mod tests {
         commits.failed_commits = 1;
         commits.transactions = 10;
         commits.pending = 3;
+        commits.flushes = 4;
+        commits.deferred = 1_500;
         let mut wal = WalStats::default();
         wal.checkpoints = 7;
         wal.forced_checkpoints = 2;
@@ -208,6 +222,8 @@ mod tests {
             "lockgate_store_failed_commits_total 1\n",
             "lockgate_store_transactions_total 10\n",
             "# TYPE lockgate_store_pending_commits gauge\nlockgate_store_pending_commits 3\n",
+            "# TYPE lockgate_store_flushes_total counter\nlockgate_store_flushes_total 4\n",
+            "# TYPE lockgate_store_deferred_mutations gauge\nlockgate_store_deferred_mutations 1500\n",
             "lockgate_store_wal_bytes 4128768\n",
             "lockgate_store_wal_peak_bytes 70000000\n",
             "lockgate_store_wal_limit_bytes 67108864\n",
@@ -219,7 +235,7 @@ mod tests {
         }
         // Every sample has its HELP and TYPE lines, and nothing else is printed.
         let samples = text.lines().filter(|l| !l.starts_with('#')).count();
-        assert_eq!(samples, 10);
+        assert_eq!(samples, 12);
         assert_eq!(
             text.lines().filter(|l| l.starts_with("# HELP ")).count(),
             samples

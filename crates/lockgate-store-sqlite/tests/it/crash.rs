@@ -3,6 +3,11 @@
 //!
 //! The child is this same test binary, re-run with an environment variable that turns the test
 //! into the child's loop.
+//!
+//! Each commit also moves a timer (puts the task's next one, deletes its previous one): timers
+//! are a deferred collection, logged in the commit and written to their table later, so the
+//! kill usually lands with deferred mutations not yet written, and reopening must write them,
+//! in order.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Write};
@@ -64,6 +69,31 @@ fn acknowledged_commits_survive_kill_9() {
             record.body.value()["key"],
             json!(record.key),
             "bodies are intact"
+        );
+    }
+    // Each task's timer moved on with every commit: exactly one is left per task, and it is
+    // the last acknowledged one or a later one (a commit in flight when the child died).
+    let timers = runtime
+        .block_on(store.load(Collection::Timer))
+        .expect("timers load");
+    let mut last_acknowledged: std::collections::HashMap<&str, &str> = Default::default();
+    for key in &acknowledged {
+        let (task, n) = key.rsplit_once('/').expect("keys are task/n");
+        let last = last_acknowledged.entry(task).or_insert(n);
+        *last = (*last).max(n);
+    }
+    for (task, n) in &last_acknowledged {
+        let left: Vec<&str> = timers
+            .iter()
+            .filter_map(|t| t.key.rsplit_once('/'))
+            .filter(|(t, _)| t == task)
+            .map(|(_, n)| n)
+            .collect();
+        assert_eq!(left.len(), 1, "{task} has one timer left: {left:?}");
+        assert!(
+            left[0] >= *n,
+            "{task}: timer {} is older than acknowledged {n}",
+            left[0]
         );
     }
     // The recovered store takes writes again.
@@ -148,7 +178,17 @@ fn run_child(dir: &Path, round: &str) {
                             json!({"key": key, "padding": "x".repeat(200)}),
                         )
                         .with_parent(format!("round-{round}"));
-                        let line = match store.commit(vec![Mutation::Put(record)]).await {
+                        let timer = Record::new(Collection::Timer, key.clone(), json!({}))
+                            .with_parent(format!("round-{round}"))
+                            .with_due_at(i64::try_from(n).expect("small"));
+                        let mut mutations = vec![Mutation::Put(record), Mutation::Put(timer)];
+                        if let Some(previous) = n.checked_sub(1) {
+                            mutations.push(Mutation::Delete {
+                                collection: Collection::Timer,
+                                key: format!("round-{round}/task-{task:02}/{previous:06}"),
+                            });
+                        }
+                        let line = match store.commit(mutations).await {
                             Ok(()) => format!("ACK {key}\n"),
                             Err(e) => format!("ERR {e}\n"),
                         };
