@@ -24,13 +24,13 @@
 //!   WAL before any later `FULL` commit returns and before any checkpoint.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use lockgate_store::{Collection, StoreError};
+use lockgate_store::{Body, Collection, Record, StoreError};
 
 use crate::writer::{Op, Row};
 use crate::{backend_error, driver_error};
@@ -50,8 +50,8 @@ pub(crate) fn is_deferred(collection: Collection) -> bool {
 /// times longer (140–200 ms against 40–50 ms, the same as without deferral).
 pub(crate) const FLUSH_AT_OPS: usize = 2_048;
 
-/// What is waiting for a flush, as readers need to know it: which keys of which deferred
-/// collections, and which collections have any (or a mutation that is not about one key).
+/// What is waiting for a flush, as readers need to know it: what the waiting mutations make of
+/// each key they name, and which collections have any (or a mutation that is not about one key).
 #[derive(Default)]
 pub(crate) struct Pending {
     inner: Mutex<PendingKeys>,
@@ -59,14 +59,57 @@ pub(crate) struct Pending {
 
 #[derive(Default)]
 struct PendingKeys {
-    keys: HashSet<(Collection, String)>,
-    /// Per collection (by its place in [`Collection::ALL`]): any mutation waiting.
+    /// Per collection (by its place in [`Collection::ALL`]): the keys waiting mutations name.
+    keys: [HashMap<String, KeyState>; Collection::ALL.len()],
+    /// Per collection: any mutation waiting.
     any: [bool; Collection::ALL.len()],
     /// Per collection: a mutation waiting that touches rows by something else than their key
     /// (deleting a parent's children), so no key of it can be read without a flush.
     wide: [bool; Collection::ALL.len()],
     /// How many mutations are waiting.
     ops: usize,
+}
+
+/// What the waiting mutations make of one key.
+enum KeyState {
+    /// The row as it will be once they are written (`None`: there will be none), whatever the
+    /// table holds now: the first of them put or deleted the whole row.
+    Known(Option<PendingRow>),
+    /// It depends on the row in the table (the first was a relabel or an update of a row
+    /// written before): only a flush tells.
+    Unknown,
+}
+
+/// A row as the waiting mutations leave it.
+struct PendingRow {
+    parent: Option<String>,
+    due_at: Option<i64>,
+    label: Option<String>,
+    position: i64,
+    body: String,
+}
+
+impl PendingRow {
+    fn of(row: &Row) -> PendingRow {
+        PendingRow {
+            parent: row.parent.clone(),
+            due_at: row.due_at,
+            label: row.label.clone(),
+            position: row.position,
+            body: row.body.clone(),
+        }
+    }
+}
+
+/// What a read of one key finds among the waiting mutations.
+#[derive(Debug)]
+pub(crate) enum Lookup {
+    /// No mutation of the key waits: the table is up to date.
+    InTable,
+    /// The waiting mutations decide the row, which is this (`None`: there is none).
+    Known(Option<Record>),
+    /// The row depends on the table and the waiting mutations: read it after a flush.
+    AfterFlush,
 }
 
 impl Pending {
@@ -76,11 +119,34 @@ impl Pending {
         for op in ops {
             let c = op.collection() as usize;
             p.any[c] = true;
-            match op.key() {
-                Some(key) => {
-                    p.keys.insert((op.collection(), key.to_owned()));
+            let keys = &mut p.keys[c];
+            match op {
+                Op::Put(row) => {
+                    keys.insert(row.key.clone(), KeyState::Known(Some(PendingRow::of(row))));
                 }
-                None => p.wide[c] = true,
+                Op::Delete { key, .. } => {
+                    keys.insert(key.clone(), KeyState::Known(None));
+                }
+                Op::Update(row) => {
+                    // An update of a row that will not exist does nothing.
+                    let state = keys.entry(row.key.clone()).or_insert(KeyState::Unknown);
+                    if let KeyState::Known(Some(known)) = state {
+                        *known = PendingRow::of(row);
+                    }
+                }
+                Op::Relabel {
+                    key,
+                    label,
+                    position,
+                    ..
+                } => {
+                    let state = keys.entry(key.clone()).or_insert(KeyState::Unknown);
+                    if let KeyState::Known(Some(known)) = state {
+                        known.label.clone_from(label);
+                        known.position = *position;
+                    }
+                }
+                Op::DeleteChildren { .. } => p.wide[c] = true,
             }
         }
         p.ops += ops.len();
@@ -91,14 +157,39 @@ impl Pending {
         *self.lock() = PendingKeys::default();
     }
 
-    /// Whether reading `key` of `collection` must wait for a flush.
-    pub(crate) fn holds_key(&self, collection: Collection, key: &str) -> bool {
+    /// What a read of `key` of `collection` finds: the table, the row the waiting mutations
+    /// leave (answered without a flush, e.g. a job just queued and now acknowledged), or the
+    /// need for a flush first.
+    pub(crate) fn lookup(&self, collection: Collection, key: &str) -> Lookup {
         if !is_deferred(collection) {
-            return false;
+            return Lookup::InTable;
         }
         let p = self.lock();
         let c = collection as usize;
-        p.any[c] && (p.wide[c] || p.keys.contains(&(collection, key.to_owned())))
+        if !p.any[c] {
+            return Lookup::InTable;
+        }
+        if p.wide[c] {
+            return Lookup::AfterFlush;
+        }
+        match p.keys[c].get(key) {
+            None => Lookup::InTable,
+            Some(KeyState::Unknown) => Lookup::AfterFlush,
+            Some(KeyState::Known(None)) => Lookup::Known(None),
+            Some(KeyState::Known(Some(row))) => match Body::from_json(row.body.clone()) {
+                Ok(body) => Lookup::Known(Some(Record {
+                    collection,
+                    key: key.to_owned(),
+                    parent: row.parent.clone(),
+                    due_at: row.due_at,
+                    body,
+                    label: row.label.clone(),
+                    position: row.position,
+                })),
+                // Not expected (bodies are JSON when committed); the table's read reports it.
+                Err(_) => Lookup::AfterFlush,
+            },
+        }
     }
 
     /// Whether scanning or counting `collection` must wait for a flush.
@@ -270,7 +361,7 @@ pub(crate) fn flush(
 ) -> Result<(), StoreError> {
     let run = || -> rusqlite::Result<()> {
         conn.execute_batch("PRAGMA synchronous = NORMAL; BEGIN IMMEDIATE")?;
-        backlog.iter().try_for_each(&apply)?;
+        in_key_order(backlog).into_iter().try_for_each(&apply)?;
         conn.prepare_cached("DELETE FROM deferred_ops")?
             .execute([])?;
         conn.execute_batch("COMMIT")
@@ -285,6 +376,18 @@ pub(crate) fn flush(
     conn.execute_batch("PRAGMA synchronous = FULL")
         .map_err(|e| driver_error("restoring synchronous=FULL after a flush", e))?;
     result.map_err(|e| driver_error("flushing deferred mutations", e))
+}
+
+/// The order a flush applies `backlog` in: by collection and key, so that neighbouring rows are
+/// written one after another while their pages are in the cache, keeping the commit order of
+/// mutations of the same key (the sort is stable). Mutations that touch rows by their parent
+/// could cross keys, so with one of them in the backlog it is applied in commit order.
+fn in_key_order(backlog: &[Op]) -> Vec<&Op> {
+    let mut ordered: Vec<&Op> = backlog.iter().collect();
+    if backlog.iter().all(|op| op.key().is_some()) {
+        ordered.sort_by(|a, b| (a.collection(), a.key()).cmp(&(b.collection(), b.key())));
+    }
+    ordered
 }
 
 /// Reads the log left by a store that stopped before flushing it (a crash, `kill -9`), oldest
@@ -374,23 +477,111 @@ mod tests {
     }
 
     #[test]
-    fn pending_keys_hold_reads_of_their_key_and_scans_of_their_collection() {
+    fn a_flush_orders_by_key_keeping_each_keys_commit_order_unless_a_parent_is_deleted() {
+        let relabel = |key: &str, position| {
+            Op::from_mutation(Mutation::Relabel {
+                collection: Collection::Pipeline,
+                key: key.into(),
+                label: None,
+                position,
+            })
+        };
+        let backlog = || {
+            vec![
+                relabel("b", 1),
+                relabel("a", 1),
+                relabel("b", 2),
+                relabel("a", 2),
+            ]
+        };
+        let order = |ops: Vec<&Op>| -> Vec<String> {
+            ops.iter()
+                .map(|op| match op {
+                    Op::Relabel { key, position, .. } => format!("{key}{position}"),
+                    _ => "children".into(),
+                })
+                .collect()
+        };
+        assert_eq!(order(in_key_order(&backlog())), ["a1", "a2", "b1", "b2"]);
+
+        let mut with_children = backlog();
+        with_children.insert(
+            1,
+            Op::from_mutation(Mutation::DeleteChildren {
+                collection: Collection::Job,
+                parent: "a".into(),
+            }),
+        );
+        assert_eq!(
+            order(in_key_order(&with_children)),
+            ["b1", "children", "a1", "b2", "a2"]
+        );
+    }
+
+    #[test]
+    fn pending_keys_answer_reads_of_rows_they_decide_and_hold_the_others_for_a_flush() {
         let pending = Pending::default();
+        let known = |l: Lookup| match l {
+            Lookup::Known(r) => r.map(|r| (r.label, r.position, r.body.value())),
+            other => panic!("expected a known row, got {other:?}"),
+        };
         pending.record(&sample()[..3]);
-        assert!(pending.holds_key(Collection::Timer, "t1"));
-        assert!(!pending.holds_key(Collection::Timer, "t2"));
+        assert_eq!(
+            known(pending.lookup(Collection::Timer, "t1")),
+            Some((Some("l".into()), -7, serde_json::json!({"a": "\"quoted\""})))
+        );
+        assert!(matches!(
+            pending.lookup(Collection::Timer, "t2"),
+            Lookup::InTable
+        ));
         assert!(pending.holds_any(Collection::Timer));
-        assert!(pending.holds_key(Collection::Pipeline, "p"));
+        // A relabel of a row put before the log: only the table knows the rest of it.
+        assert!(matches!(
+            pending.lookup(Collection::Pipeline, "p"),
+            Lookup::AfterFlush
+        ));
         assert!(!pending.holds_any(Collection::Execution));
+        assert!(matches!(
+            pending.lookup(Collection::Execution, "p"),
+            Lookup::InTable
+        ));
         assert_eq!(pending.ops(), 3);
+
+        // A put then a relabel: the relabelled row. A delete: no row.
+        pending.record(&[
+            Op::from_mutation(Mutation::Put(
+                Record::new(Collection::Pipeline, "new", serde_json::json!({})).with_label("a"),
+            )),
+            Op::from_mutation(Mutation::Relabel {
+                collection: Collection::Pipeline,
+                key: "new".into(),
+                label: Some("b".into()),
+                position: 3,
+            }),
+            Op::from_mutation(Mutation::Delete {
+                collection: Collection::Timer,
+                key: "t1".into(),
+            }),
+        ]);
+        assert_eq!(
+            known(pending.lookup(Collection::Pipeline, "new")),
+            Some((Some("b".into()), 3, serde_json::json!({})))
+        );
+        assert_eq!(known(pending.lookup(Collection::Timer, "t1")), None);
 
         // Deleting children touches keys the log does not name: every key of Job waits.
         pending.record(&sample()[5..]);
-        assert!(pending.holds_key(Collection::Job, "any"));
+        assert!(matches!(
+            pending.lookup(Collection::Job, "any"),
+            Lookup::AfterFlush
+        ));
 
         pending.clear();
         assert!(!pending.holds_any(Collection::Timer));
-        assert!(!pending.holds_key(Collection::Job, "any"));
+        assert!(matches!(
+            pending.lookup(Collection::Job, "any"),
+            Lookup::InTable
+        ));
         assert_eq!(pending.ops(), 0);
     }
 }

@@ -16,7 +16,8 @@
 //! Pipelines, jobs and timers (the records that find things without loading a pipeline) are
 //! made durable as one appended log row in the caller's transaction and written to their
 //! tables later, many commits at a time (`deferred.rs`); a read that needs one of them first
-//! waits for that write. [`SqliteStore::open`] writes what a crash left in the log.
+//! waits for that write, unless the waiting mutations decide the row on their own (a put or a
+//! delete, then relabels). [`SqliteStore::open`] writes what a crash left in the log.
 //!
 //! # Write-ahead log
 //! Checkpoints run off the commit path (`checkpoint.rs`): a PASSIVE one on its own thread
@@ -50,6 +51,7 @@ use rusqlite::Connection;
 use lockgate_store::{Collection, Mutation, Record, Scan, Store, StoreError};
 
 use crate::checkpoint::{Checkpointer, Checkpoints};
+use crate::deferred::Lookup;
 use crate::reader::ReadPool;
 use crate::writer::{Op, Writer};
 
@@ -281,8 +283,11 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
-        self.settle(self.inner.writer.pending().holds_key(collection, key))
-            .await?;
+        match self.inner.writer.pending().lookup(collection, key) {
+            Lookup::InTable => {}
+            Lookup::Known(record) => return Ok(record),
+            Lookup::AfterFlush => self.inner.writer.flush().await?,
+        }
         let key = key.to_owned();
         self.read(move |conn| reader::get(conn, collection, &key))
             .await
@@ -321,11 +326,12 @@ impl Store for SqliteStore {
         key: &str,
         scan: Scan,
     ) -> Result<(Option<Record>, Vec<Record>), StoreError> {
-        self.settle(
-            self.inner.writer.pending().holds_key(collection, key)
-                || self.holds_any(scan.collection),
-        )
-        .await?;
+        self.settle(self.holds_any(scan.collection)).await?;
+        match self.inner.writer.pending().lookup(collection, key) {
+            Lookup::InTable => {}
+            Lookup::Known(record) => return Ok((record, self.scan(scan).await?)),
+            Lookup::AfterFlush => self.inner.writer.flush().await?,
+        }
         let key = key.to_owned();
         self.read(move |conn| reader::get_and_scan(conn, collection, &key, &scan))
             .await
