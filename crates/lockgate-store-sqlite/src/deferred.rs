@@ -16,9 +16,11 @@
 //! - The `deferred_ops` table holds exactly the commits not yet flushed: a flush applies the
 //!   whole backlog and empties the table in one transaction, and opening the store replays and
 //!   empties it before the writer starts, so a crash between commit and flush loses nothing.
-//! - Reads see every acknowledged commit: before a read touches a deferred collection at a key
-//!   (or, for scans and counts, anywhere) with mutations not yet flushed, it asks the writer to
-//!   flush ([`Pending`]). A commit's keys are marked pending before its caller is answered.
+//! - Reads see every acknowledged commit ([`Pending`]): a read of one key whose waiting
+//!   mutations decide the row on their own (a put or a delete, then relabels) is answered from
+//!   them; any other read of a deferred collection that touches waiting mutations (that key,
+//!   or, for scans and counts, any) first asks the writer to flush. A commit's keys are marked
+//!   waiting before its caller is answered.
 //! - A flush is committed with `synchronous=NORMAL`: it need not be durable on its own, since
 //!   until it is, the log rows it deletes are still there to be replayed, and SQLite syncs the
 //!   WAL before any later `FULL` commit returns and before any checkpoint.
@@ -46,8 +48,8 @@ pub(crate) fn is_deferred(collection: Collection) -> bool {
 
 /// Deferred mutations are flushed once this many are waiting (about 400 approvals' worth).
 /// Larger flushes share more pages but hold up the commits queued behind them: with 20,000
-/// pipelines, 16,384 gave a few more approvals a second than 2,048 but a p99 three to four
-/// times longer (140–200 ms against 40–50 ms, the same as without deferral).
+/// pipelines, 16,384 gave somewhat more approvals a second than 2,048 but a p99 three to four
+/// times longer (140–200 ms against 40–50 ms, about what it was without deferral).
 pub(crate) const FLUSH_AT_OPS: usize = 2_048;
 
 /// What is waiting for a flush, as readers need to know it: what the waiting mutations make of
