@@ -234,6 +234,22 @@ struct Logged<'a> {
     b: Option<Cow<'a, str>>,
 }
 
+impl<'a> Logged<'a> {
+    /// A mutation that names only its kind, collection and key (or parent).
+    fn naming(op: &'static str, collection: Collection, key: &'a str) -> Logged<'a> {
+        Logged {
+            op: Cow::Borrowed(op),
+            c: Cow::Borrowed(collection.as_str()),
+            k: Cow::Borrowed(key),
+            p: None,
+            d: None,
+            l: None,
+            n: 0,
+            b: None,
+        }
+    }
+}
+
 /// The log row for one commit's deferred mutations: a JSON array, in their order.
 pub(crate) fn encode(ops: &[Op]) -> String {
     let logged: Vec<Logged<'_>> = ops
@@ -259,35 +275,14 @@ pub(crate) fn encode(ops: &[Op]) -> String {
                 label,
                 position,
             } => Logged {
-                op: Cow::Borrowed("relabel"),
-                c: Cow::Borrowed(collection.as_str()),
-                k: Cow::Borrowed(key),
-                p: None,
-                d: None,
                 l: label.as_deref().map(Cow::Borrowed),
                 n: *position,
-                b: None,
+                ..Logged::naming("relabel", *collection, key)
             },
-            Op::Delete { collection, key } => Logged {
-                op: Cow::Borrowed("delete"),
-                c: Cow::Borrowed(collection.as_str()),
-                k: Cow::Borrowed(key),
-                p: None,
-                d: None,
-                l: None,
-                n: 0,
-                b: None,
-            },
-            Op::DeleteChildren { collection, parent } => Logged {
-                op: Cow::Borrowed("delete_children"),
-                c: Cow::Borrowed(collection.as_str()),
-                k: Cow::Borrowed(parent),
-                p: None,
-                d: None,
-                l: None,
-                n: 0,
-                b: None,
-            },
+            Op::Delete { collection, key } => Logged::naming("delete", *collection, key),
+            Op::DeleteChildren { collection, parent } => {
+                Logged::naming("delete_children", *collection, parent)
+            }
         })
         .collect();
     serde_json::to_string(&logged).expect("logged mutations are plain JSON")

@@ -235,6 +235,20 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// The row of `key` as waiting deferred mutations decide it (`Some`), or `None` when the
+    /// table holds what to read, after a flush if the waiting mutations needed one.
+    async fn waiting_row(
+        &self,
+        collection: Collection,
+        key: &str,
+    ) -> Result<Option<Option<Record>>, StoreError> {
+        match self.inner.writer.pending().lookup(collection, key) {
+            Lookup::InTable => Ok(None),
+            Lookup::Known(record) => Ok(Some(record)),
+            Lookup::AfterFlush => self.inner.writer.flush().await.map(|()| None),
+        }
+    }
+
     /// Whether a read of `collection` anywhere must wait for a flush first.
     fn holds_any(&self, collection: Collection) -> bool {
         self.inner.writer.pending().holds_any(collection)
@@ -283,10 +297,8 @@ impl Store for SqliteStore {
     }
 
     async fn get(&self, collection: Collection, key: &str) -> Result<Option<Record>, StoreError> {
-        match self.inner.writer.pending().lookup(collection, key) {
-            Lookup::InTable => {}
-            Lookup::Known(record) => return Ok(record),
-            Lookup::AfterFlush => self.inner.writer.flush().await?,
+        if let Some(record) = self.waiting_row(collection, key).await? {
+            return Ok(record);
         }
         let key = key.to_owned();
         self.read(move |conn| reader::get(conn, collection, &key))
@@ -327,10 +339,8 @@ impl Store for SqliteStore {
         scan: Scan,
     ) -> Result<(Option<Record>, Vec<Record>), StoreError> {
         self.settle(self.holds_any(scan.collection)).await?;
-        match self.inner.writer.pending().lookup(collection, key) {
-            Lookup::InTable => {}
-            Lookup::Known(record) => return Ok((record, self.scan(scan).await?)),
-            Lookup::AfterFlush => self.inner.writer.flush().await?,
+        if let Some(record) = self.waiting_row(collection, key).await? {
+            return Ok((record, self.scan(scan).await?));
         }
         let key = key.to_owned();
         self.read(move |conn| reader::get_and_scan(conn, collection, &key, &scan))
