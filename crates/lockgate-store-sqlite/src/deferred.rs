@@ -52,6 +52,11 @@ pub(crate) fn is_deferred(collection: Collection) -> bool {
 /// times longer (140–200 ms against 40–50 ms, about what it was without deferral).
 pub(crate) const FLUSH_AT_OPS: usize = 2_048;
 
+/// Deferred mutations are also flushed once their log rows hold this many bytes, so that one
+/// flush of large records (pipeline declarations) stays about the size of a group commit and
+/// the WAL passes its limit by one such transaction at most (an approval logs about 400 bytes).
+pub(crate) const FLUSH_AT_BYTES: usize = 128 * 1024;
+
 /// What is waiting for a flush, as readers need to know it: what the waiting mutations make of
 /// each key they name, and which collections have any (or a mutation that is not about one key).
 #[derive(Default)]

@@ -471,6 +471,8 @@ fn run(
     let statements = Statements::new();
     // Deferred mutations of acknowledged commits, in commit order, not yet in their tables.
     let mut backlog: Vec<Op> = Vec::new();
+    // The size of the backlog's log rows, a measure of what a flush will write.
+    let mut backlog_bytes = 0_usize;
     // Cleared when a flush fails, so that a failing disk is not retried every idle moment.
     let mut flush_when_idle = true;
     let flush =
@@ -488,6 +490,10 @@ fn run(
                 Ok(message) => message,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     flush_when_idle = flush(&mut backlog).is_ok();
+                    if backlog.is_empty() {
+                        backlog_bytes = 0;
+                    }
+                    checkpoints.after_commit();
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -520,6 +526,7 @@ fn run(
                 if let (Ok(()), Some(deferred)) = (&result, request.deferred) {
                     // Before the answer: from then on a read must find them, flushed or waiting.
                     pending.record(&deferred.ops);
+                    backlog_bytes += deferred.log.len();
                     backlog.extend(deferred.ops);
                     flush_when_idle = true;
                 }
@@ -527,16 +534,24 @@ fn run(
                 let _ = request.reply.send(result);
             }
         }
-        if !flushes.is_empty() || backlog.len() >= deferred::FLUSH_AT_OPS {
+        // After the answers, so that a checkpoint delays the next group, never the callers of
+        // the one just committed; and before a flush, so that the WAL passes its limit by one
+        // transaction at most, not by a group and a flush.
+        checkpoints.after_commit();
+        if !flushes.is_empty()
+            || backlog.len() >= deferred::FLUSH_AT_OPS
+            || backlog_bytes >= deferred::FLUSH_AT_BYTES
+        {
             let result = flush(&mut backlog);
             flush_when_idle = result.is_ok();
+            if backlog.is_empty() {
+                backlog_bytes = 0;
+            }
             for reply in flushes {
                 let _ = reply.send(result.clone());
             }
+            checkpoints.after_commit();
         }
-        // After the answers, so that a checkpoint delays the next group, never the callers of
-        // the one just committed.
-        checkpoints.after_commit();
     }
     // Not needed for durability (the log is replayed at the next open), but a store closed
     // cleanly then opens without replaying anything.

@@ -193,11 +193,12 @@ async fn a_commit_past_the_limit_is_followed_by_a_restart_that_cuts_the_file_bac
     const LIMIT: u64 = 1024 * 1024;
     let (_dir, store, wal) = store_with_wal_limit(LIMIT);
     let body = serde_json::json!({ "declaration": "x".repeat(4096) });
-    // About 2.4 MB of pages in one transaction.
+    // About 2.4 MB of pages in one transaction (executions: written in the commit itself, where
+    // a deferred collection would be written again by a flush, a second transaction).
     let puts = (0..300)
         .map(|n| {
             Mutation::Put(Record::new(
-                Collection::Pipeline,
+                Collection::Execution,
                 format!("big/{n:04}"),
                 body.clone(),
             ))
@@ -207,7 +208,7 @@ async fn a_commit_past_the_limit_is_followed_by_a_restart_that_cuts_the_file_bac
     // The writer checks the WAL after answering a group and before taking the next one, so
     // once the next commit is answered, the check after the big one has run.
     store
-        .commit(vec![put(Collection::Pipeline, "small")])
+        .commit(vec![put(Collection::Execution, "small")])
         .await
         .expect("a small commit");
     let stats = store.wal_stats();
@@ -220,7 +221,7 @@ async fn a_commit_past_the_limit_is_followed_by_a_restart_that_cuts_the_file_bac
         size(&wal)
     );
     assert_eq!(
-        store.load(Collection::Pipeline).await.expect("load").len(),
+        store.load(Collection::Execution).await.expect("load").len(),
         301
     );
 }
