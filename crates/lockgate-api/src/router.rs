@@ -104,7 +104,8 @@ where
     S: EncodedAnswers<Context = Caller>,
 {
     let started = Instant::now();
-    let request_id = Uuid::new_v4().to_string();
+    let mut id_text = Uuid::encode_buffer();
+    let request_id: &str = Uuid::new_v4().hyphenated().encode_lower(&mut id_text);
     let span = tracing::info_span!("api_request", request_id = %request_id);
     async move {
         let (parts, body) = request.into_parts();
@@ -123,10 +124,10 @@ where
             // `serve` only succeeds once it knows the operation.
             (Ok(_), None) => protocol.error_response(&ApiError::internal()),
         };
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
+        if let Ok(value) = HeaderValue::from_str(request_id) {
             response.headers_mut().insert(REQUEST_ID_HEADER, value);
         }
-        log(&outcome, protocol, response.status(), &request_id, started);
+        log(&outcome, protocol, response.status(), request_id, started);
         response
     }
     .instrument(span)
@@ -321,13 +322,16 @@ fn log(
     started: Instant,
 ) {
     let operation = outcome.operation.map(|op| op.name()).unwrap_or("-");
-    let caller = outcome
-        .caller
-        .as_ref()
-        .map(Caller::arn)
-        .unwrap_or_else(|| "-".to_owned());
+    // Made only if the line is logged: tracing evaluates a field when its level is enabled.
+    let caller = || {
+        outcome
+            .caller
+            .as_ref()
+            .map(Caller::arn)
+            .unwrap_or_else(|| "-".to_owned())
+    };
     // Microsecond resolution is plenty and keeps the log line short.
-    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let latency_ms = || (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     let code = outcome.result.as_ref().err().map(|e| e.code.as_str());
     if status.is_server_error() {
         tracing::warn!(
@@ -336,8 +340,8 @@ fn log(
             status = status.as_u16(),
             code,
             request_id,
-            caller = %caller,
-            latency_ms,
+            caller = %caller(),
+            latency_ms = latency_ms(),
             "request failed"
         );
     } else if code.is_none() && outcome.operation.is_some_and(is_read_only) {
@@ -348,8 +352,8 @@ fn log(
             protocol = protocol.name(),
             status = status.as_u16(),
             request_id,
-            caller = %caller,
-            latency_ms,
+            caller = %caller(),
+            latency_ms = latency_ms(),
             "request served"
         );
     } else {
@@ -359,8 +363,8 @@ fn log(
             status = status.as_u16(),
             code,
             request_id,
-            caller = %caller,
-            latency_ms,
+            caller = %caller(),
+            latency_ms = latency_ms(),
             "request served"
         );
     }

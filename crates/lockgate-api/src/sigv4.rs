@@ -621,25 +621,33 @@ impl Authorization {
     /// The canonical request, or `None` when a signed header is absent from the request (which
     /// can only mean the signature does not match).
     fn canonical_request(&self, request: &RequestHead<'_>, payload_hash: &str) -> Option<String> {
-        let mut out = String::with_capacity(256);
+        let mut out = String::with_capacity(512);
         out.push_str(request.method.as_str());
         out.push('\n');
-        out.push_str(&canonical_uri(request.uri.path()));
+        push_canonical_uri(&mut out, request.uri.path());
         out.push('\n');
         let exclude = match self.location {
             SignatureLocation::Header => None,
             SignatureLocation::Query { .. } => Some("X-Amz-Signature"),
         };
-        out.push_str(&canonical_query(request.uri.query().unwrap_or(""), exclude));
+        let query = request.uri.query().unwrap_or("");
+        if !query.is_empty() {
+            out.push_str(&canonical_query(query, exclude));
+        }
         out.push('\n');
         for name in &self.signed_headers {
             out.push_str(name);
             out.push(':');
-            out.push_str(&canonical_header_value(request, name)?);
+            push_canonical_header_value(&mut out, request, name)?;
             out.push('\n');
         }
         out.push('\n');
-        out.push_str(&self.signed_headers.join(";"));
+        for (n, name) in self.signed_headers.iter().enumerate() {
+            if n > 0 {
+                out.push(';');
+            }
+            out.push_str(name);
+        }
         out.push('\n');
         out.push_str(payload_hash);
         Some(out)
@@ -667,8 +675,9 @@ impl Authorization {
         let scope_end = string_to_sign.len();
         string_to_sign.push('\n');
         string_to_sign.push_str(Hex::sha256(canonical_request.as_bytes()).as_str());
-        let key = signing_key(secret_access_key, &string_to_sign[scope_start..scope_end]);
-        Hex::of(&hmac(&key, string_to_sign.as_bytes()))
+        let mut mac = signing_mac(secret_access_key, &string_to_sign[scope_start..scope_end]);
+        mac.update(string_to_sign.as_bytes());
+        Hex::of(&mac.finalize().into_bytes().into())
     }
 }
 
@@ -677,28 +686,27 @@ impl Authorization {
 const KEPT_SIGNING_KEYS: usize = 8;
 
 thread_local! {
-    /// The signing keys this thread derived last, newest last: (secret, scope) → key.
-    static SIGNING_KEYS: std::cell::RefCell<Vec<(String, String, Vec<u8>)>> =
+    /// The signing keys this thread derived last, newest last: (secret, scope) → an HMAC keyed
+    /// with the signing key, cloned for each signature (keying it hashes the key's pads).
+    static SIGNING_KEYS: std::cell::RefCell<Vec<(String, String, Hmac<Sha256>)>> =
         const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The SigV4 signing key for `scope` (`date/region/service/aws4_request`): four HMACs chained
-/// from the secret, kept per thread so that a client's requests derive it once a day rather
-/// than on every request.
-fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
+/// An HMAC keyed with the SigV4 signing key for `scope` (`date/region/service/aws4_request`),
+/// kept per thread so that a client's requests derive the key once a day rather than on every
+/// request.
+fn signing_mac(secret_access_key: &str, scope: &str) -> Hmac<Sha256> {
     let kept = SIGNING_KEYS.with_borrow(|keys| {
         keys.iter()
             .rev()
             .find(|(secret, kept_scope, _)| secret == secret_access_key && kept_scope == scope)
-            .map(|(_, _, key)| key.clone())
+            .map(|(_, _, mac)| mac.clone())
     });
-    if let Some(key) = kept {
-        return key;
+    if let Some(mac) = kept {
+        return mac;
     }
-    let mut key = format!("AWS4{secret_access_key}").into_bytes();
-    for part in scope.split('/') {
-        key = hmac(&key, part.as_bytes()).to_vec();
-    }
+    let mac = Hmac::<Sha256>::new_from_slice(&signing_key(secret_access_key, scope))
+        .expect("HMAC takes keys of any length");
     SIGNING_KEYS.with_borrow_mut(|keys| {
         if keys.len() == KEPT_SIGNING_KEYS {
             keys.remove(0);
@@ -706,9 +714,23 @@ fn signing_key(secret_access_key: &str, scope: &str) -> Vec<u8> {
         keys.push((
             secret_access_key.to_string(),
             scope.to_string(),
-            key.clone(),
+            mac.clone(),
         ));
     });
+    mac
+}
+
+/// The SigV4 signing key for `scope`: four HMACs chained from the secret.
+fn signing_key(secret_access_key: &str, scope: &str) -> [u8; 32] {
+    let mut parts = scope.split('/');
+    let first = parts.next().unwrap_or_default();
+    let mut key = hmac(
+        format!("AWS4{secret_access_key}").as_bytes(),
+        first.as_bytes(),
+    );
+    for part in parts {
+        key = hmac(&key, part.as_bytes());
+    }
     key
 }
 
@@ -745,9 +767,15 @@ impl Hex {
     }
 }
 
-/// The path, with dot segments and empty segments removed, then percent-encoded a second time as
-/// every AWS service but S3 expects.
-fn canonical_uri(path: &str) -> String {
+/// Appends the path, with dot segments and empty segments removed, then percent-encoded a second
+/// time as every AWS service but S3 expects.
+fn push_canonical_uri(out: &mut String, path: &str) {
+    // The path every SDK sends (`/`, or segments of unreserved characters) is its own canonical
+    // form; only other paths are normalised and encoded.
+    if is_canonical_path(path) {
+        out.push_str(path);
+        return;
+    }
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -763,7 +791,29 @@ fn canonical_uri(path: &str) -> String {
     if ends_with_slash && !normalized.ends_with('/') {
         normalized.push('/');
     }
-    utf8_percent_encode(&normalized, UNRESERVED_AND_SLASH).to_string()
+    out.extend(utf8_percent_encode(&normalized, UNRESERVED_AND_SLASH));
+}
+
+/// Whether normalising and encoding `path` would leave it unchanged: it starts with `/`, holds
+/// only unreserved characters and `/`, and has no empty (but a trailing), `.` or `..` segment.
+fn is_canonical_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let unreserved = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~');
+    let mut segments = rest.split('/').peekable();
+    while let Some(segment) = segments.next() {
+        let last = segments.peek().is_none();
+        let fine = match segment {
+            "" => last,
+            "." | ".." => false,
+            _ => segment.bytes().all(unreserved),
+        };
+        if !fine {
+            return false;
+        }
+    }
+    true
 }
 
 /// Splits a raw query into decoded `(name, value)` pairs, in order.
@@ -801,34 +851,42 @@ fn canonical_query(query: &str, exclude: Option<&str>) -> String {
         .join("&")
 }
 
-/// Every value of header `name`, each trimmed with inner runs of spaces collapsed, joined by `,`.
-/// HTTP/2 carries the host in the `:authority` pseudo-header, which reaches us as the URI's
-/// authority rather than as a `host` header.
-fn canonical_header_value(request: &RequestHead<'_>, name: &str) -> Option<String> {
-    let values: Vec<String> = request
-        .headers
-        .get_all(name)
-        .iter()
-        .map(|value| collapse_spaces(&String::from_utf8_lossy(value.as_bytes())))
-        .collect();
-    if !values.is_empty() {
-        return Some(values.join(","));
+/// Appends every value of header `name`, each trimmed with inner runs of spaces collapsed, joined
+/// by `,`; `None` when the request has no such header. HTTP/2 carries the host in the
+/// `:authority` pseudo-header, which reaches us as the URI's authority rather than as a `host`
+/// header.
+fn push_canonical_header_value(
+    out: &mut String,
+    request: &RequestHead<'_>,
+    name: &str,
+) -> Option<()> {
+    let mut values = request.headers.get_all(name).iter().peekable();
+    if values.peek().is_none() {
+        if name == "host" {
+            out.push_str(request.uri.authority()?.as_str());
+            return Some(());
+        }
+        return None;
     }
-    if name == "host" {
-        return request.uri.authority().map(|a| a.as_str().to_owned());
+    for (n, value) in values.enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        push_collapsed(out, &String::from_utf8_lossy(value.as_bytes()));
     }
-    None
+    Some(())
 }
 
-fn collapse_spaces(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
+/// Appends `value` trimmed of spaces, with each inner run of spaces collapsed to one.
+fn push_collapsed(out: &mut String, value: &str) {
+    let mut first = true;
     for word in value.split(' ').filter(|w| !w.is_empty()) {
-        if !out.is_empty() {
+        if !first {
             out.push(' ');
         }
         out.push_str(word);
+        first = false;
     }
-    out
 }
 
 /// `YYYYMMDD'T'HHMMSS'Z'`, the form of `X-Amz-Date`.

@@ -714,9 +714,22 @@ async fn a_presigned_request_missing_parameters_is_incomplete() {
     assert_eq!(err.code(), "IncompleteSignatureException");
 }
 
+fn canonical_uri(path: &str) -> String {
+    let mut out = String::new();
+    push_canonical_uri(&mut out, path);
+    out
+}
+
 #[test]
 fn canonical_uri_normalizes_and_encodes_twice() {
     assert_eq!(canonical_uri(""), "/");
+    assert_eq!(canonical_uri("//a//b"), "/a/b");
+    assert_eq!(canonical_uri("/a/b/"), "/a/b/");
+    assert_eq!(canonical_uri("/a/."), "/a/");
+    assert_eq!(canonical_uri("/a/.."), "/");
+    assert_eq!(canonical_uri("/a/.../b"), "/a/.../b");
+    assert_eq!(canonical_uri("/a b"), "/a%20b");
+    assert_eq!(canonical_uri("/~x-y_z.1"), "/~x-y_z.1");
     assert_eq!(canonical_uri("/"), "/");
     assert_eq!(canonical_uri("/a/./b/../c/"), "/a/c/");
     assert_eq!(canonical_uri("/a%20b"), "/a%2520b");
@@ -754,9 +767,13 @@ fn kept_signing_keys_match_freshly_derived_ones() {
     for _ in 0..2 {
         for scope in &scopes {
             for secret in ["first/secret", "second/secret"] {
+                let kept = signing_mac(secret, scope)
+                    .chain_update(b"string to sign")
+                    .finalize()
+                    .into_bytes();
                 assert_eq!(
-                    signing_key(secret, scope),
-                    derived(secret, scope),
+                    kept.as_slice(),
+                    hmac(&derived(secret, scope), b"string to sign"),
                     "{scope}"
                 );
             }
@@ -765,6 +782,10 @@ fn kept_signing_keys_match_freshly_derived_ones() {
     assert_ne!(
         signing_key("first/secret", &scopes[0]),
         signing_key("second/secret", &scopes[0])
+    );
+    assert_eq!(
+        signing_key("first/secret", &scopes[0]).to_vec(),
+        derived("first/secret", &scopes[0])
     );
 }
 

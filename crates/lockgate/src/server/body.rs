@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 
 use super::connection::ResponseGuard;
 
@@ -18,7 +18,11 @@ use super::connection::ResponseGuard;
 /// hyper close the connection after the response.
 pub(crate) struct TimedBody {
     inner: hyper::body::Incoming,
-    deadline: Pin<Box<Sleep>>,
+    /// When the request arrived.
+    started: Instant,
+    /// Armed the first time the body is not all there yet: most API bodies arrive with their
+    /// headers and are read without ever needing a timer.
+    deadline: Option<Pin<Box<Sleep>>>,
     limit: Duration,
 }
 
@@ -27,7 +31,8 @@ impl TimedBody {
     pub fn new(inner: hyper::body::Incoming, limit: Duration) -> Self {
         TimedBody {
             inner,
-            deadline: Box::pin(tokio::time::sleep(limit)),
+            started: Instant::now(),
+            deadline: None,
             limit,
         }
     }
@@ -44,7 +49,11 @@ impl Body for TimedBody {
         if let Poll::Ready(frame) = Pin::new(&mut self.inner).poll_frame(cx) {
             return Poll::Ready(frame.map(|r| r.map_err(std::io::Error::other)));
         }
-        if self.deadline.as_mut().poll(cx).is_ready() {
+        let (started, limit) = (self.started, self.limit);
+        let deadline = self
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(started + limit)));
+        if deadline.as_mut().poll(cx).is_ready() {
             let limit = self.limit.as_secs();
             return Poll::Ready(Some(Err(std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
