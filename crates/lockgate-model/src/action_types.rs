@@ -1,5 +1,6 @@
 //! The catalogue of action types a pipeline may use: the built-in manual approval
-//! (`Approval/AWS/Manual/1`) plus the custom action types registered through
+//! (`Approval/AWS/Manual/1`), the other AWS-owned types of CodePipeline's action structure
+//! reference (`catalogue.rs`), and the custom action types registered through
 //! `CreateCustomActionType`.
 //!
 //! The registry is plain data. It is the store's job to persist custom types and to rebuild a
@@ -10,6 +11,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::catalogue::aws_action_types;
 use lockgate_shapes::{
     ActionCategory, ActionConfigurationProperty, ActionConfigurationPropertyType, ActionOwner,
     ActionType, ActionTypeId, ActionTypeSettings, ArtifactDetails,
@@ -134,9 +136,9 @@ impl FromStr for ActionTypeKey {
 
 /// The action types a pipeline may use, keyed by [`ActionTypeKey`].
 ///
-/// Invariant: the built-in manual approval is always present and unchanged;
-/// [`ActionTypeRegistry::insert`] does not replace it and [`ActionTypeRegistry::remove`] does not
-/// remove it.
+/// Invariant: the built-in types (the manual approval and the AWS catalogue) are always present
+/// and unchanged; [`ActionTypeRegistry::insert`] does not replace them and
+/// [`ActionTypeRegistry::remove`] does not remove them.
 #[derive(Debug, Clone)]
 pub struct ActionTypeRegistry {
     types: BTreeMap<ActionTypeKey, ActionType>,
@@ -149,9 +151,13 @@ impl Default for ActionTypeRegistry {
 }
 
 impl ActionTypeRegistry {
-    /// A registry holding only the built-in action types (the manual approval).
+    /// A registry holding only the built-in action types: the manual approval and every type
+    /// of the AWS catalogue.
     pub fn new() -> Self {
-        let mut types = BTreeMap::new();
+        let mut types: BTreeMap<ActionTypeKey, ActionType> = aws_action_types()
+            .iter()
+            .map(|entry| (entry.key(), entry.action_type.clone()))
+            .collect();
         types.insert(
             ActionTypeKey::manual_approval(),
             manual_approval_action_type(),
@@ -159,13 +165,13 @@ impl ActionTypeRegistry {
         ActionTypeRegistry { types }
     }
 
-    /// Adds or replaces an action type, as `CreateCustomActionType` declares it, and returns the
-    /// one it replaced. Callers insert custom types (owner `Custom`); the built-in manual approval
-    /// is never replaced, because the approval flow relies on its fixed shape, so inserting a
-    /// type with its id changes nothing and returns `None`.
+    /// Adds or replaces a custom action type (owner `Custom`), as `CreateCustomActionType`
+    /// declares it, and returns the one it replaced. Built-in types are never replaced (the
+    /// approval flow relies on the manual approval's fixed shape, and the AWS catalogue is
+    /// CodePipeline's), so inserting a type of another owner changes nothing and returns `None`.
     pub fn insert(&mut self, action_type: ActionType) -> Option<ActionType> {
         let key = ActionTypeKey::from_id(&action_type.id);
-        if key.is_manual_approval() {
+        if key.owner != CUSTOM_OWNER {
             return None;
         }
         self.types.insert(key, action_type)
@@ -315,16 +321,35 @@ mod tests {
     }
 
     #[test]
-    fn a_new_registry_holds_only_the_manual_approval() {
+    fn a_new_registry_holds_the_manual_approval_and_the_aws_catalogue() {
         let registry = ActionTypeRegistry::new();
-        assert_eq!(keys(&registry.list(None)), ["Approval/AWS/Manual/1"]);
-        assert_eq!(
-            keys(&registry.list(Some(ActionOwner::Aws))),
-            ["Approval/AWS/Manual/1"]
-        );
+        let aws = keys(&registry.list(Some(ActionOwner::Aws)));
+        for key in [
+            "Approval/AWS/Manual/1",
+            "Build/AWS/CodeBuild/1",
+            "Source/AWS/CodeCommit/1",
+        ] {
+            assert!(aws.iter().any(|k| k == key), "{key}");
+        }
+        assert_eq!(registry.len(), aws_action_types().len() + 1);
         assert!(registry.list(Some(ActionOwner::Custom)).is_empty());
-        assert_eq!(registry.len(), 1);
         assert!(!registry.is_empty());
+    }
+
+    #[test]
+    fn aws_types_can_be_neither_replaced_nor_removed() {
+        let mut registry = ActionTypeRegistry::new();
+        let codebuild = aws_action_types()
+            .iter()
+            .find(|e| e.key().to_string() == "Build/AWS/CodeBuild/1")
+            .expect("CodeBuild is catalogued")
+            .action_type
+            .clone();
+        let mut replacement = codebuild.clone();
+        replacement.input_artifact_details.maximum_count = 0;
+        assert_eq!(registry.insert(replacement), None);
+        assert!(!registry.remove(&codebuild.id));
+        assert_eq!(registry.get(&codebuild.id), Some(&codebuild));
     }
 
     #[test]
@@ -362,8 +387,12 @@ mod tests {
         assert!(registry
             .insert(custom_type(ActionCategory::Build, "Shell", "1"))
             .is_none());
+        let custom_or_approval: Vec<String> = keys(&registry.list(None))
+            .into_iter()
+            .filter(|k| k.contains("/Custom/") || k == "Approval/AWS/Manual/1")
+            .collect();
         assert_eq!(
-            keys(&registry.list(None)),
+            custom_or_approval,
             [
                 "Approval/AWS/Manual/1",
                 "Build/Custom/Shell/1",
@@ -379,7 +408,10 @@ mod tests {
                 "Source/Custom/LocalSource/1",
             ]
         );
-        assert!(registry.list(Some(ActionOwner::ThirdParty)).is_empty());
+        assert!(registry
+            .list(Some(ActionOwner::ThirdParty))
+            .iter()
+            .all(|t| t.id.owner == ActionOwner::ThirdParty));
     }
 
     #[test]

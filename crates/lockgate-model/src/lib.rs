@@ -3,6 +3,7 @@
 
 pub mod action_types;
 pub mod caller;
+pub mod catalogue;
 pub mod clock;
 pub mod ids;
 pub mod notice;

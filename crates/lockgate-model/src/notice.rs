@@ -92,6 +92,9 @@ pub fn outbox_body(notice: &ApprovalNotice) -> serde_json::Value {
     serde_json::json!({ "notice": notice })
 }
 
+/// The `[[topics]]` ARN that catches approvals naming a topic no other entry lists.
+pub const CATCH_ALL_TOPIC: &str = "*";
+
 /// Whether `arn` is an SNS topic ARN: `arn:aws:sns:<region>:<12-digit account>:<name>`, the name
 /// being 1 to 256 letters, digits, hyphens or underscores (a FIFO topic's `.fifo` suffix too).
 pub fn is_sns_topic_arn(arn: &str) -> bool {

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use lockgate_model::notice::is_sns_topic_arn;
+use lockgate_model::notice::{is_sns_topic_arn, CATCH_ALL_TOPIC};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -149,7 +149,8 @@ impl DeliveryPolicy {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
-    /// The topic ARN approvals name in `NotificationArn`: `arn:aws:sns:<region>:<account>:<name>`.
+    /// The topic ARN approvals name in `NotificationArn`: `arn:aws:sns:<region>:<account>:<name>`,
+    /// or `*` for every topic no other entry lists.
     pub arn: String,
     /// Where its messages go.
     #[serde(default)]
@@ -246,9 +247,12 @@ impl NotifyConfig {
         self.topics.iter().map(|t| t.arn.clone()).collect()
     }
 
-    /// The topic with this ARN.
+    /// The topic with this ARN, or else the catch-all topic (`arn = "*"`) if there is one.
     pub fn topic(&self, arn: &str) -> Option<&TopicConfig> {
-        self.topics.iter().find(|t| t.arn == arn)
+        self.topics
+            .iter()
+            .find(|t| t.arn == arn)
+            .or_else(|| self.topics.iter().find(|t| t.arn == CATCH_ALL_TOPIC))
     }
 
     /// Checks everything that can be checked without sending: ARNs, URLs, addresses, that
@@ -298,9 +302,10 @@ impl NotifyConfig {
         }
         let mut seen = BTreeSet::new();
         for topic in &self.topics {
-            if !is_sns_topic_arn(&topic.arn) {
+            if topic.arn != CATCH_ALL_TOPIC && !is_sns_topic_arn(&topic.arn) {
                 return fail(format!(
-                    "topic {:?} is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<name>)",
+                    "topic {:?} is neither an SNS topic ARN \
+                     (arn:aws:sns:<region>:<account>:<name>) nor \"*\" (every other topic)",
                     topic.arn
                 ));
             }
@@ -446,7 +451,38 @@ mod tests {
     fn a_malformed_topic_arn_is_refused() {
         let cfg = parse("[[topics]]\narn = \"arn:aws:sqs:us-east-1:123456789012:q\"");
         let e = cfg.validate().unwrap_err().to_string();
-        assert!(e.contains("not an SNS topic ARN"), "{e}");
+        assert!(e.contains("neither an SNS topic ARN"), "{e}");
+    }
+
+    #[test]
+    fn a_catch_all_topic_takes_every_topic_no_other_entry_lists() {
+        let cfg = parse(
+            r#"
+            [[topics]]
+            arn = "arn:aws:sns:us-east-1:123456789012:release-approvals"
+            subscriptions = [{ protocol = "http", endpoint = "http://127.0.0.1:9000/release" }]
+            [[topics]]
+            arn = "*"
+            subscriptions = [{ protocol = "http", endpoint = "http://127.0.0.1:9000/other" }]
+            "#,
+        );
+        cfg.validate().expect("valid");
+        let endpoint = |arn: &str| {
+            cfg.topic(arn)
+                .and_then(|t| t.subscriptions[0].endpoint.clone())
+        };
+        assert_eq!(
+            endpoint("arn:aws:sns:us-east-1:123456789012:release-approvals").as_deref(),
+            Some("http://127.0.0.1:9000/release")
+        );
+        assert_eq!(
+            endpoint("arn:aws:sns:eu-west-1:210987654321:anything").as_deref(),
+            Some("http://127.0.0.1:9000/other")
+        );
+        let without = parse("[[topics]]\narn = \"arn:aws:sns:us-east-1:123456789012:t\"");
+        assert!(without
+            .topic("arn:aws:sns:us-east-1:123456789012:u")
+            .is_none());
     }
 
     #[test]

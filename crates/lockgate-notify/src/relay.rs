@@ -423,7 +423,8 @@ impl Relay {
         let Some(topic) = self.config.topic(&notice.topic_arn) else {
             log.failed = true;
             log.error = Some(format!(
-                "topic {} is no longer in the server configuration",
+                "topic {} is not in the server configuration: add it under [[topics]], or add a \
+                 catch-all topic with arn = \"*\"",
                 notice.topic_arn
             ));
             tracing::error!(key = %row.key, topic = %notice.topic_arn, "notification topic is not configured; message kept as failed");

@@ -5,6 +5,7 @@ use lockgate_model::{ActionExecutionId, ExecutionId};
 use lockgate_shapes::{ActionExecutionStatus, JobStatus};
 
 use super::Decider;
+use crate::jobs::action_type_key;
 use crate::state::ActionKind;
 
 impl<'a> Decider<'a> {
@@ -30,6 +31,13 @@ impl<'a> Decider<'a> {
             return false;
         }
         let approval = run.kind == ActionKind::Approval;
+        // A job still queued at its timeout was never acknowledged: no worker runs its type.
+        let untaken = run
+            .job_id
+            .as_ref()
+            .and_then(|id| self.state.executions[i].jobs.iter().find(|j| &j.id == id))
+            .filter(|job| job.status == JobStatus::Queued)
+            .map(|job| action_type_key(&job.action_type_id));
         let mut closed = None;
         if let Some(run) = self.run_mut(i, s, k) {
             run.status = ActionExecutionStatus::Failed;
@@ -47,10 +55,15 @@ impl<'a> Decider<'a> {
                     ));
                 }
                 ActionKind::Job => {
-                    run.error = Some((
-                        "JobTimedOut".into(),
-                        "The job did not complete before the action timed out".into(),
-                    ));
+                    let message = match untaken {
+                        Some(action_type) => format!(
+                            "No job worker acknowledged the job for action type {action_type} \
+                             before the action timed out: Lockgate hands this provider's work \
+                             to job workers (PollForJobs, AcknowledgeJob), and none took it"
+                        ),
+                        None => "The job did not complete before the action timed out".into(),
+                    };
+                    run.error = Some(("JobTimedOut".into(), message));
                     closed = run.job_id.take();
                 }
             }

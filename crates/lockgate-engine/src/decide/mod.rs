@@ -41,8 +41,9 @@ pub struct EngineConfig {
     pub region: String,
     /// How long a custom action's job may take, from the action's start, before it times out.
     pub job_timeout_millis: i64,
-    /// The SNS topic ARNs the server's configuration can deliver to. An approval whose
-    /// `NotificationArn` is not among them is refused when the pipeline is created or updated.
+    /// The SNS topic ARNs the server's configuration can deliver to (`*` when a catch-all topic
+    /// takes every other one). A pipeline whose approval names another topic is accepted, as
+    /// CodePipeline accepts it, with a warning in the log.
     pub notification_topics: BTreeSet<String>,
     /// How many pipelines the service keeps in memory (least recently used ones leave first;
     /// they are read from the store again when next used).

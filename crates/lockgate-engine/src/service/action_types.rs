@@ -1,13 +1,16 @@
-//! Custom action types: CreateCustomActionType, DeleteCustomActionType and ListActionTypes, and
-//! the ARN an action type is tagged under.
+//! Action types: CreateCustomActionType, DeleteCustomActionType, ListActionTypes and
+//! GetActionType, and the ARN an action type is tagged under.
 
 use std::collections::BTreeSet;
 
-use lockgate_model::Caller;
+use lockgate_model::catalogue::aws_action_types;
+use lockgate_model::{ActionTypeKey, Caller};
 use lockgate_shapes::{
-    ActionOwner, ActionType, ActionTypeId, CreateCustomActionTypeInput,
-    CreateCustomActionTypeOutput, DeleteCustomActionTypeInput, ErrorCode, ListActionTypesInput,
-    ListActionTypesOutput, ServiceError,
+    ActionOwner, ActionType, ActionTypeArtifactDetails, ActionTypeDeclaration, ActionTypeExecutor,
+    ActionTypeId, ActionTypeIdentifier, ActionTypeProperty, ArtifactDetails,
+    CreateCustomActionTypeInput, CreateCustomActionTypeOutput, DeleteCustomActionTypeInput,
+    ErrorCode, ExecutorConfiguration, ExecutorType, GetActionTypeInput, GetActionTypeOutput,
+    JobWorkerExecutorConfiguration, ListActionTypesInput, ListActionTypesOutput, ServiceError,
 };
 use lockgate_store::{Collection, Mutation};
 
@@ -137,6 +140,30 @@ impl PipelineService {
         })
     }
 
+    pub(super) async fn handle_get_action_type(
+        &self,
+        _caller: &Caller,
+        input: GetActionTypeInput,
+    ) -> Result<GetActionTypeOutput, ServiceError> {
+        let key = ActionTypeKey::new(
+            input.category.as_str(),
+            input.owner.as_str(),
+            input.provider.as_str(),
+            input.version.as_str(),
+        );
+        let registry = self.registry();
+        let found = registry.get_by_key(&key).filter(|_| key.owner != "Custom");
+        let Some(action_type) = found else {
+            return Err(err(
+                ErrorCode::ActionTypeNotFoundException,
+                format!("ActionType {key} is not found"),
+            ));
+        };
+        Ok(GetActionTypeOutput {
+            action_type: Some(declaration_of(action_type, catalogue_reference(&key))),
+        })
+    }
+
     /// The ARN of an action type, under which its tags are kept.
     pub(super) fn action_type_arn(&self, id: &ActionTypeId) -> String {
         format!(
@@ -148,5 +175,70 @@ impl PipelineService {
             id.provider,
             id.version
         )
+    }
+}
+
+/// The user guide page an AWS action type was catalogued from, if it is one.
+fn catalogue_reference(key: &ActionTypeKey) -> Option<&'static str> {
+    aws_action_types()
+        .iter()
+        .find(|entry| &entry.key() == key)
+        .map(|entry| entry.reference.as_str())
+}
+
+/// An action type as GetActionType describes it: run by job workers (which is how Lockgate hands
+/// out every action but the manual approval), its properties with `optional` and `noEcho` for
+/// ListActionTypes' `required` and `secret`.
+fn declaration_of(action_type: &ActionType, reference: Option<&str>) -> ActionTypeDeclaration {
+    let id = &action_type.id;
+    let details = |d: &ArtifactDetails| ActionTypeArtifactDetails {
+        minimum_count: d.minimum_count,
+        maximum_count: d.maximum_count,
+    };
+    let properties = action_type
+        .action_configuration_properties
+        .iter()
+        .flatten()
+        .map(|p| ActionTypeProperty {
+            name: p.name.clone(),
+            optional: !p.required,
+            key: p.key,
+            no_echo: p.secret,
+            queryable: p.queryable,
+            description: p.description.clone(),
+        })
+        .collect();
+    ActionTypeDeclaration {
+        description: Some(match reference {
+            Some(url) => format!(
+                "{} action {}, as documented at {url}",
+                id.category.as_str(),
+                id.provider
+            ),
+            None => format!("{} action {}", id.category.as_str(), id.provider),
+        }),
+        executor: ActionTypeExecutor {
+            configuration: ExecutorConfiguration {
+                lambda_executor_configuration: None,
+                job_worker_executor_configuration: Some(JobWorkerExecutorConfiguration {
+                    polling_accounts: None,
+                    polling_service_principals: None,
+                }),
+            },
+            r#type: ExecutorType::JobWorker,
+            policy_statements_template: None,
+            job_timeout: None,
+        },
+        id: ActionTypeIdentifier {
+            category: id.category.clone(),
+            owner: id.owner.as_str().to_owned(),
+            provider: id.provider.clone(),
+            version: id.version.clone(),
+        },
+        input_artifact_details: details(&action_type.input_artifact_details),
+        output_artifact_details: details(&action_type.output_artifact_details),
+        permissions: None,
+        properties: Some(properties),
+        urls: None,
     }
 }

@@ -804,6 +804,14 @@ impl CodePipelineService for PipelineService {
         self.handle_list_action_types(caller, input).await
     }
 
+    async fn get_action_type(
+        &self,
+        caller: &Caller,
+        input: GetActionTypeInput,
+    ) -> Result<GetActionTypeOutput, ServiceError> {
+        self.handle_get_action_type(caller, input).await
+    }
+
     async fn poll_for_jobs(
         &self,
         caller: &Caller,

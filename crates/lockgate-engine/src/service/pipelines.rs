@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use lockgate_model::action_types::NOTIFICATION_ARN;
+use lockgate_model::notice::CATCH_ALL_TOPIC;
 use lockgate_model::Caller;
 use lockgate_shapes::{
     CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, GetPipelineInput,
@@ -23,31 +24,34 @@ use crate::views;
 use lockgate_model::validate_pipeline;
 
 impl PipelineService {
-    /// Refuses an approval whose `NotificationArn` names a topic the server's configuration
-    /// cannot deliver to: such an approval would wait unheard until it expires.
-    fn check_notification_topics(&self, decl: &PipelineDeclaration) -> Result<(), ServiceError> {
+    /// Warns about approvals whose `NotificationArn` names a topic the server's configuration
+    /// neither lists nor catches (`[[topics]]` with `arn = "*"`). CodePipeline accepts any topic,
+    /// so the pipeline is accepted as it is; its approval messages are kept as failed
+    /// deliveries, which the console's Notifications page lists with the reason.
+    fn warn_unheard_topics(&self, decl: &PipelineDeclaration) {
+        let topics = &self.cfg.notification_topics;
+        if topics.contains(CATCH_ALL_TOPIC) {
+            return;
+        }
         for stage in &decl.stages {
             for action in &stage.actions {
                 let arn = action
                     .configuration
                     .as_ref()
                     .and_then(|c| c.get(NOTIFICATION_ARN));
-                if let Some(arn) = arn {
-                    if !self.cfg.notification_topics.contains(arn) {
-                        return Err(err(
-                            ErrorCode::InvalidActionDeclarationException,
-                            format!(
-                                "Action {} in stage {} has NotificationArn {arn}, a topic this \
-                                 server has no subscriptions for: add it under [[topics]] in \
-                                 the server configuration",
-                                action.name, stage.name
-                            ),
-                        ));
-                    }
+                if let Some(arn) = arn.filter(|arn| !topics.contains(*arn)) {
+                    tracing::warn!(
+                        pipeline = %decl.name,
+                        stage = %stage.name,
+                        action = %action.name,
+                        topic = %arn,
+                        "the approval's NotificationArn names a topic no [[topics]] entry lists \
+                         and there is no catch-all topic (arn = \"*\"): its notifications will \
+                         be kept as failed deliveries"
+                    );
                 }
             }
         }
-        Ok(())
     }
 
     pub(super) async fn handle_create_pipeline(
@@ -56,7 +60,7 @@ impl PipelineService {
         input: CreatePipelineInput,
     ) -> Result<CreatePipelineOutput, ServiceError> {
         let validated = validate_pipeline(&input.pipeline, &self.registry())?;
-        self.check_notification_topics(validated.declaration())?;
+        self.warn_unheard_topics(validated.declaration());
         let tags = input.tags.unwrap_or_default();
         self.check_tags(&tags)?;
         let mut decl = validated.into_declaration();
@@ -169,7 +173,7 @@ impl PipelineService {
             ));
         }
         let mut decl = validate_pipeline(&decl, &self.registry())?.into_declaration();
-        self.check_notification_topics(&decl)?;
+        self.warn_unheard_topics(&decl);
         let name = decl.name.clone();
         let now = self.clock.now_millis();
         self.mutate(&name, |d, extra| {

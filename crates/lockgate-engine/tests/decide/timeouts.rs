@@ -16,6 +16,12 @@ fn error_code(h: &Harness, id: &str, stage: &str, action: &str) -> Option<String
         .map(|e| e.0.clone())
 }
 
+fn error_message(h: &Harness, id: &str, stage: &str, action: &str) -> Option<String> {
+    h.run(id, stage, action)
+        .and_then(|r| r.error.as_ref())
+        .map(|e| e.1.clone())
+}
+
 #[test]
 fn an_unanswered_approval_expires_exactly_seven_days_after_it_started() {
     let (mut h, id) = standard_at_approval();
@@ -138,11 +144,32 @@ fn a_job_times_out_at_the_job_timeout_and_is_closed_timed_out() {
         error_code(&h, &id, "Source", "Checkout").as_deref(),
         Some("JobTimedOut")
     );
+    let message = error_message(&h, &id, "Source", "Checkout").unwrap_or_default();
+    assert!(
+        message.starts_with("No job worker acknowledged the job for action type Source/Custom/"),
+        "a job nobody took names its action type: {message}"
+    );
     assert_eq!(h.status(&id), Execution::Failed);
 
     let before = h.snapshot();
     assert_code(h.succeed_job(&job), ErrorCode::InvalidJobStateException);
     assert_eq!(h.snapshot(), before);
+}
+
+#[test]
+fn a_job_a_worker_took_but_did_not_finish_times_out_without_blaming_the_workers() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h.job_for(&id, "Source", "Checkout");
+    let nonce = h.job(&job).map(|j| j.nonce.clone()).unwrap_or_default();
+    h.acknowledge_job(&job, &nonce)
+        .expect("the worker acknowledges the job");
+    h.advance(JOB_TIMEOUT);
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::TimedOut));
+    assert_eq!(
+        error_message(&h, &id, "Source", "Checkout").as_deref(),
+        Some("The job did not complete before the action timed out")
+    );
 }
 
 #[test]

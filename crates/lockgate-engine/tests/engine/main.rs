@@ -5,6 +5,7 @@
 //! Every test drives the service only through the `CodePipelineService` trait (plus
 //! `fire_due_deadlines`, the scheduler's tick), so what is asserted is what a client would see.
 
+mod action_types;
 mod admin;
 mod approval;
 mod disk_full;

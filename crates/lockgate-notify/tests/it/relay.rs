@@ -1,5 +1,6 @@
 //! Delivering side by side: a server that never answers holds up only its own messages, and a
-//! drain still records each row's outcome and never brings back a row deleted meanwhile.
+//! drain still records each row's outcome and never brings back a row deleted meanwhile; topics
+//! no entry lists go to the catch-all topic or fail with the reason.
 
 use std::time::{Duration, Instant};
 
@@ -193,4 +194,44 @@ async fn wait_until_gone(outbox: &Outbox, key: &str) {
         assert!(Instant::now() < deadline, "{key} never left the outbox");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// A topic no `[[topics]]` entry lists goes to the catch-all topic (`arn = "*"`), keeping the
+/// topic the approval named; without a catch-all it is kept as failed, with what to do about it.
+#[tokio::test]
+async fn an_unlisted_topic_goes_to_the_catch_all_or_fails_with_the_reason() {
+    let catch_all = Receiver::start(200, "").await;
+    let unlisted = topic_arn("nobody-listed-this");
+    let caught = Outbox::new(config(
+        vec![
+            (topic_arn("listed"), vec![]),
+            (
+                "*".to_string(),
+                vec![webhook(&format!("{}/hook", catch_all.url))],
+            ),
+        ],
+        5.0,
+    ));
+    let key = caught.put(&notice(&unlisted, "Caught"), Outbox::NOW).await;
+    let report = caught.relay.run_once().await.expect("drain");
+    assert_eq!((report.completed, report.failed), (1, 0));
+    assert!(caught.row(&key).await.is_none(), "delivered and removed");
+    let requests = catch_all.requests();
+    assert_eq!(requests.len(), 1);
+    assert!(
+        String::from_utf8_lossy(&requests[0].body).contains("Caught"),
+        "the message of the approval that named the unlisted topic"
+    );
+
+    let uncaught = Outbox::new(config(vec![(topic_arn("listed"), vec![])], 5.0));
+    let key = uncaught.put(&notice(&unlisted, "Lost"), Outbox::NOW).await;
+    let report = uncaught.relay.run_once().await.expect("drain");
+    assert_eq!((report.completed, report.failed), (0, 1));
+    let row = uncaught.row(&key).await.expect("kept as failed");
+    let error = row.body.value()["delivery"]["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(error.contains(&unlisted), "{error}");
+    assert!(error.contains("arn = \"*\""), "{error}");
 }
