@@ -482,19 +482,35 @@ def test_an_sns_subscription_publishes_the_message_to_the_real_topic(start_lockg
 # -- validation and the command line -----------------------------------------------------------
 
 
-def test_a_pipeline_naming_an_unconfigured_topic_is_refused_and_not_created(start_lockgate, webhook, cbor_data_path):
+def test_a_topic_no_entry_lists_is_accepted_and_kept_as_a_failed_delivery(start_lockgate, webhook, cbor_data_path):
+    # CodePipeline accepts any topic; without a catch-all nobody can deliver it, and the message
+    # waits as a failed delivery with the reason (the console's Notifications page shows it).
     server = start_lockgate(config(hook(webhook.url)))
     client = client_for(server, cbor_data_path)
-    create_source_action_type(client)
     unknown = "arn:aws:sns:us-east-1:123456789012:nobody-listens"
+    start_notifying_approval(client, "Deaf", topic=unknown)
 
-    response = expect_error(
-        "InvalidActionDeclarationException", client.create_pipeline,
-        pipeline=notifying_pipeline("Deaf", topic=unknown),
+    counts = wait_until(
+        lambda: (m := metrics(server))["lockgate_notifications_failed_total"] == 1 and m,
+        "the undeliverable message to be kept as failed",
     )
+    assert counts["lockgate_notifications_delivered_total"] == 0
+    assert "names a topic no [[topics]] entry lists" in server.log()
+    assert webhook.requests == []
 
-    assert unknown in response["Error"]["Message"]
-    assert client.list_pipelines()["pipelines"] == []
+
+def test_a_catch_all_topic_receives_the_approvals_of_topics_no_entry_lists(start_lockgate, webhook, cbor_data_path):
+    catch_all = f'[[topics]]\narn = "*"\nsubscriptions = [{hook(webhook.url)}]\n'
+    server = start_lockgate(config(extra=catch_all))
+    client = client_for(server, cbor_data_path)
+    other = "arn:aws:sns:eu-west-1:123456789012:team-b-approvals"
+    token = start_notifying_approval(client, "CaughtAll", topic=other)
+
+    requests = webhook.wait_for(lambda rs: len(rs) >= 1, "the catch-all's message")
+    message = json.loads(requests[0]["body"])
+    assert message["approval"]["pipelineName"] == "CaughtAll"
+    assert message["approval"]["token"] == token
+    assert "names a topic no [[topics]] entry lists" not in server.log()
 
 
 def test_a_configuration_with_an_email_subscription_but_no_smtp_server_stops_the_start(tmp_path):

@@ -230,7 +230,7 @@ fn declaration_of(action_type: &ActionType, reference: Option<&str>) -> ActionTy
             job_timeout: None,
         },
         id: ActionTypeIdentifier {
-            category: id.category.clone(),
+            category: id.category,
             owner: id.owner.as_str().to_owned(),
             provider: id.provider.clone(),
             version: id.version.clone(),
