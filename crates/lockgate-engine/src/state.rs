@@ -251,6 +251,11 @@ pub struct ActionRun {
     /// Output variables reported by the worker.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub output_variables: BTreeMap<String, String>,
+    /// The action's configuration with its variable references (`#{Namespace.Name}`) resolved
+    /// when it started; absent when it had none, the declared configuration being the resolved
+    /// one then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_configuration: Option<BTreeMap<String, String>>,
     /// Whether an approver decided it (approved or rejected), as opposed to expiry or abandonment.
     #[serde(default, skip_serializing_if = "is_false")]
     pub decided: bool,

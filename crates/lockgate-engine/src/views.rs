@@ -50,6 +50,39 @@ fn stage_index(state: &PipelineState, e: &Execution, name: &str) -> Option<usize
         .position(|st| st.name == name)
 }
 
+/// The latest run of `stage`/`action`, as GetPipelineState shows it: from the newest execution
+/// that ran the stage, its current runs first, then its earlier ones (a retried stage).
+fn latest_run<'a>(state: &'a PipelineState, stage: &str, action: &str) -> Option<&'a ActionRun> {
+    state.executions.iter().rev().find_map(|e| {
+        let idx = stage_index(state, e, stage)?;
+        let run = e.stages.get(idx)?.as_ref()?;
+        run.actions
+            .iter()
+            .flatten()
+            .chain(run.history.iter().rev())
+            .find(|r| r.name == action)
+    })
+}
+
+/// The configuration each action's latest run started with, its variable references resolved,
+/// by (stage, action); only actions whose configuration had references are listed (for the
+/// others the declared configuration is what ran). The console shows approvals with these.
+pub fn resolved_configurations(
+    state: &PipelineState,
+) -> BTreeMap<(String, String), BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for stage in &state.entry.declaration.stages {
+        for action in &stage.actions {
+            let resolved = latest_run(state, &stage.name, &action.name)
+                .and_then(|r| r.resolved_configuration.clone());
+            if let Some(resolved) = resolved {
+                out.insert((stage.name.clone(), action.name.clone()), resolved);
+            }
+        }
+    }
+    out
+}
+
 fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
     let decl = &state.entry.declaration;
     let stage_decl = &decl.stages[s];
@@ -94,15 +127,7 @@ fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
         .actions
         .iter()
         .map(|action| {
-            let latest_run = newest_first().find_map(|e| {
-                let idx = stage_index(state, e, name)?;
-                let run = e.stages.get(idx)?.as_ref()?;
-                run.actions
-                    .iter()
-                    .flatten()
-                    .chain(run.history.iter().rev())
-                    .find(|r| r.name == action.name)
-            });
+            let latest_run = latest_run(state, name, &action.name);
             let current_revision = action
                 .output_artifacts
                 .iter()
@@ -120,9 +145,10 @@ fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
                 })
                 .filter(|_| action.action_type_id.category.as_str() == "Source");
             let entity_url = if is_manual_approval(&action.action_type_id) {
-                action
-                    .configuration
-                    .as_ref()
+                // The latest run's link, references resolved, or else the declared one.
+                latest_run
+                    .and_then(|r| r.resolved_configuration.as_ref())
+                    .or(action.configuration.as_ref())
                     .and_then(|c| c.get("ExternalEntityLink"))
                     .cloned()
             } else {
@@ -342,7 +368,10 @@ fn action_detail(
         input: Some(ActionExecutionInput {
             action_type_id: Some(action.action_type_id.clone()),
             configuration: action.configuration.clone(),
-            resolved_configuration: action.configuration.clone(),
+            resolved_configuration: run
+                .resolved_configuration
+                .clone()
+                .or_else(|| action.configuration.clone()),
             role_arn: action
                 .role_arn
                 .clone()

@@ -65,6 +65,13 @@ static HTTP_URL: LazyLock<Regex> = LazyLock::new(|| {
         .expect("the URL pattern is a valid regular expression")
 });
 
+/// Whether `link` is an absolute `http` or `https` URL, the only links the console renders for
+/// an approval's `ExternalEntityLink` (checked when a declaration is validated, and again once
+/// its variable references are resolved).
+pub fn is_http_url(link: &str) -> bool {
+    HTTP_URL.is_match(link)
+}
+
 /// A pipeline declaration that passed [`validate_pipeline`], with the defaults CodePipeline
 /// applies filled in: `pipelineType` V1 and `executionMode` SUPERSEDED when the declaration
 /// names none. This is the one place those defaults are derived; the engine stores and runs the
@@ -482,7 +489,9 @@ fn check_approval_configuration(action: &ActionDeclaration) -> Result<(), Servic
         }
     }
     if let Some(link) = configuration.get(EXTERNAL_ENTITY_LINK) {
-        if !HTTP_URL.is_match(link) {
+        // A link made of variable references is checked once they are resolved, when the
+        // approval starts (the engine fails the approval if it is not http(s) then).
+        if !link.contains("#{") && !HTTP_URL.is_match(link) {
             return Err(action_error(format!(
                 "Action configuration for action '{}' has an invalid value for configuration \
                  '{EXTERNAL_ENTITY_LINK}': '{link}' is not an http or https URL",

@@ -5,6 +5,7 @@
 //! the server announces a change, and everything a user types lives in dialogs outside it, so an
 //! update never loses what is being typed.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -88,6 +89,9 @@ struct Snapshot {
     declaration: PipelineDeclaration,
     stages: Vec<StageState>,
     latest: Option<PipelineExecutionSummary>,
+    /// The configuration actions' latest runs started with, variable references resolved, by
+    /// (stage, action); absent for actions without references.
+    resolved: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
 
 async fn snapshot(
@@ -121,10 +125,12 @@ async fn snapshot(
         .await?
         .pipeline_execution_summaries
         .and_then(|v| v.into_iter().next());
+    let resolved = console.service.resolved_configurations(name).await?;
     Ok(Snapshot {
         declaration,
         stages: state.stage_states.clone().unwrap_or_default(),
         latest,
+        resolved,
     })
 }
 
@@ -217,8 +223,8 @@ fn review_target(snap: &Snapshot, stage: &str, action: &str) -> Result<ReviewTar
             stage: stage.to_string(),
             action: action.to_string(),
             token,
-            custom_data: config(decl, "CustomData"),
-            link: config(decl, "ExternalEntityLink"),
+            custom_data: shown_config(snap, stage, decl, "CustomData"),
+            link: shown_config(snap, stage, decl, "ExternalEntityLink"),
         }),
         None => Err(format!(
             "{action} is not waiting for a review (its latest status is {}).",
@@ -239,6 +245,15 @@ fn is_approval(a: &ActionDeclaration) -> bool {
 
 fn config(a: &ActionDeclaration, key: &str) -> Option<String> {
     a.configuration.as_ref().and_then(|c| c.get(key)).cloned()
+}
+
+/// A configuration value as the action's latest run started with it (variable references
+/// resolved), or else as declared.
+fn shown_config(snap: &Snapshot, stage: &str, a: &ActionDeclaration, key: &str) -> Option<String> {
+    match snap.resolved.get(&(stage.to_string(), a.name.clone())) {
+        Some(resolved) => resolved.get(key).cloned(),
+        None => config(a, key),
+    }
 }
 
 fn action_state<'a>(snap: &'a Snapshot, stage: &str, action: &str) -> Option<&'a ActionState> {
@@ -267,7 +282,7 @@ fn live_region(name: &str, user: &SignedIn, snap: &Snapshot) -> Markup {
                             }
                         }
                         @for (ai, action) in stage.actions.iter().enumerate() {
-                            (action_card(name, si, ai, &stage.name, action, state))
+                            (action_card(name, si, ai, &stage.name, action, state, snap))
                         }
                     }
                 }
@@ -341,6 +356,7 @@ fn action_card(
     stage: &str,
     action: &ActionDeclaration,
     state: Option<&StageState>,
+    snap: &Snapshot,
 ) -> Markup {
     let astate = state.and_then(|s| s.action_states.as_ref()).and_then(|a| {
         a.iter()
@@ -349,8 +365,8 @@ fn action_card(
     let latest = astate.and_then(|a| a.latest_execution.as_ref());
     let st = latest.and_then(|l| l.status).map(|s| s.as_str());
     let approval = is_approval(action);
-    let custom_data = config(action, "CustomData");
-    let link = config(action, "ExternalEntityLink");
+    let custom_data = shown_config(snap, stage, action, "CustomData");
+    let link = shown_config(snap, stage, action, "ExternalEntityLink");
     let tip = format!("tip-{si}-{ai}");
     html! {
         div.action data-action=(action.name) {

@@ -8,9 +8,12 @@ use lockgate_shapes::{
     JobData, JobStatus, PipelineContext, PipelineDeclaration, S3ArtifactLocation,
 };
 
+use lockgate_model::action_types::EXTERNAL_ENTITY_LINK;
 use lockgate_model::notice::NoticeKind;
+use lockgate_model::validate::is_http_url;
 use lockgate_model::{ActionExecutionId, ApprovalToken, JobId};
 
+use super::variables::{resolve_configuration, Scope};
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
 
@@ -48,8 +51,46 @@ impl<'a> Decider<'a> {
             job_id: None,
             deadline: None,
             output_variables: BTreeMap::new(),
+            resolved_configuration: None,
             decided: false,
         };
+        let resolved = {
+            let scope = Scope::of(&self.state.executions[i], decl);
+            resolve_configuration(action.configuration.as_ref(), &scope)
+        };
+        // A link a variable made must still be one the console may render.
+        let bad_link = resolved.as_ref().ok().and_then(|r| {
+            r.as_ref()
+                .filter(|_| kind == ActionKind::Approval)
+                .and_then(|c| c.get(EXTERNAL_ENTITY_LINK))
+                .filter(|link| !is_http_url(link))
+                .map(|link| {
+                    format!(
+                        "The {EXTERNAL_ENTITY_LINK} of action {} resolved to '{link}', which is \
+                         not an http or https URL",
+                        action.name
+                    )
+                })
+        });
+        let failure = match resolved {
+            Ok(_) if bad_link.is_some() => bad_link,
+            Ok(resolved) => {
+                run.resolved_configuration = resolved;
+                None
+            }
+            Err(unresolved) => Some(unresolved.message(&action.name)),
+        };
+        if let Some(message) = failure {
+            // Nothing was handed out or armed: the action fails as it starts, and the stage with
+            // it (the next step of `advance` sees the failure).
+            run.status = ActionExecutionStatus::Failed;
+            run.error = Some(("VariableResolutionFailed".into(), message));
+            let e = self.exec_mut(i);
+            if let Some(stage) = e.stages[s].as_mut() {
+                stage.actions[k] = Some(run);
+            }
+            return;
+        }
         match kind {
             ActionKind::Approval => {
                 let token = ApprovalToken::from(self.ids.uuid());
@@ -62,7 +103,11 @@ impl<'a> Decider<'a> {
                 run.deadline = Some(self.now + minutes * 60_000);
             }
             ActionKind::Job => {
-                let job = self.new_job(i, s, k, decl, &action_execution_id, None);
+                let configuration = run
+                    .resolved_configuration
+                    .clone()
+                    .or_else(|| action.configuration.clone());
+                let job = self.new_job(i, s, k, decl, &action_execution_id, configuration, None);
                 run.job_id = Some(job.id.clone());
                 run.deadline = Some(self.now + self.cfg.job_timeout_millis);
                 self.open_job(i, job);
@@ -78,7 +123,9 @@ impl<'a> Decider<'a> {
         }
     }
 
-    /// Builds the job a worker receives for action `k` of stage `s`.
+    /// Builds the job a worker receives for action `k` of stage `s`, carrying `configuration`
+    /// (the action's, with its variable references resolved).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new_job(
         &mut self,
         i: usize,
@@ -86,6 +133,7 @@ impl<'a> Decider<'a> {
         k: usize,
         decl: &PipelineDeclaration,
         action_execution_id: &ActionExecutionId,
+        configuration: Option<BTreeMap<String, String>>,
         continuation_token: Option<String>,
     ) -> JobRecord {
         let pipeline_name = decl.name.clone();
@@ -158,9 +206,7 @@ impl<'a> Decider<'a> {
             action_execution_id: action_execution_id.clone(),
             data: JobData {
                 action_type_id: Some(action.action_type_id.clone()),
-                action_configuration: Some(lockgate_shapes::ActionConfiguration {
-                    configuration: action.configuration.clone(),
-                }),
+                action_configuration: Some(lockgate_shapes::ActionConfiguration { configuration }),
                 pipeline_context: Some(PipelineContext {
                     pipeline_name: Some(pipeline_name.clone()),
                     stage: Some(lockgate_shapes::StageContext {

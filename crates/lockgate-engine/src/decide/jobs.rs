@@ -69,7 +69,14 @@ impl<'a> Decider<'a> {
                     }
                 }
                 let next_job = continuation_token.map(|token| {
-                    self.new_job(i, s, k, &decl, &job.action_execution_id, Some(token))
+                    // The continuation carries the configuration the action started with.
+                    let configuration = job
+                        .data
+                        .action_configuration
+                        .as_ref()
+                        .and_then(|c| c.configuration.clone());
+                    let id = job.action_execution_id.clone();
+                    self.new_job(i, s, k, &decl, &id, configuration, Some(token))
                 });
                 if let Some(run) = self.run_mut(i, s, k) {
                     run.last_change = now;

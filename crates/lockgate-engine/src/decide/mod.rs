@@ -16,6 +16,7 @@ mod notices;
 mod retry;
 mod stop;
 mod transitions;
+mod variables;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

@@ -42,10 +42,11 @@ impl<'a> Decider<'a> {
             return;
         };
         let e = &self.state.executions[i];
+        // What the reviewer reads is what the approval started with, references resolved.
         let value = |key: &str| {
-            action
-                .configuration
+            run.resolved_configuration
                 .as_ref()
+                .or(action.configuration.as_ref())
                 .and_then(|c| c.get(key))
                 .cloned()
         };

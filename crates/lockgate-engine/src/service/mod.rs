@@ -256,6 +256,17 @@ impl PipelineService {
             .ok_or_else(|| self.not_found(name))
     }
 
+    /// The configuration each action's latest run started with, references resolved (see
+    /// [`views::resolved_configurations`]).
+    pub async fn resolved_configurations(
+        &self,
+        name: &str,
+    ) -> Result<BTreeMap<(String, String), BTreeMap<String, String>>, ServiceError> {
+        Ok(crate::views::resolved_configurations(
+            &*self.pipeline(name).await?,
+        ))
+    }
+
     /// The output of GetPipelineState, from the cached view.
     pub async fn pipeline_state_view(
         &self,

@@ -301,6 +301,37 @@ impl Harness {
         self.report(job_id, success(None))
     }
 
+    /// PutJobSuccessResult reporting output variables.
+    pub fn succeed_job_with_variables(
+        &mut self,
+        job_id: &str,
+        variables: &[(&str, &str)],
+    ) -> Result<(), ServiceError> {
+        let output_variables = variables
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        self.report(
+            job_id,
+            JobReport::Success {
+                current_revision: None,
+                continuation_token: None,
+                details: None,
+                output_variables,
+            },
+        )
+    }
+
+    /// The configuration job `job_id` hands its worker.
+    pub fn job_configuration(&self, job_id: &str) -> Option<BTreeMap<String, String>> {
+        self.job_record(job_id)?
+            .data
+            .action_configuration
+            .as_ref()?
+            .configuration
+            .clone()
+    }
+
     /// PutJobSuccessResult with a continuation token: the action goes on with a new job.
     pub fn continue_job(&mut self, job_id: &str, token: &str) -> Result<(), ServiceError> {
         self.report(job_id, success(Some(token.to_string())))

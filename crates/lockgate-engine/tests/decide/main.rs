@@ -21,6 +21,7 @@ mod stop;
 mod stored;
 mod timeouts;
 mod transitions;
+mod variables;
 
 use lockgate_shapes::{ErrorCode, ServiceError};
 

@@ -195,3 +195,98 @@ async fn deleting_a_pipeline_takes_back_its_undelivered_messages() {
 
     assert_eq!(env.outbox().await, Vec::new());
 }
+
+/// What a reviewer is told carries the values the approval started with: its variable
+/// references resolved from the source's output variables, in the outbox message, in
+/// ListActionExecutions' `resolvedConfiguration` and in what the console shows.
+#[tokio::test]
+async fn an_approval_message_carries_its_resolved_variables() {
+    let env = TestEnv::new().await;
+    let mut decl = notifying("p", TOPIC);
+    decl.stages[0].actions[0].namespace = Some("SourceVariables".to_string());
+    let approval = decl.stages[1].actions[0]
+        .configuration
+        .get_or_insert_with(Default::default);
+    approval.insert(
+        "CustomData".to_string(),
+        "Review commit #{SourceVariables.CommitId}".to_string(),
+    );
+    approval.insert(
+        "ExternalEntityLink".to_string(),
+        "https://git.example.com/commit/#{SourceVariables.CommitId}".to_string(),
+    );
+    env.create(decl).await;
+    let job = env.take_job(&local_source()).await;
+    env.svc
+        .put_job_success_result(
+            &env.caller,
+            PutJobSuccessResultInput {
+                job_id: job.id.clone().unwrap_or_default(),
+                output_variables: Some([("CommitId".to_string(), "abc123".to_string())].into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("the source succeeds");
+
+    let rows = env.outbox().await;
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    let n = notice(&rows[0]);
+    assert_eq!(n.custom_data.as_deref(), Some("Review commit abc123"));
+    assert_eq!(
+        n.external_entity_link.as_deref(),
+        Some("https://git.example.com/commit/abc123")
+    );
+
+    let resolved = env
+        .svc
+        .resolved_configurations("p")
+        .await
+        .expect("the pipeline");
+    let shown = &resolved[&("Approve".to_string(), "Approval".to_string())];
+    assert_eq!(shown["CustomData"], "Review commit abc123");
+
+    let details = env
+        .svc
+        .list_action_executions(
+            &env.caller,
+            ListActionExecutionsInput {
+                pipeline_name: "p".to_string(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("listed")
+        .action_execution_details
+        .unwrap_or_default();
+    let approval = details
+        .iter()
+        .find(|d| d.action_name.as_deref() == Some("Approval"))
+        .and_then(|d| d.input.as_ref())
+        .expect("the approval's input");
+    assert_eq!(
+        approval
+            .resolved_configuration
+            .as_ref()
+            .and_then(|c| c.get("CustomData"))
+            .map(String::as_str),
+        Some("Review commit abc123")
+    );
+    assert_eq!(
+        approval
+            .configuration
+            .as_ref()
+            .and_then(|c| c.get("CustomData"))
+            .map(String::as_str),
+        Some("Review commit #{SourceVariables.CommitId}")
+    );
+    let state = env.state("p").await;
+    let entity_url = state.stage_states.unwrap_or_default()[1]
+        .action_states
+        .as_ref()
+        .and_then(|a| a[0].entity_url.clone());
+    assert_eq!(
+        entity_url.as_deref(),
+        Some("https://git.example.com/commit/abc123")
+    );
+}
