@@ -74,3 +74,40 @@ def test_an_aws_provider_missing_a_required_key_is_refused_as_codepipeline_refus
     error = expect_error("InvalidActionDeclarationException", client.create_pipeline, pipeline=unknown)
     assert "unknown configuration 'Branch'" in error["Error"]["Message"]
     assert client.list_pipelines()["pipelines"] == []
+
+
+def take_job(client, category: str, provider: str) -> dict:
+    jobs = client.poll_for_jobs(
+        actionTypeId={"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+        maxBatchSize=1,
+    )["jobs"]
+    assert len(jobs) == 1, f"one {provider} job"
+    client.acknowledge_job(jobId=jobs[0]["id"], nonce=jobs[0]["nonce"])
+    return jobs[0]
+
+
+def test_variables_of_a_cdk_pipeline_resolve_for_the_next_job_and_the_reviewer(client):
+    declaration = cdk_pipeline()
+    client.create_pipeline(pipeline=declaration)
+    source = take_job(client, "Source", "CodeCommit")
+    client.put_job_success_result(
+        jobId=source["id"],
+        currentRevision={"revision": "abc123", "changeIdentifier": "abc123"},
+        outputVariables={"CommitId": "abc123", "BranchName": "main"},
+    )
+
+    build = take_job(client, "Build", "CodeBuild")
+    configuration = build["data"]["actionConfiguration"]["configuration"]
+    assert json.loads(configuration["EnvironmentVariables"]) == [
+        {"name": "COMMIT", "type": "PLAINTEXT", "value": "abc123"}
+    ]
+    client.put_job_success_result(jobId=build["id"])
+
+    details = client.list_action_executions(pipelineName=declaration["name"])["actionExecutionDetails"]
+    approval = next(d for d in details if d["actionName"] == "Approve")
+    assert approval["status"] == "InProgress"
+    assert approval["input"]["resolvedConfiguration"]["CustomData"] == "Review commit abc123"
+    assert approval["input"]["configuration"]["CustomData"] == "Review commit #{SourceVariables.CommitId}"
+    # GetPipeline answers the declaration as it was sent, references included.
+    got = client.get_pipeline(name=declaration["name"])["pipeline"]
+    assert got["stages"] == declaration["stages"]
