@@ -1,4 +1,4 @@
-//! The command line: `serve`, and `user add|list|remove`.
+//! The command line: `serve`, `user add|list|remove`, `notify test` and `pipelines import`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -36,6 +36,31 @@ enum Command {
     /// Approval notifications.
     #[command(subcommand)]
     Notify(NotifyCommand),
+    /// Pipelines of a running server.
+    #[command(subcommand)]
+    Pipelines(PipelinesCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelinesCommand {
+    /// Create or update the pipelines of a CloudFormation template in JSON (as `cdk synth` writes
+    /// into cdk.out/) or of an `aws codepipeline get-pipeline` answer, through the server's API
+    /// with the AWS credentials the AWS CLI would use.
+    Import(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The template or get-pipeline answer (JSON).
+    file: PathBuf,
+    /// The server's URL [default: http://<listen address of the configuration>].
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Region to sign for and to write into ARNs [default: the configuration's region].
+    #[arg(long)]
+    region: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -161,6 +186,7 @@ impl Cli {
             Command::User(UserCommand::List(args)) => user_list(args).await,
             Command::User(UserCommand::Remove(args)) => user_remove(args).await,
             Command::Notify(NotifyCommand::Test(args)) => notify_test(args).await,
+            Command::Pipelines(PipelinesCommand::Import(args)) => pipelines_import(args).await,
         }
     }
 }
@@ -194,6 +220,18 @@ async fn shutdown_signal() {
         _ = term => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn pipelines_import(args: ImportArgs) -> anyhow::Result<()> {
+    let config = args.common.resolve(&args.common)?;
+    let options = crate::import::ImportOptions {
+        endpoint: args
+            .endpoint_url
+            .unwrap_or_else(|| format!("http://{}", config.listen)),
+        region: args.region.unwrap_or(config.region),
+        account_id: config.account_id,
+    };
+    crate::import::import(&args.file, &options).await
 }
 
 async fn notify_test(args: NotifyTestArgs) -> anyhow::Result<()> {

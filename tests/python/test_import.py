@@ -1,0 +1,100 @@
+"""`lockgate pipelines import`: the template AWS CDK synthesised for examples/cdk-release loads
+through the server's API with the credentials the AWS CLI would use, and runs: its source and
+build go to job workers (this test), the approval shows the resolved variables, and after the
+approval the deploy is handed out."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, lockgate_binary
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "examples/cdk-release/ReleaseStack.template.json"
+
+
+def import_file(lockgate, path: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID=ACCESS_KEY_ID,
+        AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+        AWS_EC2_METADATA_DISABLED="true",
+    )
+    return subprocess.run(
+        [str(lockgate_binary()), "pipelines", "import", str(path),
+         "--endpoint-url", lockgate.endpoint, "--region", REGION],
+        stdin=subprocess.DEVNULL, capture_output=True, text=True, env=env, timeout=60,
+    )
+
+
+def run_job(client, category: str, provider: str, **result) -> dict:
+    jobs = client.poll_for_jobs(
+        actionTypeId={"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+        maxBatchSize=1,
+    )["jobs"]
+    assert len(jobs) == 1, f"one {provider} job"
+    client.acknowledge_job(jobId=jobs[0]["id"], nonce=jobs[0]["nonce"])
+    client.put_job_success_result(jobId=jobs[0]["id"], **result)
+    return jobs[0]
+
+
+def test_the_cdk_example_imports_and_runs_to_the_approval_and_the_deploy(lockgate, client):
+    result = import_file(lockgate, TEMPLATE)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert "created   pipeline release (version 1) from PipelineC660917D" in lines, result.stdout
+    assert any(
+        line.startswith("assumed   PipelineC660917D.RoleArn: Fn::GetAtt PipelineRoleD68726F7.Arn")
+        for line in lines
+    ), result.stdout
+
+    got = client.get_pipeline(name="release")["pipeline"]
+    assert [s["name"] for s in got["stages"]] == ["Source", "Build", "Approve", "Deploy"]
+    assert got["stages"][1]["actions"][0]["configuration"] == {"ProjectName": "my-app-build"}
+
+    source = run_job(
+        client, "Source", "CodeCommit",
+        currentRevision={"revision": "abc123", "changeIdentifier": "abc123"},
+        outputVariables={"CommitId": "abc123"},
+    )
+    assert source["data"]["actionConfiguration"]["configuration"]["RepositoryName"] == "my-app"
+    run_job(client, "Build", "CodeBuild", outputVariables={"VERSION": "1.0.7"})
+
+    details = client.list_action_executions(pipelineName="release")["actionExecutionDetails"]
+    approval = next(d for d in details if d["actionName"] == "Approve")
+    assert approval["status"] == "InProgress"
+    resolved = approval["input"]["resolvedConfiguration"]
+    assert resolved["CustomData"] == "Review commit abc123, version 1.0.7"
+    assert resolved["ExternalEntityLink"] == "https://git.example.com/my-app/commit/abc123"
+
+    state = client.get_pipeline_state(name="release")
+    token = state["stageStates"][2]["actionStates"][0]["latestExecution"]["token"]
+    client.put_approval_result(
+        pipelineName="release", stageName="Approve", actionName="Approve",
+        result={"summary": "Ship it", "status": "Approved"}, token=token,
+    )
+    deploy = run_job(client, "Deploy", "S3")
+    assert deploy["data"]["actionConfiguration"]["configuration"] == {"BucketName": "my-app-site", "Extract": "true"}
+    summaries = client.list_pipeline_executions(pipelineName="release")["pipelineExecutionSummaries"]
+    assert summaries[0]["status"] == "Succeeded"
+
+    # Importing again updates the pipeline instead.
+    again = import_file(lockgate, TEMPLATE)
+    assert again.returncode == 0, again.stderr
+    assert "updated   pipeline release (version 2) from PipelineC660917D" in again.stdout.splitlines()
+
+
+def test_an_import_names_what_it_cannot_convert(lockgate, tmp_path):
+    template = json.loads(TEMPLATE.read_text())
+    pipeline = template["Resources"]["PipelineC660917D"]["Properties"]
+    pipeline["Stages"][1]["Actions"][0]["Configuration"]["ProjectName"] = {"Fn::ImportValue": "shared"}
+    path = tmp_path / "Broken.template.json"
+    path.write_text(json.dumps(template))
+    result = import_file(lockgate, path)
+    assert result.returncode != 0
+    assert (
+        "resource PipelineC660917D, property Stages[1].Actions[0].Configuration.ProjectName: "
+        "Fn::ImportValue cannot be resolved outside CloudFormation"
+    ) in result.stderr, result.stderr
