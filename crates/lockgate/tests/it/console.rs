@@ -370,6 +370,46 @@ async fn a_signed_in_approver_sees_the_comments_and_link_approves_with_a_comment
     .await;
 }
 
+/// An approval's comments name `#{SourceVariables.CommitId}`: the pipeline page and the review
+/// dialog show the commit the source reported, not the reference.
+#[tokio::test]
+async fn the_console_shows_an_approvals_comments_with_their_variables_resolved() {
+    let app = app_waiting_for(
+        "VariableRelease",
+        &[approval(
+            "Approval",
+            "Release #{SourceVariables.CommitId} is ready",
+        )],
+    )
+    .await;
+    let browser = Browser::start().await;
+    browser
+        .goto(&format!(
+            "{}/console/pipelines/VariableRelease",
+            app.endpoint
+        ))
+        .await;
+    browser.wait_for_path("/console/signin").await;
+    browser.submit_sign_in(ALICE, ALICE_PASSWORD).await;
+    browser
+        .wait_for_path("/console/pipelines/VariableRelease")
+        .await;
+    browser
+        .wait_for_text(&approval_field("Approval", "action-status"), "In progress")
+        .await;
+    let tooltip = format!("{} [role=\"tooltip\"]", action_css("Approve", "Approval"));
+    let tip = browser.text_content(&tooltip).await;
+    assert!(tip.contains("Release rev-1 is ready"), "tooltip: {tip:?}");
+    assert!(!tip.contains("#{"), "tooltip: {tip:?}");
+
+    open_review_dialog(&browser, "Approval").await;
+    let dialog = browser.text_content(DIALOG).await;
+    assert!(
+        dialog.contains("Release rev-1 is ready"),
+        "dialog: {dialog:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_rejection_in_the_console_fails_the_stage_and_names_the_approver() {
     let app = app_waiting_for("RejectedRelease", &[approval("Approval", COMMENTS)]).await;

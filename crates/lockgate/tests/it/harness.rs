@@ -216,6 +216,7 @@ impl TestAppClient {
                     .build()
                     .expect("revision"),
             )
+            .output_variables("CommitId", revision)
             .send()
             .await
             .expect("job success");
@@ -453,6 +454,8 @@ pub fn pipeline_with_approvals(
     let source = ActionDeclaration::builder()
         .name("Source")
         .action_type_id(source_type_id())
+        // Approvals may name `#{SourceVariables.CommitId}`: the source job reports it.
+        .namespace("SourceVariables")
         .output_artifacts(
             OutputArtifact::builder()
                 .name("SourceOutput")

@@ -96,7 +96,9 @@ async fn a_full_run_at_trace_level_logs_no_secret_password_token_cookie_or_csrf_
         .await
         .expect("approve");
 
-    // The console: a wrong password, the right one, a page, a sign-out.
+    // The console: a wrong password, the right one, a page, a sign-out. (reqwest's TLS needs the
+    // process's crypto provider, which the server installs in its own process.)
+    lockgate::app::install_crypto_provider();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
