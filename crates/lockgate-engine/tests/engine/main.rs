@@ -22,6 +22,7 @@ mod stages;
 mod state_view;
 mod stop;
 mod stored_format;
+mod variables;
 
 use std::collections::BTreeMap;
 use std::path::Path;
