@@ -1,5 +1,6 @@
-//! Notifications: messages still being delivered (with their retries) and messages the relay
-//! gave up on, so a failed delivery stays visible rather than lost in a log.
+//! Notifications: messages still being delivered (with their retries), messages the relay
+//! gave up on, so a failed delivery stays visible rather than lost in a log, and approvals that
+//! name a topic nobody is subscribed to.
 
 use std::sync::Arc;
 
@@ -37,6 +38,7 @@ pub async fn list(State(console): State<Arc<Console>>, user: SignedIn) -> Respon
         }
     };
     let stats = relay.stats();
+    let unheard = console.service.unheard_topics();
     let body = html! {
         div.page-head { h1 { "Notifications" } }
         div #live {
@@ -53,6 +55,27 @@ pub async fn list(State(console): State<Arc<Console>>, user: SignedIn) -> Respon
                     " could not be delivered after the last retry."
                 }
                 (table("failed-notifications", &failed))
+            }
+            @if !unheard.is_empty() {
+                h2 { "Topics nobody is subscribed to" }
+                p.alert.alert-attention role="status" {
+                    "These approvals name a topic that no [[topics]] entry of the server's \
+                     configuration lists, and there is no catch-all topic (arn = \"*\"): their \
+                     messages will fail. (Pipelines created or updated since the server started.)"
+                }
+                table #unheard-topics {
+                    thead { tr { th { "Pipeline" } th { "Stage" } th { "Action" } th { "Topic" } } }
+                    tbody {
+                        @for u in &unheard {
+                            tr data-pipeline=(u.pipeline) {
+                                td { a href={ "/console/pipelines/" (seg(&u.pipeline)) } { (u.pipeline) } }
+                                td { (u.stage) }
+                                td { (u.action) }
+                                td { code { (u.topic) } }
+                            }
+                        }
+                    }
+                }
             }
             h2 { "Being delivered" }
             @if pending.is_empty() {

@@ -63,8 +63,11 @@ pub mod listing;
 mod pipelines;
 mod state_view;
 mod tags;
+mod unheard;
 mod upgrade;
 mod workers;
+
+pub use unheard::UnheardTopic;
 
 /// How many finished executions per pipeline stay in memory for reads and views; older ones are
 /// read from the store when asked for, so a long history costs no work on every write.
@@ -101,6 +104,8 @@ pub struct PipelineService {
     /// Woken (with a stored permit, so no wake-up is lost) after a commit wrote outbox rows;
     /// the notification relay waits on it.
     outbox_written: Arc<Notify>,
+    /// Approvals naming a topic nobody is subscribed to, for the console.
+    unheard: unheard::UnheardTopics,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
@@ -188,6 +193,7 @@ impl PipelineService {
             committed: Notify::new(),
             changes: ChangeFeed::default(),
             outbox_written: Arc::new(Notify::new()),
+            unheard: unheard::UnheardTopics::default(),
         }))
     }
 
@@ -265,6 +271,12 @@ impl PipelineService {
         Ok(crate::views::resolved_configurations(
             &*self.pipeline(name).await?,
         ))
+    }
+
+    /// Approvals whose `NotificationArn` names a topic the configuration neither lists nor
+    /// catches, as pipelines were created and updated since the server started.
+    pub fn unheard_topics(&self) -> Vec<UnheardTopic> {
+        self.unheard.all()
     }
 
     /// The output of GetPipelineState, from the cached view.

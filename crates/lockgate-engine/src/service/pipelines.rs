@@ -4,8 +4,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use lockgate_model::action_types::NOTIFICATION_ARN;
-use lockgate_model::notice::CATCH_ALL_TOPIC;
 use lockgate_model::Caller;
 use lockgate_shapes::{
     CreatePipelineInput, CreatePipelineOutput, DeletePipelineInput, ErrorCode, GetPipelineInput,
@@ -24,33 +22,21 @@ use crate::views;
 use lockgate_model::validate_pipeline;
 
 impl PipelineService {
-    /// Warns about approvals whose `NotificationArn` names a topic the server's configuration
-    /// neither lists nor catches (`[[topics]]` with `arn = "*"`). CodePipeline accepts any topic,
-    /// so the pipeline is accepted as it is; its approval messages are kept as failed
-    /// deliveries, which the console's Notifications page lists with the reason.
-    fn warn_unheard_topics(&self, decl: &PipelineDeclaration) {
-        let topics = &self.cfg.notification_topics;
-        if topics.contains(CATCH_ALL_TOPIC) {
-            return;
-        }
-        for stage in &decl.stages {
-            for action in &stage.actions {
-                let arn = action
-                    .configuration
-                    .as_ref()
-                    .and_then(|c| c.get(NOTIFICATION_ARN));
-                if let Some(arn) = arn.filter(|arn| !topics.contains(*arn)) {
-                    tracing::warn!(
-                        pipeline = %decl.name,
-                        stage = %stage.name,
-                        action = %action.name,
-                        topic = %arn,
-                        "the approval's NotificationArn names a topic no [[topics]] entry lists \
-                         and there is no catch-all topic (arn = \"*\"): its notifications will \
-                         be kept as failed deliveries"
-                    );
-                }
-            }
+    /// Remembers, and warns about, approvals whose `NotificationArn` names a topic the server's
+    /// configuration neither lists nor catches (`[[topics]]` with `arn = "*"`). CodePipeline
+    /// accepts any topic, so the pipeline is accepted as it is; the console's Notifications page
+    /// lists these approvals, and their messages are kept as failed deliveries with the reason.
+    fn note_unheard_topics(&self, decl: &PipelineDeclaration) {
+        for u in self.unheard.record(decl, &self.cfg.notification_topics) {
+            tracing::warn!(
+                pipeline = %u.pipeline,
+                stage = %u.stage,
+                action = %u.action,
+                topic = %u.topic,
+                "the approval's NotificationArn names a topic no [[topics]] entry lists and there \
+                 is no catch-all topic (arn = \"*\"): its notifications will be kept as failed \
+                 deliveries"
+            );
         }
     }
 
@@ -60,7 +46,6 @@ impl PipelineService {
         input: CreatePipelineInput,
     ) -> Result<CreatePipelineOutput, ServiceError> {
         let validated = validate_pipeline(&input.pipeline, &self.registry())?;
-        self.warn_unheard_topics(validated.declaration());
         let tags = input.tags.unwrap_or_default();
         self.check_tags(&tags)?;
         let mut decl = validated.into_declaration();
@@ -114,6 +99,7 @@ impl PipelineService {
             decision.mutations.push(tags_mutation(&arn, &tags));
         }
         self.commit(decision).await?;
+        self.note_unheard_topics(&decl);
         Ok(CreatePipelineOutput {
             pipeline: Some(decl),
             tags: (!tags.is_empty()).then_some(tags),
@@ -173,29 +159,33 @@ impl PipelineService {
             ));
         }
         let mut decl = validate_pipeline(&decl, &self.registry())?.into_declaration();
-        self.warn_unheard_topics(&decl);
         let name = decl.name.clone();
         let now = self.clock.now_millis();
-        self.mutate(&name, |d, extra| {
-            let version = d.state.entry.version() + 1;
-            decl.version = Some(version);
-            let stages: BTreeSet<&str> = decl.stages.iter().map(|s| s.name.as_str()).collect();
-            let entry = &mut d.state.entry;
-            entry.transitions.retain(|k, _| stages.contains(k.as_str()));
-            let shared = Arc::new(decl.clone());
-            entry.declaration = Arc::clone(&shared);
-            entry.updated = now;
-            d.state.versions.insert(version, shared);
-            d.out.entry_dirty = true;
-            extra.push(Mutation::Put(stored::pipeline::version_record(
-                &name, version, &decl,
-            )));
-            d.advance();
-            Ok(UpdatePipelineOutput {
-                pipeline: Some(decl.clone()),
+        let out = self
+            .mutate(&name, |d, extra| {
+                let version = d.state.entry.version() + 1;
+                decl.version = Some(version);
+                let stages: BTreeSet<&str> = decl.stages.iter().map(|s| s.name.as_str()).collect();
+                let entry = &mut d.state.entry;
+                entry.transitions.retain(|k, _| stages.contains(k.as_str()));
+                let shared = Arc::new(decl.clone());
+                entry.declaration = Arc::clone(&shared);
+                entry.updated = now;
+                d.state.versions.insert(version, shared);
+                d.out.entry_dirty = true;
+                extra.push(Mutation::Put(stored::pipeline::version_record(
+                    &name, version, &decl,
+                )));
+                d.advance();
+                Ok(UpdatePipelineOutput {
+                    pipeline: Some(decl.clone()),
+                })
             })
-        })
-        .await
+            .await?;
+        if let Some(decl) = &out.pipeline {
+            self.note_unheard_topics(decl);
+        }
+        Ok(out)
     }
 
     pub(super) async fn handle_delete_pipeline(
@@ -233,6 +223,7 @@ impl PipelineService {
                 parent: name.clone(),
             });
         }
+        self.unheard.forget(&name);
         self.commit(Decision {
             mutations,
             effects: vec![Effect::RemovePipeline(slot.clone(), name)],

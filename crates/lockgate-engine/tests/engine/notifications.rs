@@ -290,3 +290,49 @@ async fn an_approval_message_carries_its_resolved_variables() {
         Some("https://git.example.com/commit/abc123")
     );
 }
+
+/// Approvals naming a topic nobody is subscribed to are listed for the console from the moment
+/// their pipeline is created, and leave the list when an update names a known topic or the
+/// pipeline is deleted.
+#[tokio::test]
+async fn approvals_naming_unheard_topics_are_listed_until_fixed_or_deleted() {
+    let env = TestEnv::new().await;
+    let unknown = "arn:aws:sns:us-east-1:123456789012:nobody-listens";
+    env.create(notifying("p", unknown)).await;
+    env.create(notifying("q", TOPIC)).await;
+    let listed = env.svc.unheard_topics();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(
+        (
+            listed[0].pipeline.as_str(),
+            listed[0].stage.as_str(),
+            listed[0].action.as_str(),
+            listed[0].topic.as_str()
+        ),
+        ("p", "Approve", "Approval", unknown)
+    );
+
+    env.svc
+        .update_pipeline(
+            &env.caller,
+            UpdatePipelineInput {
+                pipeline: notifying("p", TOPIC),
+            },
+        )
+        .await
+        .expect("updated");
+    assert!(env.svc.unheard_topics().is_empty());
+
+    env.create(notifying("r", unknown)).await;
+    assert_eq!(env.svc.unheard_topics().len(), 1);
+    env.svc
+        .delete_pipeline(
+            &env.caller,
+            DeletePipelineInput {
+                name: "r".to_string(),
+            },
+        )
+        .await
+        .expect("deleted");
+    assert!(env.svc.unheard_topics().is_empty());
+}

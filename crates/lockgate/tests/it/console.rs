@@ -1203,6 +1203,30 @@ async fn a_notification_that_cannot_be_delivered_is_listed_as_failed_in_the_cons
         .await
         .contains("could not be delivered"));
     browser.screenshot("notifications-failed").await;
+    assert!(
+        !browser.exists("#unheard-topics").await,
+        "the configured topic is heard"
+    );
+
+    // A pipeline naming a topic no [[topics]] entry lists is accepted and listed at once.
+    let mut deaf = approval("Approval", COMMENTS);
+    deaf.notification_arn = Some("arn:aws:sns:us-east-1:123456789012:nobody-listens");
+    app.client
+        .create_pipeline()
+        .pipeline(crate::harness::pipeline_with_approvals("Deaf", &[deaf]))
+        .send()
+        .await
+        .expect("a pipeline naming an unlisted topic is created");
+    browser
+        .goto(&format!("{}/console/notifications", app.endpoint))
+        .await;
+    let unheard = browser
+        .text("#unheard-topics tr[data-pipeline=\"Deaf\"]")
+        .await;
+    assert!(
+        unheard.contains("nobody-listens") && unheard.contains("Approval"),
+        "{unheard:?}"
+    );
     // The pipeline is not held up by the failed notification: it still waits for its answer.
     assert!(app
         .approval_token_of("Notified", "Approval")
