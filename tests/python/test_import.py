@@ -98,3 +98,17 @@ def test_an_import_names_what_it_cannot_convert(lockgate, tmp_path):
         "resource PipelineC660917D, property Stages[1].Actions[0].Configuration.ProjectName: "
         "Fn::ImportValue cannot be resolved outside CloudFormation"
     ) in result.stderr, result.stderr
+
+
+def test_the_template_in_yaml_imports_the_same_pipeline(lockgate, client, tmp_path):
+    import yaml  # awscli's dependency
+
+    path = tmp_path / "ReleaseStack.template.yaml"
+    path.write_text(yaml.safe_dump(json.loads(TEMPLATE.read_text()), sort_keys=False))
+    result = import_file(lockgate, path)
+    assert result.returncode == 0, result.stderr
+    assert "created   pipeline release (version 1) from PipelineC660917D" in result.stdout.splitlines()
+    got = client.get_pipeline(name="release")["pipeline"]
+    assert got["stages"][0]["actions"][0]["configuration"] == {
+        "RepositoryName": "my-app", "BranchName": "main", "PollForSourceChanges": "false",
+    }

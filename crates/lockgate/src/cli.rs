@@ -43,15 +43,15 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum PipelinesCommand {
-    /// Create or update the pipelines of a CloudFormation template in JSON (as `cdk synth` writes
-    /// into cdk.out/) or of an `aws codepipeline get-pipeline` answer, through the server's API
-    /// with the AWS credentials the AWS CLI would use.
+    /// Create or update the pipelines of a CloudFormation template (JSON or YAML, as `cdk synth`
+    /// writes it) or of an `aws codepipeline get-pipeline` answer, through the server's API with
+    /// the AWS credentials the AWS CLI would use.
     Import(ImportArgs),
 }
 
 #[derive(Debug, Args)]
 struct ImportArgs {
-    /// The template or get-pipeline answer (JSON).
+    /// The template (JSON or YAML) or get-pipeline answer (JSON).
     file: PathBuf,
     /// The server's URL [default: http://<listen address of the configuration>].
     #[arg(long, env = "AWS_ENDPOINT_URL")]

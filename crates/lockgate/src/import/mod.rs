@@ -4,6 +4,7 @@
 
 mod client;
 pub mod template;
+mod yaml;
 
 use std::path::Path;
 
@@ -27,13 +28,16 @@ pub struct ImportOptions {
 pub async fn import(file: &Path, options: &ImportOptions) -> anyhow::Result<()> {
     let text =
         std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
-    let doc: Value = serde_json::from_str(&text).with_context(|| {
-        format!(
-            "{} is not JSON (CloudFormation templates are read in their JSON form, as \
-             `cdk synth` writes them into cdk.out/)",
-            file.display()
-        )
-    })?;
+    // JSON (what `cdk synth` writes into cdk.out/, and what get-pipeline prints) or YAML.
+    let doc: Value = match serde_json::from_str(&text) {
+        Ok(doc) => doc,
+        Err(json_error) => yaml::to_json(&text).map_err(|yaml_error| {
+            anyhow::anyhow!(
+                "{} is neither JSON ({json_error}) nor YAML ({yaml_error})",
+                file.display()
+            )
+        })?,
+    };
     let stack_name = file
         .file_name()
         .and_then(|n| n.to_str())

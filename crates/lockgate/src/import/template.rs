@@ -1,6 +1,6 @@
-//! What `lockgate pipelines import` sends, read from the file it is given: a CloudFormation
-//! template (as `cdk synth` writes into `cdk.out/*.template.json`) or an answer of
-//! `aws codepipeline get-pipeline`.
+//! What `lockgate pipelines import` sends, read from the file it is given (as JSON; `yaml.rs`
+//! reads YAML templates into the same form): a CloudFormation template (as `cdk synth` writes
+//! into `cdk.out/*.template.json`) or an answer of `aws codepipeline get-pipeline`.
 //!
 //! A template's `AWS::CodePipeline::Pipeline` resources become CreatePipeline / UpdatePipeline
 //! declarations: CloudFormation's PascalCase property names become the API's camelCase ones,
