@@ -195,3 +195,14 @@ def start_approval_pipeline(client, name: str, timeout_minutes: int | None = Non
     execution_id = job["data"]["pipelineContext"]["pipelineExecutionId"]
     pending = wait_for_approval(client, name, execution_id)
     return execution_id, pending["token"]
+
+
+def take_aws_job(client, category: str, provider: str) -> dict:
+    """Polls for the one job of the AWS-owned action type `category`/`provider` and acknowledges it."""
+    jobs = client.poll_for_jobs(
+        actionTypeId={"category": category, "owner": "AWS", "provider": provider, "version": "1"},
+        maxBatchSize=1,
+    )["jobs"]
+    assert len(jobs) == 1, f"one {provider} job"
+    client.acknowledge_job(jobId=jobs[0]["id"], nonce=jobs[0]["nonce"])
+    return jobs[0]

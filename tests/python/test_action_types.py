@@ -1,11 +1,10 @@
 """The AWS action catalogue as clients see it: ListActionTypes and GetActionType answer with it,
 and a pipeline written for CodePipeline (as CDK synthesises it) is created as it is."""
 
-import copy
 import json
 from pathlib import Path
 
-from helpers import expect_error
+from helpers import expect_error, take_aws_job
 
 FIXTURE = (
     Path(__file__).resolve().parents[2]
@@ -76,27 +75,17 @@ def test_an_aws_provider_missing_a_required_key_is_refused_as_codepipeline_refus
     assert client.list_pipelines()["pipelines"] == []
 
 
-def take_job(client, category: str, provider: str) -> dict:
-    jobs = client.poll_for_jobs(
-        actionTypeId={"category": category, "owner": "AWS", "provider": provider, "version": "1"},
-        maxBatchSize=1,
-    )["jobs"]
-    assert len(jobs) == 1, f"one {provider} job"
-    client.acknowledge_job(jobId=jobs[0]["id"], nonce=jobs[0]["nonce"])
-    return jobs[0]
-
-
 def test_variables_of_a_cdk_pipeline_resolve_for_the_next_job_and_the_reviewer(client):
     declaration = cdk_pipeline()
     client.create_pipeline(pipeline=declaration)
-    source = take_job(client, "Source", "CodeCommit")
+    source = take_aws_job(client, "Source", "CodeCommit")
     client.put_job_success_result(
         jobId=source["id"],
         currentRevision={"revision": "abc123", "changeIdentifier": "abc123"},
         outputVariables={"CommitId": "abc123", "BranchName": "main"},
     )
 
-    build = take_job(client, "Build", "CodeBuild")
+    build = take_aws_job(client, "Build", "CodeBuild")
     configuration = build["data"]["actionConfiguration"]["configuration"]
     assert json.loads(configuration["EnvironmentVariables"]) == [
         {"name": "COMMIT", "type": "PLAINTEXT", "value": "abc123"}

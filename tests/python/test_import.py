@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, lockgate_binary
+from helpers import take_aws_job
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples/cdk-release/ReleaseStack.template.json"
 
@@ -30,14 +31,9 @@ def import_file(lockgate, path: Path) -> subprocess.CompletedProcess:
 
 
 def run_job(client, category: str, provider: str, **result) -> dict:
-    jobs = client.poll_for_jobs(
-        actionTypeId={"category": category, "owner": "AWS", "provider": provider, "version": "1"},
-        maxBatchSize=1,
-    )["jobs"]
-    assert len(jobs) == 1, f"one {provider} job"
-    client.acknowledge_job(jobId=jobs[0]["id"], nonce=jobs[0]["nonce"])
-    client.put_job_success_result(jobId=jobs[0]["id"], **result)
-    return jobs[0]
+    job = take_aws_job(client, category, provider)
+    client.put_job_success_result(jobId=job["id"], **result)
+    return job
 
 
 def test_the_cdk_example_imports_and_runs_to_the_approval_and_the_deploy(lockgate, client):
