@@ -1,3 +1,7 @@
+//! Converting templates: a hand-written template in the shape CDK writes, the real template of
+//! `examples/cdk-release`, artifact stores by region, get-pipeline answers, and what cannot be
+//! converted, named by resource and property.
+
 use serde_json::json;
 
 use super::*;
