@@ -9,8 +9,9 @@ use std::sync::Arc;
 
 use lockgate_model::{ActionExecutionId, ApprovalToken, ExecutionId, JobId};
 use lockgate_shapes::{
-    ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus, PipelineDeclaration,
-    PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus, TriggerType,
+    ActionDeclaration, ActionExecutionStatus, ActionTypeId, ExecutionMode, JobData, JobStatus,
+    PipelineDeclaration, PipelineExecutionStatus, SourceRevisionOverride, StageExecutionStatus,
+    TriggerType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -259,6 +260,19 @@ pub struct ActionRun {
     /// Whether an approver decided it (approved or rejected), as opposed to expiry or abandonment.
     #[serde(default, skip_serializing_if = "is_false")]
     pub decided: bool,
+}
+
+impl ActionRun {
+    /// The configuration the run started with: its variable references resolved, or else
+    /// `declared`'s own (an action whose configuration had no references).
+    pub fn configuration<'a>(
+        &'a self,
+        declared: &'a ActionDeclaration,
+    ) -> Option<&'a BTreeMap<String, String>> {
+        self.resolved_configuration
+            .as_ref()
+            .or(declared.configuration.as_ref())
+    }
 }
 
 /// Stored format 3 leaves out a `false` flag (see `crate::stored`).

@@ -146,11 +146,12 @@ fn stage_state(state: &PipelineState, s: usize, name: &str) -> StageState {
                 .filter(|_| action.action_type_id.category.as_str() == "Source");
             let entity_url = if is_manual_approval(&action.action_type_id) {
                 // The latest run's link, references resolved, or else the declared one.
-                latest_run
-                    .and_then(|r| r.resolved_configuration.as_ref())
-                    .or(action.configuration.as_ref())
-                    .and_then(|c| c.get("ExternalEntityLink"))
-                    .cloned()
+                match latest_run {
+                    Some(run) => run.configuration(action),
+                    None => action.configuration.as_ref(),
+                }
+                .and_then(|c| c.get("ExternalEntityLink"))
+                .cloned()
             } else {
                 None
             };
@@ -368,10 +369,7 @@ fn action_detail(
         input: Some(ActionExecutionInput {
             action_type_id: Some(action.action_type_id.clone()),
             configuration: action.configuration.clone(),
-            resolved_configuration: run
-                .resolved_configuration
-                .clone()
-                .or_else(|| action.configuration.clone()),
+            resolved_configuration: run.configuration(action).cloned(),
             role_arn: action
                 .role_arn
                 .clone()

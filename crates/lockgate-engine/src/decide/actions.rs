@@ -103,10 +103,7 @@ impl<'a> Decider<'a> {
                 run.deadline = Some(self.now + minutes * 60_000);
             }
             ActionKind::Job => {
-                let configuration = run
-                    .resolved_configuration
-                    .clone()
-                    .or_else(|| action.configuration.clone());
+                let configuration = run.configuration(action).cloned();
                 let job = self.new_job(i, s, k, decl, &action_execution_id, configuration, None);
                 run.job_id = Some(job.id.clone());
                 run.deadline = Some(self.now + self.cfg.job_timeout_millis);

@@ -43,13 +43,7 @@ impl<'a> Decider<'a> {
         };
         let e = &self.state.executions[i];
         // What the reviewer reads is what the approval started with, references resolved.
-        let value = |key: &str| {
-            run.resolved_configuration
-                .as_ref()
-                .or(action.configuration.as_ref())
-                .and_then(|c| c.get(key))
-                .cloned()
-        };
+        let value = |key: &str| run.configuration(&action).and_then(|c| c.get(key)).cloned();
         let notice = ApprovalNotice {
             kind,
             topic_arn: value(NOTIFICATION_ARN).unwrap_or_default(),
