@@ -114,11 +114,23 @@ impl Board {
 }
 
 /// The queues of the action types workers poll.
-#[derive(Default)]
 pub struct JobBoard {
     inner: Mutex<Board>,
     /// Held while a queue is read from the store, so it is read once.
     loading: tokio::sync::Mutex<()>,
+    /// Counts the times new jobs were offered, so an in-process worker waits for work instead
+    /// of polling on a timer.
+    offered: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for JobBoard {
+    fn default() -> JobBoard {
+        JobBoard {
+            inner: Mutex::default(),
+            loading: tokio::sync::Mutex::default(),
+            offered: tokio::sync::watch::Sender::new(0),
+        }
+    }
 }
 
 impl JobBoard {
@@ -176,10 +188,22 @@ impl JobBoard {
 
     /// New jobs wait for workers.
     pub fn open(&self, jobs: impl IntoIterator<Item = QueuedJob>) {
-        let mut board = self.lock();
-        for job in jobs {
-            board.record(Change::Queued(job));
+        let mut opened = false;
+        {
+            let mut board = self.lock();
+            for job in jobs {
+                board.record(Change::Queued(job));
+                opened = true;
+            }
         }
+        if opened {
+            self.offered.send_modify(|n| *n += 1);
+        }
+    }
+
+    /// Changes each time new jobs are offered (the value counts the offers).
+    pub fn offers(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.offered.subscribe()
     }
 
     /// Jobs that no longer wait (acknowledged, finished, or their pipeline deleted).

@@ -8,6 +8,7 @@ pub mod clock;
 pub mod ids;
 pub mod notice;
 pub mod validate;
+pub mod variables;
 
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};
 pub use caller::Caller;

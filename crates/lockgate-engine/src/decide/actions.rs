@@ -13,7 +13,7 @@ use lockgate_model::notice::NoticeKind;
 use lockgate_model::validate::is_http_url;
 use lockgate_model::{ActionExecutionId, ApprovalToken, JobId};
 
-use super::variables::{resolve_configuration, Scope};
+use super::variables::{check_commands, resolve_configuration, Scope};
 use super::{is_manual_approval, Decider, DEFAULT_APPROVAL_TIMEOUT_MINUTES};
 use crate::state::{ActionKind, ActionRun, ArtifactRecord, JobRecord};
 
@@ -54,9 +54,12 @@ impl<'a> Decider<'a> {
             resolved_configuration: None,
             decided: false,
         };
-        let resolved = {
+        let (resolved, commands) = {
             let scope = Scope::of(&self.state.executions[i], decl);
-            resolve_configuration(action.configuration.as_ref(), &scope)
+            (
+                resolve_configuration(action.configuration.as_ref(), &scope),
+                check_commands(action, &scope),
+            )
         };
         // A link a variable made must still be one the console may render.
         let bad_link = resolved.as_ref().ok().and_then(|r| {
@@ -74,11 +77,12 @@ impl<'a> Decider<'a> {
         });
         let failure = match resolved {
             Ok(_) if bad_link.is_some() => bad_link,
+            Ok(_) if commands.is_err() => commands.err(),
             Ok(resolved) => {
                 run.resolved_configuration = resolved;
                 None
             }
-            Err(unresolved) => Some(unresolved.message(&action.name)),
+            Err(unresolved) => Some(unresolved.message(&action.name, "configuration")),
         };
         if let Some(message) = failure {
             // Nothing was handed out or armed: the action fails as it starts, and the stage with

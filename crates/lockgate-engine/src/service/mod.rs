@@ -213,6 +213,12 @@ impl PipelineService {
         self.committed.notified()
     }
 
+    /// Changes each time new jobs wait for workers (after their commit), so an in-process
+    /// worker can wait for work instead of polling on a timer.
+    pub fn jobs_offered(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.jobs.offers()
+    }
+
     /// The point the change feed has reached.
     pub fn change_seq(&self) -> u64 {
         self.changes.seq()

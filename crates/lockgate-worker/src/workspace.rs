@@ -1,0 +1,134 @@
+//! A job's directories, made fresh for it and removed after it: `src/` holds the primary input
+//! artifact (CodeBuild's `CODEBUILD_SRC_DIR`), `inputs/<name>/` each other input (as CodeBuild
+//! lays out secondary sources, beside the primary), and `meta/` the files the worker itself
+//! needs (scripts, step and exports files), outside anything an output artifact could pack.
+
+use std::path::{Path, PathBuf};
+
+use lockgate_artifacts::{pack, unpack, ArtifactStore};
+use lockgate_shapes::Artifact;
+
+use crate::executor::{Failure, JobContext};
+
+/// A job's directories.
+pub struct Workspace {
+    root: PathBuf,
+}
+
+impl Workspace {
+    /// Makes the (empty) directories of job `job_id` under `base`.
+    pub fn create(base: &Path, job_id: &str) -> std::io::Result<Workspace> {
+        let safe: String = job_id
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .collect();
+        let root = base.join(format!("job-{safe}"));
+        if root.exists() {
+            std::fs::remove_dir_all(&root)?;
+        }
+        for dir in ["src", "inputs", "meta"] {
+            std::fs::create_dir_all(root.join(dir))?;
+        }
+        Ok(Workspace { root })
+    }
+
+    /// The primary source directory.
+    pub fn src(&self) -> PathBuf {
+        self.root.join("src")
+    }
+
+    /// The directory of secondary input `name`.
+    pub fn secondary(&self, name: &str) -> PathBuf {
+        self.root.join("inputs").join(name)
+    }
+
+    /// A file of the worker's own.
+    pub fn meta(&self, name: &str) -> PathBuf {
+        self.root.join("meta").join(name)
+    }
+}
+
+impl Drop for Workspace {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+/// Unpacks the job's input artifacts: `primary` (or the first) into `src/`, the others into
+/// `inputs/<name>/`. Returns the directories, primary first, with the artifacts' names.
+pub fn unpack_inputs(
+    job: &JobContext,
+    primary: Option<&str>,
+) -> Result<Vec<(String, PathBuf)>, Failure> {
+    let inputs = job.input_artifacts();
+    let primary_index = match primary {
+        Some(name) => inputs
+            .iter()
+            .position(|a| a.name.as_deref() == Some(name))
+            .ok_or_else(|| {
+                Failure::configuration(format!(
+                    "The primary source {name} is not an input artifact of action {}",
+                    job.action.name
+                ))
+            })?,
+        None => 0,
+    };
+    let mut dirs = Vec::new();
+    for (i, artifact) in inputs.iter().enumerate() {
+        let name = artifact.name.clone().unwrap_or_default();
+        let dir = if i == primary_index {
+            job.workspace.src()
+        } else {
+            job.workspace.secondary(&name)
+        };
+        fetch(job.artifacts.as_ref(), job, artifact, &dir)?;
+        if i == primary_index {
+            dirs.insert(0, (name, dir));
+        } else {
+            dirs.push((name, dir));
+        }
+    }
+    Ok(dirs)
+}
+
+fn fetch(
+    store: &dyn ArtifactStore,
+    job: &JobContext,
+    artifact: &Artifact,
+    dir: &Path,
+) -> Result<(), Failure> {
+    let name = artifact.name.as_deref().unwrap_or_default();
+    let location = job.location(artifact)?;
+    let zip = store
+        .get(&location)
+        .map_err(|e| Failure::system(format!("Reading the input artifact {name}: {e}")))?
+        .ok_or_else(|| {
+            Failure::job(format!(
+                "The input artifact {name} is not in the artifact store ({location}): the \
+                 action that produced it did not upload it, or it was deleted"
+            ))
+        })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Failure::system(format!("Making the directory of {name}: {e}")))?;
+    unpack(&zip, dir).map_err(|e| Failure::job(format!("Unpacking the input artifact {name}: {e}")))
+}
+
+/// Packs the files of `dir` matching `files` (all files when empty) as `artifact` and stores
+/// it. Returns how many bytes the zip has.
+pub fn store_output(
+    job: &JobContext,
+    artifact: &Artifact,
+    dir: &Path,
+    files: &[String],
+) -> Result<usize, Failure> {
+    let name = artifact.name.as_deref().unwrap_or_default();
+    let all = ["**/*".to_string()];
+    let patterns = if files.is_empty() { &all[..] } else { files };
+    let zip = pack(dir, patterns)
+        .map_err(|e| Failure::job(format!("Packing the output artifact {name}: {e}")))?;
+    let location = job.location(artifact)?;
+    job.artifacts
+        .put(&location, &zip)
+        .map_err(|e| Failure::system(format!("Storing the output artifact {name}: {e}")))?;
+    Ok(zip.len())
+}
