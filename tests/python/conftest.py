@@ -109,6 +109,8 @@ class LockgateServer:
         self.user_arn = USER_ARN
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        # Environment every start and command gets (on top of the test's own).
+        self.base_env: dict[str, str] = {}
 
     # -- the command line ------------------------------------------------------------------
 
@@ -147,6 +149,7 @@ class LockgateServer:
         env.pop("LD_PRELOAD", None)
         env["NO_COLOR"] = "1"
         env["LOCKGATE_LOG"] = "info,lockgate_api=debug"
+        env.update(self.base_env)
         env.update(extra or {})
         return env
 
@@ -240,12 +243,16 @@ class LockgateServer:
 
 
 @pytest.fixture
-def lockgate(tmp_path):
-    """A running Lockgate server with the user Bob; stopped (SIGTERM, clean exit) at the end."""
+def lockgate(tmp_path, request):
+    """A running Lockgate server with the user Bob; stopped (SIGTERM, clean exit) at the end.
+    A test marked `no_local_worker` plays the job worker for AWS-owned actions itself, so the
+    server's own worker is off (`[worker] local = false`)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     server = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log")
     server.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    if request.node.get_closest_marker("no_local_worker"):
+        server.base_env["LOCKGATE_WORKER__LOCAL"] = "false"
     server.start()
     try:
         yield server

@@ -6,6 +6,11 @@ from pathlib import Path
 
 from helpers import expect_error, take_aws_job
 
+import pytest
+
+# These tests play the job worker for AWS-owned actions themselves.
+pytestmark = pytest.mark.no_local_worker
+
 FIXTURE = (
     Path(__file__).resolve().parents[2]
     / "crates/lockgate-model/tests/fixtures/pipelines/valid-aws-codecommit-codebuild-approval-s3-deploy.json"

@@ -11,6 +11,11 @@ from pathlib import Path
 from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, lockgate_binary
 from helpers import take_aws_job
 
+import pytest
+
+# These tests play the job worker for AWS-owned actions themselves.
+pytestmark = pytest.mark.no_local_worker
+
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples/cdk-release/ReleaseStack.template.json"
 
 

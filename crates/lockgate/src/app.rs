@@ -16,6 +16,9 @@ use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::worker::local::LocalChannel;
+use lockgate_artifacts::DirectoryStore;
+use lockgate_worker::Worker;
 
 /// How often the server re-reads its users, so `lockgate user add|remove` take effect while it
 /// runs (an unknown access key also triggers a re-read, at most once a second).
@@ -40,6 +43,7 @@ pub struct App {
     config: Config,
     store: SqliteStore,
     relay: Arc<Relay>,
+    artifacts: Arc<DirectoryStore>,
 }
 
 /// Looks users up for SigV4 verification.
@@ -92,6 +96,14 @@ impl App {
                 .await
                 .context("cannot load users from the store")?,
         );
+        let artifacts = Arc::new(DirectoryStore::open(&config.artifacts_dir).with_context(
+            || {
+                format!(
+                    "cannot open the artifact store in {}",
+                    config.artifacts_dir.display()
+                )
+            },
+        )?);
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -102,6 +114,7 @@ impl App {
             config,
             store,
             relay,
+            artifacts,
         })
     }
 
@@ -154,6 +167,15 @@ impl App {
                 let _ = rx.wait_for(|s| *s).await;
             }))
         };
+        let worker = self.config.worker.local.then(|| {
+            let worker = Worker::new(
+                Arc::new(LocalChannel::new(self.service.clone())),
+                crate::worker::executors(&self.config),
+                self.artifacts.clone(),
+                self.config.worker.settings(&self.config.data_dir),
+            );
+            tokio::spawn(worker.run(stop_rx.clone()))
+        });
         let refresher = {
             let users = self.users.clone();
             let mut rx = stop_rx.clone();
@@ -241,6 +263,11 @@ impl App {
         let _ = refresher.await;
         let _ = sweeper.await;
         let _ = relay.await;
+        if let Some(worker) = worker {
+            if let Err(e) = worker.await {
+                tracing::error!(error = %e, "the job worker failed");
+            }
+        }
         self.store.close().context("closing the store")?;
         tracing::info!("lockgate stopped");
         Ok(())

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `user add|list|remove`, `notify test` and `pipelines import`.
+//! The command line: `serve`, `user add|list|remove`, `notify test`, `pipelines import` and
+//! `worker`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,35 @@ enum Command {
     /// Pipelines of a running server.
     #[command(subcommand)]
     Pipelines(PipelinesCommand),
+    /// Run the built-in executors (Commands, ...) for a server elsewhere, taking their jobs
+    /// through its API with the AWS credentials the AWS CLI would use. SIGTERM stops taking
+    /// jobs and lets running ones finish within `[worker] grace_seconds`.
+    Worker(WorkerArgs),
+}
+
+#[derive(Debug, Args)]
+struct WorkerArgs {
+    /// The server's URL [default: http://<listen address of the configuration>].
+    #[arg(long, env = "AWS_ENDPOINT_URL")]
+    endpoint_url: Option<String>,
+    /// Region to sign for [default: the configuration's region].
+    #[arg(long)]
+    region: Option<String>,
+    /// How many jobs run at once [default: [worker] concurrency, 4].
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Where job workspaces are made [default: [worker] work_dir, or <data dir>/work].
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// The artifact store's directory, shared with the server [default: [artifacts] dir, or
+    /// <data dir>/artifacts].
+    #[arg(long)]
+    artifacts_dir: Option<PathBuf>,
+    /// Seconds between polls while no job waits.
+    #[arg(long, default_value_t = 2)]
+    poll_seconds: u64,
+    #[command(flatten)]
+    common: CommonArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -119,6 +149,11 @@ struct ServeArgs {
     #[arg(long)]
     #[serde(skip_serializing_if = "Option::is_none")]
     public_url: Option<String>,
+    /// Do not run the built-in executors (Commands, CodeBuild, git sources, S3 deploy) in this
+    /// process; `lockgate worker` processes elsewhere take their jobs [config: [worker] local].
+    #[arg(long)]
+    #[serde(skip)]
+    no_local_worker: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -187,12 +222,16 @@ impl Cli {
             Command::User(UserCommand::Remove(args)) => user_remove(args).await,
             Command::Notify(NotifyCommand::Test(args)) => notify_test(args).await,
             Command::Pipelines(PipelinesCommand::Import(args)) => pipelines_import(args).await,
+            Command::Worker(args) => worker(args).await,
         }
     }
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = args.common.resolve(&args)?;
+    let mut config = args.common.resolve(&args)?;
+    if args.no_local_worker {
+        config.worker.local = false;
+    }
     let app = App::build(config).await?;
     app.run(shutdown_signal()).await
 }
@@ -232,6 +271,55 @@ async fn pipelines_import(args: ImportArgs) -> anyhow::Result<()> {
         account_id: config.account_id,
     };
     crate::import::import(&args.file, &options).await
+}
+
+async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
+    let config = args.common.resolve(&args.common)?;
+    let endpoint = args
+        .endpoint_url
+        .unwrap_or_else(|| format!("http://{}", config.listen));
+    let region = args.region.unwrap_or_else(|| config.region.clone());
+    let client = crate::client::Client::new(&endpoint, &region).await?;
+    let channel = crate::worker::remote::RemoteChannel::new(
+        client,
+        std::time::Duration::from_secs(args.poll_seconds.max(1)),
+    );
+    let mut settings = config.worker.settings(&config.data_dir);
+    if let Some(n) = args.concurrency {
+        anyhow::ensure!(
+            (1..=256).contains(&n),
+            "--concurrency must be between 1 and 256"
+        );
+        settings.concurrency = n;
+    }
+    if let Some(dir) = args.work_dir {
+        settings.work_dir = dir;
+    }
+    let artifacts_dir = args
+        .artifacts_dir
+        .unwrap_or_else(|| config.artifacts_dir.clone());
+    let artifacts =
+        lockgate_artifacts::DirectoryStore::open(&artifacts_dir).with_context(|| {
+            format!(
+                "cannot open the artifact store in {}",
+                artifacts_dir.display()
+            )
+        })?;
+    tracing::info!(endpoint = %endpoint, "lockgate worker starting");
+    let worker = lockgate_worker::Worker::new(
+        Arc::new(channel),
+        crate::worker::executors(&config),
+        Arc::new(artifacts),
+        settings,
+    );
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopping = tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
+    worker.run(stop_rx).await;
+    stopping.abort();
+    Ok(())
 }
 
 async fn notify_test(args: NotifyTestArgs) -> anyhow::Result<()> {

@@ -30,6 +30,8 @@ use lockgate_store_sqlite::StoreOptions;
 use serde::{Deserialize, Serialize};
 
 use crate::http::HttpConfig;
+use crate::worker::WorkerConfig;
+use lockgate_worker::executors::{Connection, Repository};
 
 /// The address Lockgate listens on unless told otherwise: loopback only, port 4680.
 pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::V4(std::net::SocketAddrV4::new(
@@ -70,6 +72,15 @@ pub struct Config {
     pub pipeline_cache: usize,
     /// How the SQLite store is run: `[store]`.
     pub store: StoreOptions,
+    /// The built-in executors' worker: `[worker]`.
+    pub worker: WorkerConfig,
+    /// Where the embedded artifact store keeps artifacts: `[artifacts] dir`, by default
+    /// `<data_dir>/artifacts`.
+    pub artifacts_dir: PathBuf,
+    /// `[[repositories]]`.
+    pub repositories: Vec<Repository>,
+    /// `[[connections]]`.
+    pub connections: Vec<Connection>,
 }
 
 /// Every setting, as `lockgate.toml` spells it; what a source leaves out keeps its default.
@@ -109,6 +120,22 @@ pub struct Settings {
     pub pipeline_cache: usize,
     /// `[store]`: how the database is run.
     pub store: StoreSettings,
+    /// `[worker]`: the built-in executors' worker (`--no-local-worker` sets `local = false`).
+    pub worker: WorkerConfig,
+    /// `[artifacts]`: where pipeline artifacts are kept.
+    pub artifacts: ArtifactSettings,
+    /// `[[repositories]]`: CodeCommit repository names and where git fetches them.
+    pub repositories: Vec<Repository>,
+    /// `[[connections]]`: CodeStar connection ARNs and the git servers behind them.
+    pub connections: Vec<Connection>,
+}
+
+/// What `[artifacts]` may set.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArtifactSettings {
+    /// The directory of the embedded artifact store [default: `<data_dir>/artifacts`].
+    pub dir: Option<PathBuf>,
 }
 
 /// What `[store]` may set; every key is optional.
@@ -162,6 +189,10 @@ impl Default for Settings {
             http: HttpConfig::default(),
             pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
             store: StoreSettings::default(),
+            worker: WorkerConfig::default(),
+            artifacts: ArtifactSettings::default(),
+            repositories: Vec::new(),
+            connections: Vec::new(),
         }
     }
 }
@@ -323,6 +354,21 @@ impl Config {
             anyhow::bail!("pipeline_cache must be at least 1");
         }
         let store = s.store.options()?;
+        s.worker.validate()?;
+        for (i, r) in s.repositories.iter().enumerate() {
+            if s.repositories[..i].iter().any(|o| o.name == r.name) {
+                anyhow::bail!("[[repositories]] names {} twice", r.name);
+            }
+        }
+        for (i, c) in s.connections.iter().enumerate() {
+            if s.connections[..i].iter().any(|o| o.arn == c.arn) {
+                anyhow::bail!("[[connections]] names {} twice", c.arn);
+            }
+        }
+        let artifacts_dir = s
+            .artifacts
+            .dir
+            .unwrap_or_else(|| s.data_dir.join("artifacts"));
         Ok(Config {
             listen: s.listen,
             data_dir: s.data_dir,
@@ -334,6 +380,10 @@ impl Config {
             http: s.http,
             pipeline_cache: s.pipeline_cache,
             store,
+            worker: s.worker,
+            artifacts_dir,
+            repositories: s.repositories,
+            connections: s.connections,
         })
     }
 

@@ -3,11 +3,13 @@
 
 pub mod app;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod http;
 pub mod import;
 mod metrics;
 pub mod server;
+pub mod worker;
 
 pub use app::App;
 pub use config::Config;

@@ -141,6 +141,13 @@ impl<'a> Decider<'a> {
         let stage = &decl.stages[s];
         let action = &stage.actions[k];
         let bucket = artifact_bucket(decl, action);
+        // A source action told which revision to fetch (StartPipelineExecution's
+        // sourceRevisions) finds it as its output artifacts' revision.
+        let wanted = self.state.executions[i]
+            .source_overrides
+            .iter()
+            .find(|o| o.action_name == action.name)
+            .map(|o| o.revision_value.clone());
         let mut output_artifacts = Vec::new();
         let mut new_records = Vec::new();
         for out in action.output_artifacts.iter().flatten() {
@@ -153,7 +160,7 @@ impl<'a> Decider<'a> {
                     .map(|r| (r.bucket.clone(), r.object_key.clone()))
             });
             if let Some((bucket, key)) = recorded {
-                output_artifacts.push(artifact(&out.name, None, &bucket, &key));
+                output_artifacts.push(artifact(&out.name, wanted.clone(), &bucket, &key));
                 continue;
             }
             let key = format!(
@@ -174,7 +181,7 @@ impl<'a> Decider<'a> {
                     producer: action.name.clone(),
                 },
             ));
-            output_artifacts.push(artifact(&out.name, None, &bucket, &key));
+            output_artifacts.push(artifact(&out.name, wanted.clone(), &bucket, &key));
         }
         let execution = &self.state.executions[i];
         let input_artifacts = action

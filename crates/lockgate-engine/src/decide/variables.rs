@@ -6,9 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use lockgate_model::variables::{
-    has_reference, lookup_in, resolve, Unresolved, Variables,
-};
+use lockgate_model::variables::{has_reference, lookup_in, resolve, Unresolved, Variables};
 use lockgate_shapes::{ActionDeclaration, ActionExecutionStatus, PipelineDeclaration};
 
 use crate::state::Execution;

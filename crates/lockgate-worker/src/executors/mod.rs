@@ -1,8 +1,10 @@
 //! The built-in executors, one module each.
 
 mod commands;
+mod git_source;
 
 pub use commands::Commands;
+pub use git_source::{Connection, GitSource, Repository};
 
 use lockgate_shapes::{ActionCategory, ActionOwner, ActionTypeId};
 

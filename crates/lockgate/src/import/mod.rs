@@ -2,7 +2,6 @@
 //! such as `cdk synth` writes, or an `aws codepipeline get-pipeline` answer) into a running
 //! Lockgate through its API, creating what is new and updating what exists.
 
-mod client;
 pub mod template;
 mod yaml;
 
@@ -11,7 +10,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
 
-use client::Client;
+use crate::client::Client;
 use template::{plan, Target};
 
 /// What an import needs to know besides the file.

@@ -1,6 +1,7 @@
-//! A minimal CodePipeline client for the command line: awsJson1.1 requests signed with SigV4
-//! (the `aws-sigv4` crate), credentials from the AWS SDK's default chain (environment, shared
-//! config and credentials files, SSO, ...), exactly what the AWS CLI would send.
+//! A minimal CodePipeline client for the command line (`pipelines import`, `worker`):
+//! awsJson1.1 requests signed with SigV4 (the `aws-sigv4` crate), credentials from the AWS
+//! SDK's default chain (environment, shared config and credentials files, SSO, ...), exactly
+//! what the AWS CLI would send.
 
 use anyhow::{bail, Context};
 use aws_credential_types::provider::ProvideCredentials;
@@ -53,6 +54,21 @@ impl Client {
             endpoint,
             region: region.to_string(),
             identity: credentials.into(),
+        })
+    }
+
+    /// Calls `operation` with a typed input (a `lockgate_shapes` shape, whose serde names are
+    /// the wire's) and reads the typed output.
+    pub async fn call_typed<I: serde::Serialize, O: serde::de::DeserializeOwned>(
+        &self,
+        operation: &str,
+        input: &I,
+    ) -> anyhow::Result<Result<O, ServiceError>> {
+        let input = serde_json::to_value(input)?;
+        Ok(match self.call(operation, &input).await? {
+            Ok(value) => Ok(serde_json::from_value(value)
+                .with_context(|| format!("{operation} answered with an unexpected shape"))?),
+            Err(e) => Err(e),
         })
     }
 

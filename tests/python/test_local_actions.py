@@ -1,0 +1,322 @@
+"""Actions Lockgate runs itself: a CodeCommit source fetched with git from a repository the test
+makes, Commands actions run by /bin/sh with their variables and artifacts, a manual approval
+that shows what the build exported, and the same jobs taken by `lockgate worker` in a second
+process while the server's own worker is off."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import (ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY, USER_NAME,
+                      LockgateServer, lockgate_binary)
+from helpers import ROLE_ARN, wait_for_execution_status, wait_until
+
+BUCKET = "lockgate-artifacts"
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "Ada", "GIT_AUTHOR_EMAIL": "ada@example.com",
+           "GIT_COMMITTER_NAME": "Ada", "GIT_COMMITTER_EMAIL": "ada@example.com"}
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True,
+                          env=env).stdout.strip()
+
+
+class Repo:
+    """A bare repository (what the server fetches) and a working copy the test commits in."""
+
+    def __init__(self, root: Path):
+        root.mkdir(parents=True, exist_ok=True)
+        self.bare = root / "my-app.git"
+        self.work = root / "work"
+        git(root, "init", "--quiet", "--bare", "--initial-branch=main", str(self.bare))
+        git(root, "clone", "--quiet", str(self.bare), str(self.work))
+        git(self.work, "checkout", "--quiet", "-B", "main")
+
+    def commit(self, files: dict[str, str], message: str) -> str:
+        for name, text in files.items():
+            path = self.work / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "--quiet", "-m", message)
+        git(self.work, "push", "--quiet", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def repo(tmp_path) -> Repo:
+    return Repo(tmp_path / "git")
+
+
+def write_config(tmp_path: Path, repo: Repo) -> Path:
+    path = tmp_path / "lockgate.toml"
+    path.write_text(
+        f'[[repositories]]\nname = "my-app"\nurl = "{repo.bare}"\n'
+        "[worker]\nconcurrency = 2\n"
+    )
+    return path
+
+
+@pytest.fixture
+def server(tmp_path, repo, request):
+    """A server that knows the repository `my-app`."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    s = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log",
+                       config_path=write_config(tmp_path, repo))
+    s.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    if request.node.get_closest_marker("no_local_worker"):
+        s.base_env["LOCKGATE_WORKER__LOCAL"] = "false"
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+        print(f"----- lockgate log -----\n{s.log_tail(150)}")
+
+
+@pytest.fixture
+def cp(server, make_boto3_client_for):
+    return make_boto3_client_for(server)
+
+
+@pytest.fixture
+def make_boto3_client_for():
+    import boto3
+
+    def make(server):
+        return boto3.client(
+            "codepipeline", endpoint_url=server.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+    return make
+
+
+def commands_action(name: str, commands: list[str], inputs: list[str], outputs: list[dict] | None = None,
+                    **extra) -> dict:
+    action = {
+        "name": name,
+        "actionTypeId": {"category": "Compute", "owner": "AWS", "provider": "Commands", "version": "1"},
+        "commands": commands,
+        "inputArtifacts": [{"name": n} for n in inputs],
+        "runOrder": 1,
+    }
+    if outputs:
+        action["outputArtifacts"] = outputs
+    action.update(extra)
+    return action
+
+
+def release_pipeline(name: str, target: Path, build_commands: list[str] | None = None) -> dict:
+    source = {
+        "name": "Source",
+        "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
+        "configuration": {"RepositoryName": "my-app", "BranchName": "main", "PollForSourceChanges": "false"},
+        "outputArtifacts": [{"name": "SourceOutput"}],
+        "namespace": "SourceVariables",
+        "runOrder": 1,
+    }
+    build = commands_action(
+        "Build",
+        build_commands or [
+            "sh test.sh",
+            "VERSION=$(cat VERSION)",
+            "mkdir -p dist && cp app.txt VERSION dist/",
+        ],
+        ["SourceOutput"],
+        [{"name": "BuildOutput", "files": ["dist/**/*"]}],
+        outputVariables=["VERSION"],
+        namespace="Build",
+    )
+    approve = {
+        "name": "Approve",
+        "actionTypeId": {"category": "Approval", "owner": "AWS", "provider": "Manual", "version": "1"},
+        "configuration": {"CustomData": "Deploy #{Build.VERSION} (#{SourceVariables.CommitId})"},
+        "runOrder": 1,
+    }
+    deploy = commands_action(
+        "Deploy",
+        ["mkdir -p \"$TARGET\"", "cp -R dist/. \"$TARGET/\"", "echo \"deployed $VERSION\""],
+        ["BuildOutput"],
+        environmentVariables=[{"name": "TARGET", "value": str(target), "type": "PLAINTEXT"},
+                              {"name": "VERSION", "value": "#{Build.VERSION}", "type": "PLAINTEXT"}],
+    )
+    return {
+        "name": name,
+        "roleArn": ROLE_ARN,
+        "artifactStore": {"type": "S3", "location": BUCKET},
+        "pipelineType": "V2",
+        "executionMode": "QUEUED",
+        "stages": [
+            {"name": "Source", "actions": [source]},
+            {"name": "Build", "actions": [build]},
+            {"name": "Approve", "actions": [approve]},
+            {"name": "Deploy", "actions": [deploy]},
+        ],
+    }
+
+
+APP = {
+    "app.txt": "hello\n",
+    "VERSION": "1.4.2\n",
+    "test.sh": "grep -q hello app.txt && echo 'tests passed'\n",
+}
+
+
+def action_detail(cp, pipeline: str, execution_id: str, action: str) -> dict | None:
+    details = cp.list_action_executions(
+        pipelineName=pipeline, filter={"pipelineExecutionId": execution_id}
+    )["actionExecutionDetails"]
+    return next((d for d in details if d["actionName"] == action), None)
+
+
+def wait_for_action(cp, pipeline: str, execution_id: str, action: str, status: str, timeout: float = 60):
+    def probe():
+        d = action_detail(cp, pipeline, execution_id, action)
+        return d if d and d["status"] == status else None
+
+    return wait_until(probe, f"{action} to be {status}", timeout, interval=0.1)
+
+
+def pending_token(cp, pipeline: str, stage: str = "Approve") -> str | None:
+    state = cp.get_pipeline_state(name=pipeline)
+    for s in state["stageStates"]:
+        if s["stageName"] == stage:
+            latest = s["actionStates"][0].get("latestExecution") or {}
+            if latest.get("status") == "InProgress":
+                return latest.get("token")
+    return None
+
+
+def run_release(cp, repo: Repo, tmp_path: Path, pipeline: str = "release") -> tuple[str, str, Path]:
+    commit = repo.commit(APP, "Add the app\n\nWith its tests.")
+    target = tmp_path / "deployed"
+    cp.create_pipeline(pipeline=release_pipeline(pipeline, target))
+    summaries = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"],
+        "the first execution",
+    )
+    execution_id = summaries[0]["pipelineExecutionId"]
+    return commit, execution_id, target
+
+
+def test_a_commit_is_fetched_built_approved_and_deployed(cp, repo, tmp_path):
+    commit, execution_id, target = run_release(cp, repo, tmp_path)
+    token = wait_until(lambda: pending_token(cp, "release"), "the approval", timeout=60, interval=0.1)
+
+    execution = cp.get_pipeline_execution(pipelineName="release", pipelineExecutionId=execution_id)[
+        "pipelineExecution"]
+    revision = execution["artifactRevisions"][0]
+    assert revision["revisionId"] == commit
+    assert revision["revisionSummary"].startswith("Add the app")
+
+    source = action_detail(cp, "release", execution_id, "Source")
+    assert source["output"]["outputVariables"]["CommitId"] == commit
+    assert source["output"]["outputVariables"]["BranchName"] == "main"
+    assert source["output"]["outputVariables"]["RepositoryName"] == "my-app"
+    build = action_detail(cp, "release", execution_id, "Build")
+    assert build["status"] == "Succeeded", build
+    assert build["output"]["outputVariables"] == {"VERSION": "1.4.2"}
+
+    approve = action_detail(cp, "release", execution_id, "Approve")
+    assert approve["input"]["resolvedConfiguration"]["CustomData"] == f"Deploy 1.4.2 ({commit})"
+
+    cp.put_approval_result(pipelineName="release", stageName="Approve", actionName="Approve",
+                           result={"summary": "ship it", "status": "Approved"}, token=token)
+    wait_for_execution_status(cp, "release", execution_id, "Succeeded", timeout=60)
+    assert (target / "app.txt").read_text() == "hello\n"
+    assert (target / "VERSION").read_text() == "1.4.2\n"
+    deploy = action_detail(cp, "release", execution_id, "Deploy")
+    assert deploy["output"]["executionResult"]["externalExecutionSummary"].startswith("Ran 3 commands")
+
+
+def test_a_failing_command_fails_the_action_with_its_exit_status_and_output(cp, repo, tmp_path):
+    repo.commit(APP, "Add the app")
+    pipeline = release_pipeline("failing", tmp_path / "never",
+                                build_commands=["echo compiling", "echo 'error: boom' >&2; exit 3", "echo never"])
+    cp.create_pipeline(pipeline=pipeline)
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="failing")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    wait_for_execution_status(cp, "failing", execution_id, "Failed", timeout=60)
+    build = action_detail(cp, "failing", execution_id, "Build")
+    assert build["status"] == "Failed"
+    state = cp.get_pipeline_state(name="failing")
+    error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]
+    message = error["message"]
+    assert "echo 'error: boom' >&2; exit 3" in message and "exit status 3" in message, message
+    assert "error: boom" in message and "compiling" in message, message
+    assert "never" not in message.split("Last output:")[1], message
+
+
+def test_stopping_an_execution_kills_the_running_commands(cp, repo, tmp_path):
+    repo.commit(APP, "Add the app")
+    pid_file = tmp_path / "pids"
+    pipeline = release_pipeline("stopped", tmp_path / "never", build_commands=[
+        f"sleep 300 & echo $! >> {pid_file}",
+        f"echo $$ >> {pid_file}; sleep 300",
+    ])
+    cp.create_pipeline(pipeline=pipeline)
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="stopped")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    wait_until(lambda: pid_file.exists() and len(pid_file.read_text().split()) == 2,
+               "the commands to start", timeout=60, interval=0.1)
+    pids = [int(p) for p in pid_file.read_text().split()]
+    cp.stop_pipeline_execution(pipelineName="stopped", pipelineExecutionId=execution_id, abandon=True,
+                               reason="wrong commit")
+
+    def gone():
+        for pid in pids:
+            try:
+                os.kill(pid, 0)
+                return False
+            except ProcessLookupError:
+                continue
+        return True
+
+    wait_until(gone, "the build's processes to be killed", timeout=30, interval=0.2)
+    wait_for_execution_status(cp, "stopped", execution_id, "Stopped", timeout=30)
+
+
+@pytest.mark.no_local_worker
+def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCKGATE_"))}
+    env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
+               AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    commit, execution_id, target = run_release(cp, repo, tmp_path)
+    # Nobody runs the source while the server's own worker is off.
+    time.sleep(0.5)
+    source = action_detail(cp, "release", execution_id, "Source")
+    assert source is None or source["status"] == "InProgress"
+
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [str(lockgate_binary()), "worker", "--endpoint-url", server.endpoint, "--region", REGION,
+         "--config", str(server.config_path), "--data-dir", str(tmp_path / "worker-data"),
+         "--artifacts-dir", str(server.data_dir / "artifacts"), "--poll-seconds", "1"],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+    )
+    try:
+        token = wait_until(lambda: pending_token(cp, "release"), "the approval", timeout=60, interval=0.2)
+        build = action_detail(cp, "release", execution_id, "Build")
+        assert build["output"]["outputVariables"] == {"VERSION": "1.4.2"}
+        cp.put_approval_result(pipelineName="release", stageName="Approve", actionName="Approve",
+                               result={"summary": "ok", "status": "Approved"}, token=token)
+        wait_for_execution_status(cp, "release", execution_id, "Succeeded", timeout=60)
+        assert (target / "VERSION").read_text() == "1.4.2\n"
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        code = worker.wait(30)
+        log.close()
+        print((tmp_path / "worker.log").read_text())
+    assert code == 0
