@@ -55,11 +55,14 @@ def repo(tmp_path) -> Repo:
     return Repo(tmp_path / "git")
 
 
-def write_config(tmp_path: Path, repo: Repo) -> Path:
+HOOK_SECRET = "hook-secret-for-tests"
+
+
+def write_config(tmp_path: Path, repo: Repo, poll_seconds: int = 0) -> Path:
     path = tmp_path / "lockgate.toml"
     path.write_text(
-        f'[[repositories]]\nname = "my-app"\nurl = "{repo.bare}"\n'
-        "[worker]\nconcurrency = 2\n"
+        f'[[repositories]]\nname = "my-app"\nurl = "{repo.bare}"\nhook_secret = "{HOOK_SECRET}"\n'
+        f"[worker]\nconcurrency = 2\n[triggers]\npoll_seconds = {poll_seconds}\n"
     )
     return path
 
@@ -69,8 +72,10 @@ def server(tmp_path, repo, request):
     """A server that knows the repository `my-app`."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
+    marker = request.node.get_closest_marker("poll_seconds")
+    poll = marker.args[0] if marker else 0
     s = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log",
-                       config_path=write_config(tmp_path, repo))
+                       config_path=write_config(tmp_path, repo, poll))
     s.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     if request.node.get_closest_marker("no_local_worker"):
         s.base_env["LOCKGATE_WORKER__LOCAL"] = "false"
@@ -115,11 +120,12 @@ def commands_action(name: str, commands: list[str], inputs: list[str], outputs: 
     return action
 
 
-def release_pipeline(name: str, target: Path, build_commands: list[str] | None = None) -> dict:
+def release_pipeline(name: str, target: Path, build_commands: list[str] | None = None,
+                     detect_changes: bool = False) -> dict:
     source = {
         "name": "Source",
         "actionTypeId": {"category": "Source", "owner": "AWS", "provider": "CodeCommit", "version": "1"},
-        "configuration": {"RepositoryName": "my-app", "BranchName": "main", "PollForSourceChanges": "false"},
+        "configuration": {"RepositoryName": "my-app", "BranchName": "main", "PollForSourceChanges": str(detect_changes).lower()},
         "outputArtifacts": [{"name": "SourceOutput"}],
         "namespace": "SourceVariables",
         "runOrder": 1,

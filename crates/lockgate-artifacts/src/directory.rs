@@ -41,8 +41,13 @@ impl DirectoryStore {
     }
 }
 
-impl ArtifactStore for DirectoryStore {
-    fn put(&self, location: &ArtifactLocation, zip: &[u8]) -> Result<(), ArtifactError> {
+impl DirectoryStore {
+    /// [`ArtifactStore::put`], blocking.
+    pub fn put_blocking(
+        &self,
+        location: &ArtifactLocation,
+        zip: &[u8],
+    ) -> Result<(), ArtifactError> {
         let path = self.path(location);
         let parent = path.parent().unwrap_or(&self.root).to_path_buf();
         fs::create_dir_all(&parent)
@@ -67,7 +72,11 @@ impl ArtifactStore for DirectoryStore {
         })
     }
 
-    fn get(&self, location: &ArtifactLocation) -> Result<Option<Vec<u8>>, ArtifactError> {
+    /// [`ArtifactStore::get`], blocking.
+    pub fn get_blocking(
+        &self,
+        location: &ArtifactLocation,
+    ) -> Result<Option<Vec<u8>>, ArtifactError> {
         match fs::read(self.path(location)) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -78,7 +87,8 @@ impl ArtifactStore for DirectoryStore {
         }
     }
 
-    fn delete(&self, location: &ArtifactLocation) -> Result<bool, ArtifactError> {
+    /// [`ArtifactStore::delete`], blocking.
+    pub fn delete_blocking(&self, location: &ArtifactLocation) -> Result<bool, ArtifactError> {
         match fs::remove_file(self.path(location)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -87,6 +97,96 @@ impl ArtifactStore for DirectoryStore {
                 source,
             }),
         }
+    }
+
+    /// [`ArtifactStore::written_before`], blocking: walks the bucket's directory.
+    pub fn written_before_blocking(
+        &self,
+        bucket: &str,
+        cutoff: std::time::SystemTime,
+        limit: usize,
+    ) -> Result<Vec<ArtifactLocation>, ArtifactError> {
+        let dir = self.root.join(bucket);
+        let mut found = Vec::new();
+        if !dir.is_dir() {
+            return Ok(found);
+        }
+        for entry in walkdir::WalkDir::new(&dir).min_depth(1) {
+            if found.len() >= limit {
+                break;
+            }
+            let entry = entry.map_err(|e| ArtifactError::Io {
+                what: format!("listing {}", dir.display()),
+                source: e.into(),
+            })?;
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            let modified = entry
+                .metadata()
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .unwrap_or(cutoff);
+            if modified >= cutoff {
+                continue;
+            }
+            let Ok(relative) = entry.path().strip_prefix(&dir) else {
+                continue;
+            };
+            let key: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            if let Ok(location) = ArtifactLocation::new(bucket, key.join("/")) {
+                found.push(location);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Runs `f` on the store on a blocking thread.
+async fn off_thread<T: Send + 'static>(
+    store: &DirectoryStore,
+    f: impl FnOnce(DirectoryStore) -> Result<T, ArtifactError> + Send + 'static,
+) -> Result<T, ArtifactError> {
+    let store = store.clone();
+    tokio::task::spawn_blocking(move || f(store))
+        .await
+        .map_err(|e| ArtifactError::Io {
+            what: "the artifact store's thread".into(),
+            source: std::io::Error::other(e.to_string()),
+        })?
+}
+
+#[async_trait::async_trait]
+impl ArtifactStore for DirectoryStore {
+    async fn put(&self, location: &ArtifactLocation, bytes: Vec<u8>) -> Result<(), ArtifactError> {
+        let location = location.clone();
+        off_thread(self, move |s| s.put_blocking(&location, &bytes)).await
+    }
+
+    async fn get(&self, location: &ArtifactLocation) -> Result<Option<Vec<u8>>, ArtifactError> {
+        let location = location.clone();
+        off_thread(self, move |s| s.get_blocking(&location)).await
+    }
+
+    async fn delete(&self, location: &ArtifactLocation) -> Result<bool, ArtifactError> {
+        let location = location.clone();
+        off_thread(self, move |s| s.delete_blocking(&location)).await
+    }
+
+    async fn written_before(
+        &self,
+        bucket: &str,
+        cutoff: std::time::SystemTime,
+        limit: usize,
+    ) -> Result<Vec<ArtifactLocation>, ArtifactError> {
+        let bucket = bucket.to_string();
+        off_thread(self, move |s| {
+            s.written_before_blocking(&bucket, cutoff, limit)
+        })
+        .await
     }
 }
 
@@ -113,15 +213,15 @@ mod tests {
         let store = DirectoryStore::open(dir.path()).expect("opens");
         let location =
             ArtifactLocation::new("lockgate-artifacts", "release/Src/abc1234").expect("valid");
-        assert_eq!(store.get(&location).expect("reads"), None);
-        store.put(&location, b"first").expect("stored");
+        assert_eq!(store.get_blocking(&location).expect("reads"), None);
+        store.put_blocking(&location, b"first").expect("stored");
         assert_eq!(
-            store.get(&location).expect("reads").as_deref(),
+            store.get_blocking(&location).expect("reads").as_deref(),
             Some(&b"first"[..])
         );
-        store.put(&location, b"second").expect("replaced");
+        store.put_blocking(&location, b"second").expect("replaced");
         assert_eq!(
-            store.get(&location).expect("reads").as_deref(),
+            store.get_blocking(&location).expect("reads").as_deref(),
             Some(&b"second"[..])
         );
         assert!(dir
@@ -135,15 +235,15 @@ mod tests {
             0,
             "no temporary file is left behind"
         );
-        assert!(store.delete(&location).expect("deleted"));
-        assert!(!store.delete(&location).expect("already gone"));
-        assert_eq!(store.get(&location).expect("reads"), None);
+        assert!(store.delete_blocking(&location).expect("deleted"));
+        assert!(!store.delete_blocking(&location).expect("already gone"));
+        assert_eq!(store.get_blocking(&location).expect("reads"), None);
 
         // A store opened again over the same directory finds what was put.
-        store.put(&location, b"kept").expect("stored");
+        store.put_blocking(&location, b"kept").expect("stored");
         let reopened = DirectoryStore::open(dir.path()).expect("reopens");
         assert_eq!(
-            reopened.get(&location).expect("reads").as_deref(),
+            reopened.get_blocking(&location).expect("reads").as_deref(),
             Some(&b"kept"[..])
         );
     }

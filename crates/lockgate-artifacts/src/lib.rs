@@ -3,16 +3,21 @@
 //! the same names, so the locations in a job's `inputArtifacts` / `outputArtifacts` mean what
 //! they mean in CodePipeline.
 //!
-//! - [`ArtifactStore`]: put, get and delete a zip by [`ArtifactLocation`] (bucket and key).
+//! - [`ArtifactStore`]: put, get and delete a zip by [`ArtifactLocation`] (bucket and key), and
+//!   find those written before a time (retention).
 //! - [`DirectoryStore`]: the embedded store, a directory (under `--data-dir`) holding
 //!   `<bucket>/<key>`, each file written whole and fsynced before it is visible.
+//! - [`S3Store`]: S3 itself, or an S3-compatible service, configured by [`S3Settings`]; the
+//!   artifact's bucket and key are the object's.
 //! - [`pack`] and [`unpack`]: a directory's files chosen by globs into a zip, and a zip into a
 //!   directory (entries that would land outside it are refused).
 
 mod directory;
+mod s3;
 mod zipped;
 
 pub use directory::DirectoryStore;
+pub use s3::{S3Settings, S3Store};
 pub use zipped::{pack, unpack};
 
 /// Where one artifact is: an S3-style bucket and object key.
@@ -95,6 +100,33 @@ pub enum ArtifactError {
         /// The error.
         source: std::io::Error,
     },
+    /// Settings that cannot make a store (such as half an S3 key pair).
+    #[error("{0}")]
+    BadSettings(String),
+    /// An artifact was stored into a bucket that does not exist; Lockgate does not create
+    /// buckets.
+    #[error(
+        "{what}: the bucket {bucket:?} does not exist (S3 error NoSuchBucket); create it (for \
+         example `aws s3 mb s3://{bucket}`) or point the pipeline's artifact store at one that \
+         exists"
+    )]
+    NoSuchBucket {
+        /// The bucket.
+        bucket: String,
+        /// What was being done, naming the object.
+        what: String,
+    },
+    /// An S3 request failed: S3 answered with an error, or no answer came.
+    #[error("{what}: {detail}")]
+    S3 {
+        /// What was being done, naming the bucket and key.
+        what: String,
+        /// The S3 error code (`AccessDenied`, `SignatureDoesNotMatch`...), when S3 answered
+        /// with one.
+        code: Option<String>,
+        /// The code, HTTP status and message, or why no answer came.
+        detail: String,
+    },
 }
 
 impl ArtifactError {
@@ -105,13 +137,22 @@ impl ArtifactError {
 }
 
 /// Keeps artifacts, whole: a put replaces, a get returns what the last put stored.
+#[async_trait::async_trait]
 pub trait ArtifactStore: Send + Sync {
-    /// Stores `zip` at `location`, durably, replacing what was there.
-    fn put(&self, location: &ArtifactLocation, zip: &[u8]) -> Result<(), ArtifactError>;
-    /// The zip at `location`, if there is one.
-    fn get(&self, location: &ArtifactLocation) -> Result<Option<Vec<u8>>, ArtifactError>;
-    /// Deletes the zip at `location`; whether there was one.
-    fn delete(&self, location: &ArtifactLocation) -> Result<bool, ArtifactError>;
+    /// Stores `bytes` (a zip, or a deployed file) at `location`, durably, replacing what was
+    /// there.
+    async fn put(&self, location: &ArtifactLocation, bytes: Vec<u8>) -> Result<(), ArtifactError>;
+    /// The object at `location`, if there is one.
+    async fn get(&self, location: &ArtifactLocation) -> Result<Option<Vec<u8>>, ArtifactError>;
+    /// Deletes the object at `location`; whether there was one.
+    async fn delete(&self, location: &ArtifactLocation) -> Result<bool, ArtifactError>;
+    /// Up to `limit` objects of `bucket` last written before `cutoff` (what retention deletes).
+    async fn written_before(
+        &self,
+        bucket: &str,
+        cutoff: std::time::SystemTime,
+        limit: usize,
+    ) -> Result<Vec<ArtifactLocation>, ArtifactError>;
 }
 
 #[cfg(test)]

@@ -45,8 +45,10 @@ pub trait JobChannel: Send + Sync {
         input: PutJobFailureResultInput,
     ) -> Result<(), ChannelError>;
     /// GetPipeline: the declaration (of the version an execution runs).
-    async fn get_pipeline(&self, input: GetPipelineInput)
-        -> Result<GetPipelineOutput, ChannelError>;
+    async fn get_pipeline(
+        &self,
+        input: GetPipelineInput,
+    ) -> Result<GetPipelineOutput, ChannelError>;
     /// GetPipelineExecution: the execution's version and pipeline-level variables.
     async fn get_pipeline_execution(
         &self,

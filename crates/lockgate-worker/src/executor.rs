@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use lockgate_artifacts::{ArtifactLocation, ArtifactStore};
 use lockgate_model::variables::{resolve, ExecutionVariables};
-use lockgate_shapes::{ActionDeclaration, ActionTypeId, Artifact, CurrentRevision, FailureType, JobData};
+use lockgate_shapes::{
+    ActionDeclaration, ActionTypeId, Artifact, CurrentRevision, FailureType, JobData,
+};
 use tokio::sync::watch;
 
 use crate::runlog::RunLog;

@@ -5,14 +5,17 @@
 //! - [`JobChannel`]: where jobs come from and results go: the server's own service in the same
 //!   process, or a server over HTTP (`lockgate worker --endpoint-url`). The worker cannot tell
 //!   them apart.
-//! - [`Executor`]: runs one kind of action. [`executors`] holds the built-in ones.
+//! - [`Executor`]: runs one kind of action. [`executors`] holds the built-in ones: Commands
+//!   and CodeBuild (a buildspec's phases run locally).
 //! - [`Worker`]: polls for the executors' action types, runs up to N jobs at once, watches each
 //!   job (a stopped execution or a job timeout kills its processes) and reports the result.
 //! - [`RunLog`]: a run's output, timestamped, the tail kept within a size bound.
 
+mod buildspec;
 mod channel;
 mod executor;
 pub mod executors;
+pub mod git;
 mod process;
 mod runlog;
 mod script;

@@ -157,7 +157,10 @@ impl Worker {
                 running.len()
             );
             let finish = async { while running.join_next().await.is_some() {} };
-            if tokio::time::timeout(shared.settings.grace, finish).await.is_err() {
+            if tokio::time::timeout(shared.settings.grace, finish)
+                .await
+                .is_err()
+            {
                 let _ = abort_tx.send(true);
                 while running.join_next().await.is_some() {}
             }

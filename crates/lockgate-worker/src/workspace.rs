@@ -20,7 +20,13 @@ impl Workspace {
     pub fn create(base: &Path, job_id: &str) -> std::io::Result<Workspace> {
         let safe: String = job_id
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let root = base.join(format!("job-{safe}"));
         if root.exists() {
@@ -56,7 +62,7 @@ impl Drop for Workspace {
 
 /// Unpacks the job's input artifacts: `primary` (or the first) into `src/`, the others into
 /// `inputs/<name>/`. Returns the directories, primary first, with the artifacts' names.
-pub fn unpack_inputs(
+pub async fn unpack_inputs(
     job: &JobContext,
     primary: Option<&str>,
 ) -> Result<Vec<(String, PathBuf)>, Failure> {
@@ -81,7 +87,7 @@ pub fn unpack_inputs(
         } else {
             job.workspace.secondary(&name)
         };
-        fetch(job.artifacts.as_ref(), job, artifact, &dir)?;
+        fetch(job.artifacts.as_ref(), job, artifact, &dir).await?;
         if i == primary_index {
             dirs.insert(0, (name, dir));
         } else {
@@ -91,7 +97,7 @@ pub fn unpack_inputs(
     Ok(dirs)
 }
 
-fn fetch(
+async fn fetch(
     store: &dyn ArtifactStore,
     job: &JobContext,
     artifact: &Artifact,
@@ -101,6 +107,7 @@ fn fetch(
     let location = job.location(artifact)?;
     let zip = store
         .get(&location)
+        .await
         .map_err(|e| Failure::system(format!("Reading the input artifact {name}: {e}")))?
         .ok_or_else(|| {
             Failure::job(format!(
@@ -110,25 +117,44 @@ fn fetch(
         })?;
     std::fs::create_dir_all(dir)
         .map_err(|e| Failure::system(format!("Making the directory of {name}: {e}")))?;
-    unpack(&zip, dir).map_err(|e| Failure::job(format!("Unpacking the input artifact {name}: {e}")))
+    let target = dir.to_path_buf();
+    off_thread(move || unpack(&zip, &target))
+        .await?
+        .map_err(|e| Failure::job(format!("Unpacking the input artifact {name}: {e}")))
 }
 
 /// Packs the files of `dir` matching `files` (all files when empty) as `artifact` and stores
 /// it. Returns how many bytes the zip has.
-pub fn store_output(
+pub async fn store_output(
     job: &JobContext,
     artifact: &Artifact,
     dir: &Path,
     files: &[String],
 ) -> Result<usize, Failure> {
     let name = artifact.name.as_deref().unwrap_or_default();
-    let all = ["**/*".to_string()];
-    let patterns = if files.is_empty() { &all[..] } else { files };
-    let zip = pack(dir, patterns)
+    let patterns = if files.is_empty() {
+        vec!["**/*".to_string()]
+    } else {
+        files.to_vec()
+    };
+    let source = dir.to_path_buf();
+    let zip = off_thread(move || pack(&source, &patterns))
+        .await?
         .map_err(|e| Failure::job(format!("Packing the output artifact {name}: {e}")))?;
     let location = job.location(artifact)?;
+    let size = zip.len();
     job.artifacts
-        .put(&location, &zip)
+        .put(&location, zip)
+        .await
         .map_err(|e| Failure::system(format!("Storing the output artifact {name}: {e}")))?;
-    Ok(zip.len())
+    Ok(size)
+}
+
+/// Runs file work (packing, unpacking) on a blocking thread.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Failure> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Failure::system(format!("A file task of the worker failed: {e}")))
 }

@@ -17,7 +17,6 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::worker::local::LocalChannel;
-use lockgate_artifacts::DirectoryStore;
 use lockgate_worker::Worker;
 
 /// How often the server re-reads its users, so `lockgate user add|remove` take effect while it
@@ -43,7 +42,7 @@ pub struct App {
     config: Config,
     store: SqliteStore,
     relay: Arc<Relay>,
-    artifacts: Arc<DirectoryStore>,
+    artifacts: Arc<dyn lockgate_artifacts::ArtifactStore>,
 }
 
 /// Looks users up for SigV4 verification.
@@ -96,14 +95,10 @@ impl App {
                 .await
                 .context("cannot load users from the store")?,
         );
-        let artifacts = Arc::new(DirectoryStore::open(&config.artifacts_dir).with_context(
-            || {
-                format!(
-                    "cannot open the artifact store in {}",
-                    config.artifacts_dir.display()
-                )
-            },
-        )?);
+        let artifacts = config.artifacts.open()?;
+        if let Some(credentials) = config.artifacts.worker_credentials() {
+            service.hand_out_artifact_credentials(credentials);
+        }
         let listener = TcpListener::bind(config.listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -176,6 +171,33 @@ impl App {
             );
             tokio::spawn(worker.run(stop_rx.clone()))
         });
+        let watcher = Arc::new(crate::triggers::SourceWatcher::new(
+            self.service.clone(),
+            &self.config,
+        ));
+        let watching = tokio::spawn(watcher.clone().run(stop_rx.clone()));
+        let retention = self.config.artifacts.retention.map(|keep| {
+            let watcher = watcher.clone();
+            let store = self.artifacts.clone();
+            let mut rx = stop_rx.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(crate::artifacts::SWEEP_INTERVAL);
+                loop {
+                    tokio::select! {
+                        _ = rx.changed() => break,
+                        _ = tick.tick() => {
+                            let now = lockgate_model::Clock::now_system(&lockgate_model::SystemClock);
+                            let cutoff = now.checked_sub(keep).unwrap_or(std::time::UNIX_EPOCH);
+                            let buckets = watcher.artifact_buckets().await;
+                            let deleted = crate::artifacts::sweep(store.as_ref(), &buckets, cutoff).await;
+                            if deleted > 0 {
+                                tracing::info!(deleted, "artifact retention deleted old artifacts");
+                            }
+                        }
+                    }
+                }
+            })
+        });
         let refresher = {
             let users = self.users.clone();
             let mut rx = stop_rx.clone();
@@ -232,6 +254,7 @@ impl App {
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(crate::metrics::metrics).with_state(metrics))
             .merge(api)
+            .merge(crate::triggers::hook::router(watcher))
             .merge(lockgate_console::router(console))
             // Anything else gets an AWS-style error an SDK can report.
             .fallback(lockgate_api::unknown_route)
@@ -263,6 +286,10 @@ impl App {
         let _ = refresher.await;
         let _ = sweeper.await;
         let _ = relay.await;
+        let _ = watching.await;
+        if let Some(retention) = retention {
+            let _ = retention.await;
+        }
         if let Some(worker) = worker {
             if let Err(e) = worker.await {
                 tracing::error!(error = %e, "the job worker failed");

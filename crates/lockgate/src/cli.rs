@@ -295,21 +295,16 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     if let Some(dir) = args.work_dir {
         settings.work_dir = dir;
     }
-    let artifacts_dir = args
-        .artifacts_dir
-        .unwrap_or_else(|| config.artifacts_dir.clone());
-    let artifacts =
-        lockgate_artifacts::DirectoryStore::open(&artifacts_dir).with_context(|| {
-            format!(
-                "cannot open the artifact store in {}",
-                artifacts_dir.display()
-            )
-        })?;
+    let mut artifacts = config.artifacts.clone();
+    if let Some(dir) = args.artifacts_dir {
+        artifacts.dir = dir;
+    }
+    let artifacts = artifacts.open()?;
     tracing::info!(endpoint = %endpoint, "lockgate worker starting");
     let worker = lockgate_worker::Worker::new(
         Arc::new(channel),
         crate::worker::executors(&config),
-        Arc::new(artifacts),
+        artifacts,
         settings,
     );
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);

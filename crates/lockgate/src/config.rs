@@ -29,7 +29,9 @@ use lockgate_notify::{NotifyConfig, TopicConfig};
 use lockgate_store_sqlite::StoreOptions;
 use serde::{Deserialize, Serialize};
 
+use crate::artifacts::{ArtifactSettings, ArtifactsConfig};
 use crate::http::HttpConfig;
+use crate::triggers::TriggersConfig;
 use crate::worker::WorkerConfig;
 use lockgate_worker::executors::{Connection, Repository};
 
@@ -74,13 +76,16 @@ pub struct Config {
     pub store: StoreOptions,
     /// The built-in executors' worker: `[worker]`.
     pub worker: WorkerConfig,
-    /// Where the embedded artifact store keeps artifacts: `[artifacts] dir`, by default
-    /// `<data_dir>/artifacts`.
-    pub artifacts_dir: PathBuf,
+    /// Where artifacts are kept and for how long: `[artifacts]`.
+    pub artifacts: ArtifactsConfig,
+    /// `[codebuild.projects.<name>]`: buildspecs, variables and timeouts of CodeBuild projects.
+    pub codebuild: CodeBuildConfig,
     /// `[[repositories]]`.
     pub repositories: Vec<Repository>,
     /// `[[connections]]`.
     pub connections: Vec<Connection>,
+    /// `[triggers]`.
+    pub triggers: TriggersConfig,
 }
 
 /// Every setting, as `lockgate.toml` spells it; what a source leaves out keeps its default.
@@ -122,20 +127,24 @@ pub struct Settings {
     pub store: StoreSettings,
     /// `[worker]`: the built-in executors' worker (`--no-local-worker` sets `local = false`).
     pub worker: WorkerConfig,
-    /// `[artifacts]`: where pipeline artifacts are kept.
+    /// `[artifacts]`: where pipeline artifacts are kept, and for how long.
     pub artifacts: ArtifactSettings,
+    /// `[codebuild]`: CodeBuild projects' settings.
+    pub codebuild: CodeBuildConfig,
     /// `[[repositories]]`: CodeCommit repository names and where git fetches them.
     pub repositories: Vec<Repository>,
     /// `[[connections]]`: CodeStar connection ARNs and the git servers behind them.
     pub connections: Vec<Connection>,
+    /// `[triggers]`: how often watched repositories are fetched.
+    pub triggers: TriggersConfig,
 }
 
-/// What `[artifacts]` may set.
+/// `[codebuild]`: settings of CodeBuild projects; any `ProjectName` runs without one.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct ArtifactSettings {
-    /// The directory of the embedded artifact store [default: `<data_dir>/artifacts`].
-    pub dir: Option<PathBuf>,
+pub struct CodeBuildConfig {
+    /// `[codebuild.projects.<name>]`: a project's buildspec, environment variables, timeout.
+    pub projects: std::collections::BTreeMap<String, lockgate_worker::executors::Project>,
 }
 
 /// What `[store]` may set; every key is optional.
@@ -191,8 +200,10 @@ impl Default for Settings {
             store: StoreSettings::default(),
             worker: WorkerConfig::default(),
             artifacts: ArtifactSettings::default(),
+            codebuild: CodeBuildConfig::default(),
             repositories: Vec::new(),
             connections: Vec::new(),
+            triggers: TriggersConfig::default(),
         }
     }
 }
@@ -365,10 +376,7 @@ impl Config {
                 anyhow::bail!("[[connections]] names {} twice", c.arn);
             }
         }
-        let artifacts_dir = s
-            .artifacts
-            .dir
-            .unwrap_or_else(|| s.data_dir.join("artifacts"));
+        let artifacts = s.artifacts.resolve(&s.data_dir);
         Ok(Config {
             listen: s.listen,
             data_dir: s.data_dir,
@@ -381,9 +389,11 @@ impl Config {
             pipeline_cache: s.pipeline_cache,
             store,
             worker: s.worker,
-            artifacts_dir,
+            artifacts,
+            codebuild: s.codebuild,
             repositories: s.repositories,
             connections: s.connections,
+            triggers: s.triggers,
         })
     }
 

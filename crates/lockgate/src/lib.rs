@@ -2,6 +2,7 @@
 //! Integration tests build an [`App`] from a [`Config`] exactly as `lockgate serve` does.
 
 pub mod app;
+pub mod artifacts;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -9,6 +10,7 @@ pub mod http;
 pub mod import;
 mod metrics;
 pub mod server;
+pub mod triggers;
 pub mod worker;
 
 pub use app::App;

@@ -25,6 +25,19 @@ impl PipelineService {
         caller: &Caller,
         input: StartPipelineExecutionInput,
     ) -> Result<StartPipelineExecutionOutput, ServiceError> {
+        self.start_triggered(input, TriggerType::StartPipelineExecution, caller.arn())
+            .await
+    }
+
+    /// Starts an execution as StartPipelineExecution does, recording `trigger_type` and
+    /// `trigger_detail` as what started it (a source change found by polling or a push hook
+    /// starts executions this way, with the revision to fetch in `sourceRevisions`).
+    pub async fn start_triggered(
+        &self,
+        input: StartPipelineExecutionInput,
+        trigger_type: TriggerType,
+        trigger_detail: String,
+    ) -> Result<StartPipelineExecutionOutput, ServiceError> {
         let state = self.pipeline(&input.name).await?;
         let mut variables = default_variables(&state.entry.declaration);
         let declared: BTreeSet<&str> = state
@@ -70,8 +83,8 @@ impl PipelineService {
             ));
         }
         let request = StartRequest {
-            trigger_type: TriggerType::StartPipelineExecution,
-            trigger_detail: caller.arn(),
+            trigger_type,
+            trigger_detail,
             client_request_token: input.client_request_token.clone(),
             variables,
             source_overrides: input.source_revisions.unwrap_or_default(),

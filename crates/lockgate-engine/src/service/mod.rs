@@ -106,6 +106,9 @@ pub struct PipelineService {
     outbox_written: Arc<Notify>,
     /// Approvals naming a topic nobody is subscribed to, for the console.
     unheard: unheard::UnheardTopics,
+    /// The artifact store's credentials, handed to job workers as `artifactCredentials` (set
+    /// once, when the artifact store is an S3 API with keys of its own).
+    artifact_credentials: std::sync::OnceLock<lockgate_shapes::AWSSessionCredentials>,
 }
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ServiceError {
@@ -194,7 +197,18 @@ impl PipelineService {
             changes: ChangeFeed::default(),
             outbox_written: Arc::new(Notify::new()),
             unheard: unheard::UnheardTopics::default(),
+            artifact_credentials: std::sync::OnceLock::new(),
         }))
+    }
+
+    /// Hands `credentials` to every job worker with its jobs (`artifactCredentials`), so
+    /// workers elsewhere can read and write the artifacts in the S3 API the server uses. Only
+    /// the first call counts.
+    pub fn hand_out_artifact_credentials(
+        &self,
+        credentials: lockgate_shapes::AWSSessionCredentials,
+    ) {
+        let _ = self.artifact_credentials.set(credentials);
     }
 
     /// The engine settings.

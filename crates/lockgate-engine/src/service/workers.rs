@@ -81,11 +81,11 @@ impl PipelineService {
             // are handed out here.
             let ids: Vec<JobId> = take.iter().map(|j| j.id.clone()).collect();
             let taken = self.jobs.take(&ids);
-            jobs.extend(
-                take.iter()
-                    .filter(|j| taken.contains(&j.id))
-                    .map(|j| views::job(j, &self.cfg)),
-            );
+            jobs.extend(take.iter().filter(|j| taken.contains(&j.id)).map(|j| {
+                let mut job = views::job(j, &self.cfg);
+                job.data = job.data.map(|d| self.with_credentials(d));
+                job
+            }));
         }
         Ok(PollForJobsOutput { jobs: Some(jobs) })
     }
@@ -131,7 +131,7 @@ impl PipelineService {
         Ok(GetJobDetailsOutput {
             job_details: Some(JobDetails {
                 id: Some(job.id.to_string()),
-                data: Some(job.data.clone()),
+                data: Some(self.with_credentials(job.data.clone())),
                 account_id: Some(self.cfg.account_id.clone()),
             }),
         })
@@ -167,6 +167,14 @@ impl PipelineService {
     }
 
     /// Applies a worker's result to a job.
+    /// `data` with the artifact store's credentials, when there are some to hand out.
+    fn with_credentials(&self, mut data: lockgate_shapes::JobData) -> lockgate_shapes::JobData {
+        if let Some(credentials) = self.artifact_credentials.get() {
+            data.artifact_credentials = Some(credentials.clone());
+        }
+        data
+    }
+
     async fn report_job(&self, job_id: &JobId, report: JobReport) -> Result<(), ServiceError> {
         let (job, place) = self.find_job(job_id).await?;
         if job_finished(job.status) {

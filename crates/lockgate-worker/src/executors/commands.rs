@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use lockgate_shapes::{ActionCategory, ActionTypeId, EnvironmentVariableType};
 
-use super::{aws, blocking};
+use super::aws;
 use crate::executor::{Executor, Failure, JobContext, Success, MAX_FAILURE_MESSAGE};
 use crate::process::{ShellExit, ShellRun};
 use crate::script;
@@ -40,10 +40,11 @@ impl Executor for Commands {
             )));
         }
         let mut env = environment(job)?;
-        let inputs = blocking(|| unpack_inputs(job, None))?;
+        let inputs = unpack_inputs(job, None).await?;
         env.extend(build_variables(job, &inputs));
         let exports = job.action.output_variables.clone().unwrap_or_default();
-        let outcome = run_script(job, &script::commands(&commands, &exports), env).await?;
+        let timeout = job.timeout();
+        let outcome = run_script(job, &script::commands(&commands, &exports), env, timeout).await?;
         match outcome.exit {
             ShellExit::Exited(0) => {}
             exit => {
@@ -57,7 +58,10 @@ impl Executor for Commands {
         }
         let mut output_variables = outcome.exports;
         output_variables.retain(|name, _| exports.contains(name));
-        for missing in exports.iter().filter(|n| !output_variables.contains_key(*n)) {
+        for missing in exports
+            .iter()
+            .filter(|n| !output_variables.contains_key(*n))
+        {
             job.log.line(&format!(
                 "[Container] The output variable {missing} was not set by the commands"
             ));
@@ -73,7 +77,7 @@ impl Executor for Commands {
                 .find(|o| o.name == name)
                 .and_then(|o| o.files.clone())
                 .unwrap_or_default();
-            blocking(|| store_output(job, &artifact, &src, &files))?;
+            store_output(job, &artifact, &src, &files).await?;
         }
         Ok(Success {
             summary: Some(format!(
@@ -93,7 +97,10 @@ impl Executor for Commands {
 pub(crate) fn environment(job: &JobContext) -> Result<Vec<(String, String)>, Failure> {
     let mut env = Vec::new();
     for variable in job.action.environment_variables.iter().flatten() {
-        if matches!(variable.r#type, Some(EnvironmentVariableType::SecretsManager)) {
+        if matches!(
+            variable.r#type,
+            Some(EnvironmentVariableType::SecretsManager)
+        ) {
             return Err(Failure::configuration(format!(
                 "The environment variable {} of action {} is a SECRETS_MANAGER reference, \
                  which a local worker cannot read; give it as PLAINTEXT",
@@ -116,22 +123,40 @@ pub(crate) fn build_variables(
     let src = job.workspace.src();
     let mut env = vec![
         ("CODEBUILD_SRC_DIR".to_string(), src.display().to_string()),
-        ("CODEBUILD_BUILD_ID".to_string(), format!("lockgate:{}", job.job_id)),
-        ("CODEBUILD_INITIATOR".to_string(), format!("codepipeline/{}", job.pipeline_name())),
+        (
+            "CODEBUILD_BUILD_ID".to_string(),
+            format!("lockgate:{}", job.job_id),
+        ),
+        (
+            "CODEBUILD_INITIATOR".to_string(),
+            format!("codepipeline/{}", job.pipeline_name()),
+        ),
         ("CODEBUILD_CI".to_string(), "true".to_string()),
-        ("CODEPIPELINE_EXECUTION_ID".to_string(), job.execution_id().to_string()),
-        ("HOME".to_string(), job.workspace.meta("home").display().to_string()),
+        (
+            "CODEPIPELINE_EXECUTION_ID".to_string(),
+            job.execution_id().to_string(),
+        ),
+        (
+            "HOME".to_string(),
+            job.workspace.meta("home").display().to_string(),
+        ),
     ];
     let primary_revision = job
         .input_artifacts()
         .first()
         .and_then(|a| a.revision.clone());
     if let Some(revision) = primary_revision {
-        env.push(("CODEBUILD_RESOLVED_SOURCE_VERSION".to_string(), revision.clone()));
+        env.push((
+            "CODEBUILD_RESOLVED_SOURCE_VERSION".to_string(),
+            revision.clone(),
+        ));
         env.push(("CODEBUILD_SOURCE_VERSION".to_string(), revision));
     }
     for (name, dir) in inputs.iter().skip(1) {
-        env.push((format!("CODEBUILD_SRC_DIR_{name}"), dir.display().to_string()));
+        env.push((
+            format!("CODEBUILD_SRC_DIR_{name}"),
+            dir.display().to_string(),
+        ));
     }
     env
 }
@@ -146,11 +171,12 @@ pub(crate) struct ScriptOutcome {
     pub elapsed: std::time::Duration,
 }
 
-/// Runs `text` as the job's script in its primary source directory.
+/// Runs `text` as the job's script in its primary source directory, killed after `timeout`.
 pub(crate) async fn run_script(
     job: &mut JobContext,
     text: &str,
     mut env: Vec<(String, String)>,
+    timeout: Option<std::time::Duration>,
 ) -> Result<ScriptOutcome, Failure> {
     let script = job.workspace.meta("script.sh");
     let step_file = job.workspace.meta("step");
@@ -160,10 +186,12 @@ pub(crate) async fn run_script(
     std::fs::write(&script, text).map_err(io)?;
     std::fs::create_dir_all(&home).map_err(io)?;
     env.push(("LOCKGATE_STEP_FILE".into(), step_file.display().to_string()));
-    env.push(("LOCKGATE_EXPORTS_FILE".into(), exports_file.display().to_string()));
+    env.push((
+        "LOCKGATE_EXPORTS_FILE".into(),
+        exports_file.display().to_string(),
+    ));
     let started = Instant::now();
     let src = job.workspace.src();
-    let timeout = job.timeout();
     let exit = ShellRun {
         script: &script,
         cwd: &src,
@@ -192,7 +220,12 @@ pub(crate) async fn run_script(
 /// The failure of a run that did not exit 0, naming `command` and ending with the output's
 /// last lines.
 pub(crate) fn failed(job: &JobContext, exit: ShellExit, command: Option<&str>) -> Failure {
-    let what = match exit {
+    with_output(job, &failure_text(job, exit, command))
+}
+
+/// What went wrong when a run ended with `exit` while `command` ran.
+pub(crate) fn failure_text(job: &JobContext, exit: ShellExit, command: Option<&str>) -> String {
+    match exit {
         ShellExit::Exited(code) => match command {
             Some(c) => format!("Command did not exit successfully: {c} (exit status {code})"),
             None => format!("The commands did not exit successfully (exit status {code})"),
@@ -204,14 +237,20 @@ pub(crate) fn failed(job: &JobContext, exit: ShellExit, command: Option<&str>) -
         ShellExit::TimedOut => format!(
             "The commands did not finish within the action's timeout of {} minutes{}",
             job.action.timeout_in_minutes.unwrap_or_default(),
-            command.map(|c| format!(" (running: {c})")).unwrap_or_default()
+            command
+                .map(|c| format!(" (running: {c})"))
+                .unwrap_or_default()
         ),
         ShellExit::Cancelled => "The run was cancelled".to_string(),
-    };
+    }
+}
+
+/// A job failure saying `what`, followed by as many of the output's last lines as fit.
+pub(crate) fn with_output(job: &JobContext, what: &str) -> Failure {
     let room = MAX_FAILURE_MESSAGE.saturating_sub(what.len() + 20);
     let tail = job.log.last_lines(room);
     let message = if tail.is_empty() {
-        what
+        what.to_string()
     } else {
         format!("{what}\nLast output:\n{tail}")
     };

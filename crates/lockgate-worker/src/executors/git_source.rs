@@ -8,15 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Stdio;
 
 use lockgate_shapes::{ActionCategory, ActionTypeId, CurrentRevision, Timestamp};
-use secrecy::ExposeSecret;
 use serde::Deserialize;
-use tokio::process::Command;
 
-use super::{aws, blocking};
+use super::aws;
 use crate::executor::{Executor, Failure, JobContext, Success};
+use crate::git::redact;
 
 /// `[[repositories]]`: a CodeCommit repository name and where git fetches it from.
 #[derive(Debug, Clone, Deserialize)]
@@ -26,6 +24,10 @@ pub struct Repository {
     pub name: String,
     /// Anything `git fetch` accepts: a path, `file://`, `https://`, `ssh://`.
     pub url: String,
+    /// The secret a push hook must present (`POST /hooks/git/<name>` of the server); without
+    /// one the repository has no push hook and changes are found by polling alone.
+    #[serde(default)]
+    pub hook_secret: Option<secrecy::SecretString>,
 }
 
 /// `[[connections]]`: a CodeStar connection ARN and the git server behind it.
@@ -64,17 +66,7 @@ impl GitSource {
     }
 
     /// Where the job's repository is, its token, and the variables naming it.
-    fn remote(
-        &self,
-        job: &JobContext,
-    ) -> Result<
-        (
-            String,
-            Option<secrecy::SecretString>,
-            Vec<(&'static str, String)>,
-        ),
-        Failure,
-    > {
+    fn remote(&self, job: &JobContext) -> Result<Remote, Failure> {
         let provider = job
             .data
             .action_type_id
@@ -116,6 +108,13 @@ impl GitSource {
 }
 
 const CODECOMMIT: &str = "CodeCommit";
+
+/// A source's remote URL, its token, and the source variables that name it.
+type Remote = (
+    String,
+    Option<secrecy::SecretString>,
+    Vec<(&'static str, String)>,
+);
 
 #[async_trait::async_trait]
 impl Executor for GitSource {
@@ -197,7 +196,9 @@ impl Executor for GitSource {
         let location = job.location(&output)?;
         let zip = std::fs::read(&zip_path)
             .map_err(|e| Failure::system(format!("Reading the archive of {commit}: {e}")))?;
-        blocking(|| job.artifacts.put(&location, &zip))
+        job.artifacts
+            .put(&location, zip)
+            .await
             .map_err(|e| Failure::system(format!("Storing the source artifact: {e}")))?;
         job.log
             .line(&format!("Fetched {commit}: {}", first_line(&message)));
@@ -231,67 +232,34 @@ impl Executor for GitSource {
     }
 }
 
-/// The `git` CLI on one repository directory.
+/// The `git` CLI on one repository directory, within a job: cancelled with it, its errors
+/// written to the job's log.
 struct Git<'a> {
     dir: &'a Path,
     token: Option<&'a secrecy::SecretString>,
 }
 
 impl Git<'_> {
-    /// Runs `git <args>`; its standard output, or a failure with its standard error. `url` is
-    /// the remote the command talks to, given for the token's header.
+    /// Runs `git <args>`; its standard output. `url` is the remote the command talks to, given
+    /// for the token's header.
     async fn run(
         &self,
         job: &mut JobContext,
         args: &[&str],
         url: Option<&str>,
     ) -> Result<String, Failure> {
-        let mut command = Command::new("git");
-        command
-            .arg("--git-dir")
-            .arg(self.dir)
-            .args(args)
-            .env("GIT_TERMINAL_PROMPT", "0")
-            .env("GIT_CONFIG_NOSYSTEM", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
-        if let (Some(token), Some(url)) = (self.token, url) {
-            if url.starts_with("https://") || url.starts_with("http://") {
-                use base64::Engine as _;
-                let basic = base64::engine::general_purpose::STANDARD
-                    .encode(format!("x-access-token:{}", token.expose_secret()));
-                // Given through the environment, so it is in no process's arguments.
-                command
-                    .env("GIT_CONFIG_COUNT", "1")
-                    .env("GIT_CONFIG_KEY_0", "http.extraHeader")
-                    .env(
-                        "GIT_CONFIG_VALUE_0",
-                        format!("Authorization: Basic {basic}"),
-                    );
-            }
-        }
-        let child = command
-            .spawn()
-            .map_err(|e| Failure::system(format!("Cannot run git: {e}")))?;
-        let output = tokio::select! {
-            out = child.wait_with_output() => out
-                .map_err(|e| Failure::system(format!("Running git: {e}")))?,
+        let auth = url.zip(self.token);
+        let run = crate::git::run(self.dir, args, auth);
+        let out = tokio::select! {
+            out = run => out,
             () = cancelled(&mut job.cancel) => return Err(Failure::job("The fetch was cancelled")),
         };
-        if !output.status.success() {
-            let stderr = String::from_utf8_lossy(&output.stderr);
-            for line in stderr.lines() {
+        out.map_err(|e| {
+            for line in e.to_string().lines() {
                 job.log.line(line);
             }
-            return Err(Failure::job(format!(
-                "git {} failed: {}",
-                args.first().unwrap_or(&""),
-                stderr.trim()
-            )));
-        }
-        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+            Failure::job(e.to_string())
+        })
     }
 }
 
@@ -302,34 +270,10 @@ async fn cancelled(cancel: &mut tokio::sync::watch::Receiver<bool>) {
     }
 }
 
-/// `url` without a password in it.
-fn redact(url: &str) -> String {
-    match (url.find("://"), url.find('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
-        }
-        _ => url.to_string(),
-    }
-}
-
 fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or_default()
 }
 
 fn truncate(text: &str, n: usize) -> String {
     crate::worker::truncate_chars(text, n)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_in_urls_are_not_shown() {
-        assert_eq!(
-            redact("https://user:secret@git.example.com/o/r"),
-            "https://***@git.example.com/o/r"
-        );
-        assert_eq!(redact("/srv/git/app.git"), "/srv/git/app.git");
-    }
 }

@@ -1,10 +1,14 @@
 //! The built-in executors, one module each.
 
+mod codebuild;
 mod commands;
 mod git_source;
+mod s3_deploy;
 
+pub use codebuild::{CodeBuild, Project};
 pub use commands::Commands;
 pub use git_source::{Connection, GitSource, Repository};
+pub use s3_deploy::S3Deploy;
 
 use lockgate_shapes::{ActionCategory, ActionOwner, ActionTypeId};
 
@@ -15,14 +19,5 @@ pub(crate) fn aws(category: ActionCategory, provider: &str) -> ActionTypeId {
         owner: ActionOwner::Aws,
         provider: provider.to_string(),
         version: "1".to_string(),
-    }
-}
-
-/// Runs blocking file work (unpacking, packing, storing artifacts) without stalling the
-/// runtime's other tasks when the runtime can spare the thread.
-pub(crate) fn blocking<T>(f: impl FnOnce() -> T) -> T {
-    match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-        Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
-        _ => f(),
     }
 }

@@ -9,7 +9,7 @@ pub mod remote;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use lockgate_worker::executors::{Commands, GitSource};
+use lockgate_worker::executors::{CodeBuild, Commands, GitSource, S3Deploy};
 use lockgate_worker::Executor;
 use serde::{Deserialize, Serialize};
 
@@ -72,9 +72,11 @@ impl WorkerConfig {
 pub fn executors(config: &crate::Config) -> Vec<Arc<dyn Executor>> {
     vec![
         Arc::new(Commands),
+        Arc::new(CodeBuild::new(config.codebuild.projects.clone())),
         Arc::new(GitSource::new(
             config.repositories.clone(),
             config.connections.clone(),
         )),
+        Arc::new(S3Deploy),
     ]
 }

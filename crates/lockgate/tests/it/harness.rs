@@ -64,20 +64,20 @@ pub struct TestApp {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// The configuration tests run with: port 0 and the given directory.
+/// The configuration tests run with: port 0 and the given directory, otherwise the defaults
+/// `lockgate serve` has.
 pub fn test_config(dir: &Path) -> Config {
-    Config {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        data_dir: dir.to_path_buf(),
-        account_id: "123456789012".into(),
-        region: "us-east-1".into(),
-        job_timeout: std::time::Duration::from_secs(3600),
-        notify: Default::default(),
-        console: Default::default(),
-        http: Default::default(),
-        pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
-        store: Default::default(),
-    }
+    let mut config = Config::load(
+        None,
+        lockgate::config::EnvVars::default(),
+        std::collections::BTreeMap::<String, String>::new(),
+    )
+    .expect("the default configuration");
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    config.data_dir = dir.to_path_buf();
+    config.artifacts.dir = dir.join("artifacts");
+    config.job_timeout = std::time::Duration::from_secs(3600);
+    config
 }
 
 /// An SDK client for `endpoint` with the given keys.
