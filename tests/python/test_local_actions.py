@@ -214,7 +214,24 @@ def run_release(cp, repo: Repo, tmp_path: Path, pipeline: str = "release") -> tu
     return commit, execution_id, target
 
 
-def test_a_commit_is_fetched_built_approved_and_deployed(cp, repo, tmp_path):
+def console_opener(server):
+    """A urllib opener signed in to the console as Bob (cookies kept)."""
+    import http.cookiejar
+    import re as _re
+    import urllib.parse
+    import urllib.request
+
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    form = opener.open(f"{server.endpoint}/console/signin").read().decode()
+    token = _re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    body = urllib.parse.urlencode({"csrf_token": token, "next": "/console/pipelines", "username": USER_NAME,
+                                   "password": "correct-horse-battery-staple"}).encode()
+    opener.open(f"{server.endpoint}/console/signin", data=body).read()
+    return opener
+
+
+def test_a_commit_is_fetched_built_approved_and_deployed(server, cp, repo, tmp_path):
     commit, execution_id, target = run_release(cp, repo, tmp_path)
     token = wait_until(lambda: pending_token(cp, "release"), "the approval", timeout=60, interval=0.1)
 
@@ -234,6 +251,13 @@ def test_a_commit_is_fetched_built_approved_and_deployed(cp, repo, tmp_path):
 
     approve = action_detail(cp, "release", execution_id, "Approve")
     assert approve["input"]["resolvedConfiguration"]["CustomData"] == f"Deploy 1.4.2 ({commit})"
+
+    # The build's output is kept with it, on the console page its externalExecutionUrl names.
+    url = build["output"]["executionResult"]["externalExecutionUrl"]
+    assert url.startswith(f"{server.endpoint}/console/pipelines/release/executions/{execution_id}/actions/"), url
+    page = console_opener(server).open(url).read().decode()
+    assert "[Container] Running command sh test.sh" in page, page
+    assert "tests passed" in page and "[Lockgate] The action succeeded" in page, page
 
     cp.put_approval_result(pipelineName="release", stageName="Approve", actionName="Approve",
                            result={"summary": "ship it", "status": "Approved"}, token=token)

@@ -7,7 +7,9 @@
 //
 // Live updates: <body data-live-events=URL data-live-page=URL> listens to the server-sent
 // events at URL; on "changed" it re-reads the page and swaps in the new #live region. Dialogs
-// and what is typed in them sit outside #live, so an update never loses them.
+// and what is typed in them sit outside #live, so an update never loses them. With
+// data-live-poll=MS the region is also re-read every MS milliseconds until it holds an element
+// with data-live-done.
 (function () {
   "use strict";
 
@@ -114,6 +116,15 @@
             refresh();
           }
         });
+    }
+    // A page whose live region changes without an engine commit (a running action's log)
+    // is also re-read on a timer, until the region says it is done.
+    var poll = parseInt(document.body.dataset.livePoll || "", 10);
+    if (poll > 0) {
+      var timer = setInterval(function () {
+        if (live.querySelector("[data-live-done]")) clearInterval(timer);
+        else refresh();
+      }, poll);
     }
     var source = new EventSource(events);
     source.addEventListener("changed", refresh);

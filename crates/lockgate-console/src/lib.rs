@@ -53,6 +53,8 @@ pub struct Console {
     signin_permits: Arc<tokio::sync::Semaphore>,
     shutdown: watch::Receiver<bool>,
     relay: Option<Arc<lockgate_notify::Relay>>,
+    /// Where the logs of locally run actions are kept (the artifact store), when there is one.
+    artifacts: Option<Arc<dyn lockgate_artifacts::ArtifactStore>>,
 }
 
 impl Console {
@@ -78,6 +80,7 @@ impl Console {
             )),
             shutdown,
             relay,
+            artifacts: None,
         })
     }
 
@@ -110,6 +113,22 @@ impl Console {
     /// Deletes expired sessions from the store; returns how many.
     pub async fn purge_expired_sessions(&self) -> Result<usize, StoreError> {
         self.sessions.purge_expired(session::now_millis()).await
+    }
+}
+
+impl Console {
+    /// Reads the logs of locally run actions from `artifacts` (the server's artifact store).
+    pub fn with_artifacts(
+        self: Arc<Self>,
+        artifacts: Arc<dyn lockgate_artifacts::ArtifactStore>,
+    ) -> Arc<Self> {
+        match Arc::try_unwrap(self) {
+            Ok(mut console) => {
+                console.artifacts = Some(artifacts);
+                Arc::new(console)
+            }
+            Err(shared) => shared,
+        }
     }
 }
 
@@ -155,6 +174,10 @@ pub fn router(console: Arc<Console>) -> Router {
         .route(
             "/console/pipelines/{pipeline}/executions/{execution}",
             get(pages::history::execution),
+        )
+        .route(
+            "/console/pipelines/{pipeline}/executions/{execution}/actions/{action}/log",
+            get(pages::logs::show),
         )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(console)

@@ -22,6 +22,9 @@ pub struct Page<'a> {
     pub live_events: Option<String>,
     /// The URL the live region is re-read from.
     pub live_page: Option<String>,
+    /// Re-read the live region this often too (milliseconds), for what changes without an
+    /// engine commit (a running action's log), until it holds a `[data-live-done]` element.
+    pub live_poll_ms: Option<u32>,
 }
 
 /// The whole document around `body`.
@@ -36,7 +39,7 @@ pub fn layout(page: Page<'_>, body: Markup) -> Markup {
                 link rel="stylesheet" href="/console/assets/console.css";
                 script src="/console/assets/console.js" defer {}
             }
-            body data-live-events=[page.live_events.as_deref()] data-live-page=[page.live_page.as_deref()] {
+            body data-live-events=[page.live_events.as_deref()] data-live-page=[page.live_page.as_deref()] data-live-poll=[page.live_poll_ms] {
                 header.topbar {
                     a.brand href="/console/pipelines" { "Lockgate" }
                     @if let Some(u) = page.user {

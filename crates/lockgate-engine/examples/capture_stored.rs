@@ -303,6 +303,7 @@ async fn main() {
         job_timeout_millis: 60 * MINUTE,
         notification_topics: Default::default(),
         pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
+        console_url: "http://127.0.0.1:4680".to_string(),
     };
     let dyn_store: Arc<dyn Store> = Arc::new(store.clone());
     let svc = PipelineService::load(dyn_store, Arc::new(clock.clone()), cfg)

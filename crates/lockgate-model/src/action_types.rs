@@ -230,6 +230,27 @@ impl ActionTypeRegistry {
     }
 }
 
+/// The AWS-owned action types Lockgate's own executors run (`lockgate-worker`), as
+/// (category, provider): their runs keep a log the console shows, and the action's
+/// `externalExecutionUrl` points there.
+pub const RUN_BY_LOCKGATE: &[(&str, &str)] = &[
+    ("Compute", "Commands"),
+    ("Build", "CodeBuild"),
+    ("Test", "CodeBuild"),
+    ("Source", "CodeCommit"),
+    ("Source", "CodeStarSourceConnection"),
+    ("Deploy", "S3"),
+];
+
+/// Whether Lockgate's own executors run actions of type `id` ([`RUN_BY_LOCKGATE`]).
+pub fn is_run_by_lockgate(id: &ActionTypeId) -> bool {
+    id.owner == lockgate_shapes::ActionOwner::Aws
+        && id.version == "1"
+        && RUN_BY_LOCKGATE
+            .iter()
+            .any(|(c, p)| id.category.as_str() == *c && id.provider == *p)
+}
+
 /// Whether `id` names the built-in manual approval, `Approval/AWS/Manual/1`.
 pub fn is_manual_approval(id: &ActionTypeId) -> bool {
     id.category.as_str() == MANUAL_APPROVAL_CATEGORY

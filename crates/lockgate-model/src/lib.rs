@@ -2,6 +2,7 @@
 //! status words. No I/O and nothing async lives here.
 
 pub mod action_types;
+pub mod artifact_names;
 pub mod caller;
 pub mod catalogue;
 pub mod clock;

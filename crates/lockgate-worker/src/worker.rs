@@ -10,7 +10,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lockgate_artifacts::ArtifactStore;
+use lockgate_artifacts::{ArtifactLocation, ArtifactStore};
+use lockgate_model::artifact_names::log_key;
 use lockgate_model::variables::{has_reference, ExecutionVariables};
 use lockgate_shapes::{
     ActionDeclaration, ActionExecutionFilter, ActionExecutionStatus, ActionTypeId,
@@ -182,6 +183,7 @@ impl Worker {
             }
         }
         let log = RunLog::new(self.settings.log_bytes);
+        let log_place = log_location(&data);
         let (cancel_tx, cancel_rx) = watch::channel(false);
         let watcher = self.watch_job(&id, &nonce, cancel_tx, abort);
         let outcome = async {
@@ -208,7 +210,16 @@ impl Worker {
         let outcome = tokio::select! {
             outcome = outcome => outcome,
             () = watcher.watch(&stopped) => Err(Failure::job("The run did not end when cancelled")),
+            () = self.keep_log(&log, log_place.as_ref()) => unreachable!("keeping the log never ends"),
         };
+        log.line(&match &outcome {
+            Ok(success) => format!(
+                "[Lockgate] The action succeeded{}",
+                success.summary.as_deref().map(|s| format!(": {}", first_line(s))).unwrap_or_default()
+            ),
+            Err(failure) => format!("[Lockgate] The action failed: {}", first_line(&failure.message)),
+        });
+        self.upload_log(&log, log_place.as_ref()).await;
         let stopped = stopped.lock().unwrap_or_else(|p| p.into_inner()).take();
         match stopped {
             // The job is no longer ours to report: its execution was stopped or it timed out.
@@ -220,12 +231,12 @@ impl Worker {
                 let failure = Failure::system(
                     "The job worker was stopped before the job finished; the job was cancelled",
                 );
-                self.report(&id, Err(failure), &log).await;
+                self.report(&id, Err(failure)).await;
                 return;
             }
             None => {}
         }
-        self.report(&id, outcome, &log).await;
+        self.report(&id, outcome).await;
     }
 
     /// What watches a running job (see [`Watcher::watch`]).
@@ -361,8 +372,30 @@ impl Worker {
         Ok(outputs)
     }
 
+    /// Uploads the log every [`LOG_UPLOAD`] while it changes, so the console shows a running
+    /// action's output as it comes. Never ends.
+    async fn keep_log(&self, log: &RunLog, place: Option<&ArtifactLocation>) {
+        let mut uploaded = 0;
+        loop {
+            tokio::time::sleep(LOG_UPLOAD).await;
+            let written = log.written();
+            if written != uploaded {
+                uploaded = written;
+                self.upload_log(log, place).await;
+            }
+        }
+    }
+
+    /// Stores the log where the console reads it.
+    async fn upload_log(&self, log: &RunLog, place: Option<&ArtifactLocation>) {
+        let Some(place) = place else { return };
+        if let Err(e) = self.artifacts.put(place, log.text().into_bytes()).await {
+            tracing::warn!("cannot store the log at {place}: {e}");
+        }
+    }
+
     /// Reports a finished run.
-    async fn report(&self, id: &str, outcome: Result<Success, Failure>, log: &RunLog) {
+    async fn report(&self, id: &str, outcome: Result<Success, Failure>) {
         let result = match outcome {
             Ok(success) => {
                 let input = PutJobSuccessResultInput {
@@ -395,7 +428,6 @@ impl Worker {
         if let Err(e) = result {
             tracing::warn!("cannot report the result of job {id}: {e}");
         }
-        let _ = log;
     }
 }
 
@@ -444,6 +476,25 @@ impl Watcher<'_> {
         let _ = self.cancel.send(true);
         tokio::time::sleep(CANCEL_GRACE).await;
     }
+}
+
+/// How often a running action's log is uploaded while it changes.
+const LOG_UPLOAD: Duration = Duration::from_secs(1);
+
+/// Where the log of `data`'s action execution is kept: the bucket of its artifacts, under
+/// [`log_key`]; none for a job without artifacts.
+fn log_location(data: &lockgate_shapes::JobData) -> Option<ArtifactLocation> {
+    let context = data.pipeline_context.as_ref()?;
+    let pipeline = context.pipeline_name.as_deref()?;
+    let action_execution = context.action.as_ref()?.action_execution_id.as_deref()?;
+    let bucket = data
+        .output_artifacts
+        .iter()
+        .chain(data.input_artifacts.iter())
+        .flatten()
+        .find_map(|a| a.location.as_ref()?.s3_location.as_ref())
+        .map(|s3| s3.bucket_name.clone())?;
+    ArtifactLocation::new(bucket, log_key(pipeline, action_execution)).ok()
 }
 
 /// Why a run was cut short.

@@ -77,6 +77,7 @@ impl App {
             job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
             notification_topics: config.notify.topic_arns(),
             pipeline_cache: config.pipeline_cache,
+            console_url: config.notify.public_url.clone(),
         };
         let service = PipelineService::load(shared.clone(), clock.clone(), engine)
             .await
@@ -227,7 +228,8 @@ impl App {
             stop_rx.clone(),
             Some(self.relay.clone()),
             self.config.console.clone(),
-        );
+        )
+        .with_artifacts(self.artifacts.clone());
         let sweeper = {
             let console = console.clone();
             let mut rx = stop_rx.clone();

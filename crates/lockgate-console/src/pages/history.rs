@@ -108,6 +108,7 @@ pub async fn executions(
                     .is_none()
                     .then(|| format!("/console/events?pipeline={}", seg(&pipeline))),
                 live_page: Some(format!("{base}/executions")),
+                live_poll_ms: None,
             },
             body,
         ),
@@ -228,6 +229,7 @@ pub async fn execution(
                 user: Some(&user),
                 live_events: Some(format!("/console/events?pipeline={}", seg(&pipeline))),
                 live_page: Some(format!("{base}/executions/{}", seg(&execution))),
+                live_poll_ms: None,
             },
             body,
         ),

@@ -4,6 +4,7 @@
 //! - `review`: the Approve/Reject form;
 //! - `changes`: Release change, Stop execution, stage transitions;
 //! - `history`: execution history and one execution's action executions;
+//! - `logs`: the log of a locally run action (live while it runs);
 //! - `notifications`: pending and failed approval notifications.
 
 use axum::http::StatusCode;
@@ -15,6 +16,7 @@ use crate::markup;
 
 pub mod changes;
 pub mod history;
+pub mod logs;
 pub mod notifications;
 pub mod pipeline;
 pub mod pipelines;

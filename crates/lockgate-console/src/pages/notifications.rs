@@ -93,6 +93,7 @@ pub async fn list(State(console): State<Arc<Console>>, user: SignedIn) -> Respon
                 user: Some(&user),
                 live_events: Some("/console/events".into()),
                 live_page: Some("/console/notifications".into()),
+                live_poll_ms: None,
             },
             body,
         ),

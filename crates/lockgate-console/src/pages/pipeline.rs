@@ -187,6 +187,7 @@ pub async fn render(
                 user: Some(user),
                 live_events: Some(format!("/console/events?pipeline={}", seg(name))),
                 live_page: Some(path),
+                live_poll_ms: None,
             },
             body,
         ),

@@ -243,6 +243,7 @@ pub async fn list(
                 user: Some(&user),
                 live_events: Some(events),
                 live_page: Some(q.href(q.next.as_deref())),
+                live_poll_ms: None,
             },
             body,
         ),

@@ -4,11 +4,12 @@
 use std::collections::BTreeMap;
 
 use lockgate_shapes::{
-    ActionDeclaration, ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType,
+    ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType,
     JobData, JobStatus, PipelineContext, PipelineDeclaration, S3ArtifactLocation,
 };
 
-use lockgate_model::action_types::EXTERNAL_ENTITY_LINK;
+use lockgate_model::action_types::{is_run_by_lockgate, EXTERNAL_ENTITY_LINK};
+use lockgate_model::artifact_names::{artifact_bucket, artifact_key};
 use lockgate_model::notice::NoticeKind;
 use lockgate_model::validate::is_http_url;
 use lockgate_model::{ActionExecutionId, ApprovalToken, JobId};
@@ -107,6 +108,13 @@ impl<'a> Decider<'a> {
                 run.deadline = Some(self.now + minutes * 60_000);
             }
             ActionKind::Job => {
+                if is_run_by_lockgate(&action.action_type_id) {
+                    run.external_execution_url = Some(self.cfg.action_log_url(
+                        &decl.name,
+                        self.state.executions[i].id.as_str(),
+                        action_execution_id.as_str(),
+                    ));
+                }
                 let configuration = run.configuration(action).cloned();
                 let job = self.new_job(i, s, k, decl, &action_execution_id, configuration, None);
                 run.job_id = Some(job.id.clone());
@@ -163,12 +171,7 @@ impl<'a> Decider<'a> {
                 output_artifacts.push(artifact(&out.name, wanted.clone(), &bucket, &key));
                 continue;
             }
-            let key = format!(
-                "{}/{}/{}",
-                truncate(&pipeline_name, 20),
-                truncate(&out.name, 20),
-                &self.ids.uuid()[..7]
-            );
+            let key = artifact_key(&pipeline_name, &out.name, &self.ids.uuid()[..7]);
             new_records.push((
                 out.name.clone(),
                 ArtifactRecord {
@@ -238,27 +241,6 @@ impl<'a> Decider<'a> {
     }
 }
 
-fn truncate(s: &str, n: usize) -> &str {
-    match s.char_indices().nth(n) {
-        Some((idx, _)) => &s[..idx],
-        None => s,
-    }
-}
-
-fn artifact_bucket(decl: &PipelineDeclaration, action: &ActionDeclaration) -> String {
-    if let Some(store) = &decl.artifact_store {
-        return store.location.clone();
-    }
-    if let Some(stores) = &decl.artifact_stores {
-        if let Some(store) = action.region.as_ref().and_then(|r| stores.get(r)) {
-            return store.location.clone();
-        }
-        if let Some(store) = stores.values().next() {
-            return store.location.clone();
-        }
-    }
-    String::new()
-}
 
 fn artifact(name: &str, revision: Option<String>, bucket: &str, key: &str) -> Artifact {
     Artifact {

@@ -49,9 +49,20 @@ pub struct EngineConfig {
     /// How many pipelines the service keeps in memory (least recently used ones leave first;
     /// they are read from the store again when next used).
     pub pipeline_cache: usize,
+    /// The base URL of the console (`public_url`), for the links the engine writes into action
+    /// executions (a locally run action's `externalExecutionUrl`, its log).
+    pub console_url: String,
 }
 
 impl EngineConfig {
+    /// The console page with the log of one action execution.
+    pub fn action_log_url(&self, pipeline: &str, execution: &str, action_execution: &str) -> String {
+        format!(
+            "{}/console/pipelines/{pipeline}/executions/{execution}/actions/{action_execution}/log",
+            self.console_url.trim_end_matches('/')
+        )
+    }
+
     /// The ARN of a pipeline.
     pub fn pipeline_arn(&self, pipeline: &str) -> String {
         format!(

@@ -208,6 +208,7 @@ impl Harness {
                 job_timeout_millis: JOB_TIMEOUT,
                 notification_topics: BTreeSet::new(),
                 pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
+                console_url: "http://127.0.0.1:4680".to_string(),
             },
             deadlines: BTreeSet::new(),
             last: Changes::default(),

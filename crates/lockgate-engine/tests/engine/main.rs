@@ -77,6 +77,7 @@ fn config() -> EngineConfig {
         job_timeout_millis: JOB_TIMEOUT_MILLIS,
         notification_topics: [TOPIC.to_string()].into(),
         pipeline_cache: 1,
+        console_url: "http://127.0.0.1:4680".to_string(),
     }
 }
 
