@@ -400,3 +400,16 @@ def aws_cli() -> Path:
     if not found:
         pytest.fail("the AWS CLI is not installed: pip install -r tests/python/requirements.txt", pytrace=False)
     return Path(found)
+
+
+@pytest.fixture
+def make_boto3_client_for():
+    """Makes a boto3 CodePipeline client (awsJson1.1) for a server a test started itself."""
+
+    def make(server):
+        return boto3.client(
+            "codepipeline", endpoint_url=server.endpoint, region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+    return make

@@ -13,9 +13,6 @@ from helpers import take_aws_job
 
 import pytest
 
-# These tests play the job worker for AWS-owned actions themselves.
-pytestmark = pytest.mark.no_local_worker
-
 TEMPLATE = Path(__file__).resolve().parents[2] / "examples/cdk-release/ReleaseStack.template.json"
 
 
@@ -41,6 +38,7 @@ def run_job(client, category: str, provider: str, **result) -> dict:
     return job
 
 
+@pytest.mark.no_local_worker
 def test_the_cdk_example_imports_and_runs_to_the_approval_and_the_deploy(lockgate, client):
     result = import_file(lockgate, TEMPLATE)
     assert result.returncode == 0, result.stderr
@@ -87,6 +85,7 @@ def test_the_cdk_example_imports_and_runs_to_the_approval_and_the_deploy(lockgat
     assert "updated   pipeline release (version 2) from PipelineC660917D" in again.stdout.splitlines()
 
 
+@pytest.mark.no_local_worker
 def test_an_import_names_what_it_cannot_convert(lockgate, tmp_path):
     template = json.loads(TEMPLATE.read_text())
     pipeline = template["Resources"]["PipelineC660917D"]["Properties"]
@@ -113,3 +112,63 @@ def test_the_template_in_yaml_imports_the_same_pipeline(lockgate, client, tmp_pa
     assert got["stages"][0]["actions"][0]["configuration"] == {
         "RepositoryName": "my-app", "BranchName": "main", "PollForSourceChanges": "false",
     }
+
+
+BUILDSPEC = """version: 0.2
+env:
+  exported-variables:
+    - VERSION
+phases:
+  build:
+    commands:
+      - VERSION=$(cat VERSION)
+      - mkdir -p site && cp index.html site/
+artifacts:
+  base-directory: site
+  files:
+    - '**/*'
+"""
+
+
+def test_the_cdk_example_runs_on_lockgate_s_own_executors(tmp_path, make_boto3_client_for):
+    """The same template, with nobody but Lockgate running its actions: the CodeCommit source is
+    a git repository, CodeBuild runs the repository's buildspec.yml, S3 deploys into the
+    artifact store's bucket."""
+    from conftest import USER_NAME, LockgateServer
+    from helpers import wait_until
+    from test_local_actions import Repo
+
+    repo = Repo(tmp_path / "git")
+    commit = repo.commit({"buildspec.yml": BUILDSPEC, "VERSION": "2.0.0\n", "index.html": "<h1>my-app</h1>\n"},
+                         "my-app 2.0.0")
+    config = tmp_path / "lockgate.toml"
+    config.write_text(f'[[repositories]]\nname = "my-app"\nurl = "{repo.bare}"\n')
+    data = tmp_path / "data"
+    data.mkdir()
+    server = LockgateServer(lockgate_binary(), data, tmp_path / "lockgate.log", config_path=config)
+    server.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
+    server.start()
+    try:
+        cp = make_boto3_client_for(server)
+        result = import_file(server, TEMPLATE)
+        assert result.returncode == 0, result.stderr
+
+        def approval():
+            details = cp.list_action_executions(pipelineName="release")["actionExecutionDetails"]
+            a = next((d for d in details if d["actionName"] == "Approve"), None)
+            failed = [d for d in details if d["status"] == "Failed"]
+            assert not failed, failed
+            return a if a and a["status"] == "InProgress" else None
+
+        pending = wait_until(approval, "the approval", timeout=60, interval=0.2)
+        assert pending["input"]["resolvedConfiguration"]["CustomData"] == f"Review commit {commit}, version 2.0.0"
+        state = cp.get_pipeline_state(name="release")
+        token = state["stageStates"][2]["actionStates"][0]["latestExecution"]["token"]
+        cp.put_approval_result(pipelineName="release", stageName="Approve", actionName="Approve",
+                               result={"summary": "Ship it", "status": "Approved"}, token=token)
+        wait_until(lambda: cp.list_pipeline_executions(pipelineName="release")["pipelineExecutionSummaries"][0][
+            "status"] == "Succeeded", "the deploy", timeout=60, interval=0.2)
+        assert (data / "artifacts" / "my-app-site" / "index.html").read_text() == "<h1>my-app</h1>\n"
+    finally:
+        server.stop()
+        print(server.log_tail(80))

@@ -92,19 +92,6 @@ def cp(server, make_boto3_client_for):
     return make_boto3_client_for(server)
 
 
-@pytest.fixture
-def make_boto3_client_for():
-    import boto3
-
-    def make(server):
-        return boto3.client(
-            "codepipeline", endpoint_url=server.endpoint, region_name=REGION,
-            aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY,
-        )
-
-    return make
-
-
 def commands_action(name: str, commands: list[str], inputs: list[str], outputs: list[dict] | None = None,
                     **extra) -> dict:
     action = {

@@ -11,8 +11,8 @@ import urllib.request
 import pytest
 
 from helpers import wait_until
-from test_local_actions import (APP, HOOK_SECRET, action_detail, cp, make_boto3_client_for,  # noqa: F401
-                                release_pipeline, repo, server)
+from test_local_actions import (APP, HOOK_SECRET, action_detail, cp, release_pipeline,  # noqa: F401
+                                repo, server)
 
 
 def executions(cp, pipeline: str) -> list[dict]:
