@@ -304,25 +304,36 @@ def test_stopping_an_execution_kills_the_running_commands(cp, repo, tmp_path):
     wait_for_execution_status(cp, "stopped", execution_id, "Stopped", timeout=30)
 
 
-@pytest.mark.no_local_worker
-def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
+def worker_env() -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LOCKGATE_"))}
     env.update(AWS_ACCESS_KEY_ID=ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY=SECRET_ACCESS_KEY,
                AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull,
                AWS_EC2_METADATA_DISABLED="true", NO_COLOR="1")
+    return env
+
+
+def start_worker(server, tmp_path: Path, config: Path | None = None) -> tuple[subprocess.Popen, Path]:
+    """`lockgate worker` in its own process, sharing the server's artifact directory."""
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [str(lockgate_binary()), "worker", "--endpoint-url", server.endpoint, "--region", REGION,
+             "--config", str(config or server.config_path), "--data-dir", str(tmp_path / "worker-data"),
+             "--artifacts-dir", str(server.data_dir / "artifacts"), "--poll-seconds", "1"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(),
+        )
+    return worker, log_path
+
+
+@pytest.mark.no_local_worker
+def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
     commit, execution_id, target = run_release(cp, repo, tmp_path)
     # Nobody runs the source while the server's own worker is off.
     time.sleep(0.5)
     source = action_detail(cp, "release", execution_id, "Source")
     assert source is None or source["status"] == "InProgress"
 
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen(
-        [str(lockgate_binary()), "worker", "--endpoint-url", server.endpoint, "--region", REGION,
-         "--config", str(server.config_path), "--data-dir", str(tmp_path / "worker-data"),
-         "--artifacts-dir", str(server.data_dir / "artifacts"), "--poll-seconds", "1"],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
-    )
+    worker, log_path = start_worker(server, tmp_path)
     try:
         token = wait_until(lambda: pending_token(cp, "release"), "the approval", timeout=60, interval=0.2)
         build = action_detail(cp, "release", execution_id, "Build")
@@ -334,6 +345,59 @@ def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
     finally:
         worker.send_signal(signal.SIGTERM)
         code = worker.wait(30)
-        log.close()
-        print((tmp_path / "worker.log").read_text())
+        print(log_path.read_text())
     assert code == 0
+
+
+@pytest.mark.no_local_worker
+def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(server, cp, repo, tmp_path):
+    repo.commit(APP, "Add the app")
+    config = tmp_path / "worker.toml"
+    config.write_text(server.config_path.read_text().replace("[worker]\n", "[worker]\ngrace_seconds = 1\n"))
+    worker, log_path = start_worker(server, tmp_path, config)
+    marker = tmp_path / "building"
+    cp.create_pipeline(pipeline=release_pipeline("long", tmp_path / "never", build_commands=[
+        f"touch {marker}", "sleep 300",
+    ]))
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="long")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    wait_until(marker.exists, "the build to start", timeout=60, interval=0.1)
+    started = time.monotonic()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0, log_path.read_text()
+    assert time.monotonic() - started < 15
+    wait_for_execution_status(cp, "long", execution_id, "Failed", timeout=30)
+    state = cp.get_pipeline_state(name="long")
+    error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]["message"]
+    assert "The job worker was stopped before the job finished" in error, error
+
+
+@pytest.mark.no_local_worker
+def test_a_worker_killed_mid_job_leaves_a_job_that_times_out(server, cp, repo, tmp_path, monkeypatch):
+    repo.commit(APP, "Add the app")
+    worker, log_path = start_worker(server, tmp_path)
+    marker = tmp_path / "building"
+    cp.create_pipeline(pipeline=release_pipeline("orphan", tmp_path / "never", build_commands=[
+        f"touch {marker}", "sleep 300",
+    ]))
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="orphan")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    wait_until(marker.exists, "the build to start", timeout=60, interval=0.1)
+    worker.kill()
+    worker.wait(15)
+    # The job stays in progress until its timeout (24 hours by default): the server, restarted
+    # with its clock a day and an hour ahead, fails it at once instead of waiting forever.
+    server.stop()
+    server.start_with_clock_offset("+25h")
+    import datetime
+
+    import botocore.auth
+
+    real_now = botocore.auth.get_current_datetime
+    monkeypatch.setattr(botocore.auth, "get_current_datetime",
+                        lambda *a, **k: real_now(*a, **k) + datetime.timedelta(hours=25))
+    wait_for_execution_status(cp, "orphan", execution_id, "Failed", timeout=30)
+    build = action_detail(cp, "orphan", execution_id, "Build")
+    assert build["status"] == "Failed", build
