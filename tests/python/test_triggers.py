@@ -132,3 +132,16 @@ def test_start_pipeline_execution_runs_a_chosen_commit(server, cp, repo, tmp_pat
     source = wait_until(lambda: (lambda d: d if d and d["status"] == "Succeeded" else None)(
         action_detail(cp, "chosen", started, "Source")), "the source", timeout=30)
     assert source["output"]["outputVariables"]["CommitMessage"] == "Old"
+
+
+def test_a_push_right_after_the_pipeline_was_created_is_not_missed(server, cp, repo, tmp_path):
+    repo.commit(APP, "First")
+    cp.create_pipeline(pipeline=release_pipeline("quick", tmp_path / "out", detect_changes=True))
+    first = wait_for_executions(cp, "quick", 1)[0]["pipelineExecutionId"]
+    source_revision(cp, "quick", first)
+    # Pushed and announced at once, whether or not the server has started following the
+    # repository yet: the new commit is not the one the pipeline fetched, so it starts.
+    commit = repo.commit({"app.txt": "quick\n"}, "Quick")
+    status, body = call_hook(server, HOOK_SECRET)
+    assert status == 200, body
+    assert [(s["pipeline"], s["commit"]) for s in body["started"]] == [("quick", commit)], body

@@ -6,12 +6,15 @@
 //!
 //! - the default (no command): throughput on a small installation, GetPipelineState reads,
 //!   durable PutApprovalResult and approval → job latency (`throughput.rs`);
+//! - `actions`: commit → approval pending on the example pipeline, and the overhead of an empty
+//!   Commands action, with Lockgate's own executors (`actions.rs`);
 //! - `scale --pipelines N`: loads N pipelines to a pending approval and measures what grows with
 //!   the installation: memory, disk, restart time and the latency of reads, polls and pages
 //!   (`scale/`).
 //!
 //! `docs/performance.md` explains the figures; run with `--help` for the options.
 
+mod actions;
 mod bare;
 mod client;
 mod machine;
@@ -50,6 +53,9 @@ enum Command {
     /// Load N pipelines to a pending approval and measure memory, disk, restart time and the
     /// latency of reads, polls and pages at that size.
     Scale(Box<scale::ScaleArgs>),
+    /// Time a commit takes to reach the example pipeline's approval, and the overhead of an
+    /// empty Commands action, with Lockgate's own executors.
+    Actions(actions::ActionsArgs),
     /// The bare axum server the read measurement is compared with (started by the benchmark).
     #[command(hide = true)]
     BareServer,
@@ -60,6 +66,7 @@ fn main() -> anyhow::Result<()> {
     let threads = match &cli.command {
         Some(Command::Scale(args)) => args.client_threads,
         Some(Command::BareServer) => return bare::serve(),
+        Some(Command::Actions(_)) => 1,
         None => cli.throughput.client_threads,
     };
     let runtime = if threads <= 1 {
@@ -74,6 +81,7 @@ fn main() -> anyhow::Result<()> {
     };
     let passed = match &cli.command {
         Some(Command::Scale(args)) => runtime.block_on(scale::run(args))?,
+        Some(Command::Actions(args)) => runtime.block_on(actions::run(args))?,
         Some(Command::BareServer) => unreachable!("served above"),
         None => runtime.block_on(throughput::run(&cli.throughput))?,
     };

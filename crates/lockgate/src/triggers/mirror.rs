@@ -1,8 +1,9 @@
 //! A bare mirror of one watched repository under the data directory: each fetch compares the
 //! refs before and after and reports the branches and tags that moved, with the files each
-//! branch move changed. The first fetch of a new mirror only sets the baseline; a mirror kept
-//! on disk remembers the refs across restarts, so a push made while the server was down is
-//! found by the first fetch after it starts.
+//! branch move changed. The first fetch of a new mirror has no earlier refs: it reports the
+//! branches as they are, which the watcher compares with what the pipelines last fetched; a
+//! mirror kept on disk remembers the refs across restarts, so a push made while the server was
+//! down is found by the first fetch after it starts.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -35,8 +36,9 @@ impl Mirror {
         git::run(&self.dir, args, auth).await
     }
 
-    /// Fetches the remote's branches and tags; the refs that moved (none the first time).
-    pub async fn fetch(&self) -> Result<Vec<RefMove>, GitError> {
+    /// Fetches the remote's branches and tags; the refs that moved. The first fetch of a new
+    /// mirror has nothing to compare with: it answers `first` and every branch, as found.
+    pub async fn fetch(&self) -> Result<(bool, Vec<RefMove>), GitError> {
         let first = !self.dir.join("HEAD").exists();
         if first {
             std::fs::create_dir_all(&self.dir).map_err(GitError::Spawn)?;
@@ -55,7 +57,18 @@ impl Mirror {
         .await?;
         let after = self.refs().await?;
         if first {
-            return Ok(Vec::new());
+            let branches = after
+                .iter()
+                .filter_map(|(name, commit)| {
+                    Some(RefMove {
+                        name: name.strip_prefix("refs/heads/")?.to_string(),
+                        tag: false,
+                        commit: commit.clone(),
+                        files: Vec::new(),
+                    })
+                })
+                .collect();
+            return Ok((true, branches));
         }
         let mut moves = Vec::new();
         for (name, commit) in &after {
@@ -83,7 +96,7 @@ impl Mirror {
                 files,
             });
         }
-        Ok(moves)
+        Ok((false, moves))
     }
 
     /// Every ref and the commit it points at (tags peeled).

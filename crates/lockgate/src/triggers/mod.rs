@@ -173,14 +173,24 @@ impl SourceWatcher {
     pub async fn hook(&self, name: &str) -> Result<(Vec<RefMove>, Vec<Started>), String> {
         self.refresh().await;
         let source = Source::Repository(name.to_string());
-        let moves = self.fetch(&source).await?;
-        let started = self.start(&source, &moves, Detection::Hook).await;
-        Ok((moves, started))
+        let (first, moves) = self.fetch(&source).await?;
+        let started = self.start(&source, first, &moves, Detection::Hook).await;
+        let moved = if first {
+            // A new mirror's branches did not move; those a pipeline had not fetched yet show
+            // as what started it.
+            moves
+                .into_iter()
+                .filter(|m| started.iter().any(|s| s.commit == m.commit))
+                .collect()
+        } else {
+            moves
+        };
+        Ok((moved, started))
     }
 
     async fn check(&self, source: &Source, detection: Detection) -> Vec<Started> {
         match self.fetch(source).await {
-            Ok(moves) => self.start(source, &moves, detection).await,
+            Ok((first, moves)) => self.start(source, first, &moves, detection).await,
             Err(e) => {
                 tracing::warn!("cannot look for changes: {e}");
                 Vec::new()
@@ -216,8 +226,9 @@ impl SourceWatcher {
         }
     }
 
-    /// Fetches `source`'s mirror; the refs that moved.
-    async fn fetch(&self, source: &Source) -> Result<Vec<RefMove>, String> {
+    /// Fetches `source`'s mirror; whether it was the mirror's first fetch, and the refs that
+    /// moved (on a first fetch: every branch).
+    async fn fetch(&self, source: &Source) -> Result<(bool, Vec<RefMove>), String> {
         let (url, token) = self.remote(source)?;
         let mirror = {
             let mut mirrors = self.mirrors.lock().unwrap_or_else(|p| p.into_inner());
@@ -234,10 +245,14 @@ impl SourceWatcher {
             .map_err(|e| format!("fetching {}: {e}", mirror.shown_url()))
     }
 
-    /// Starts the pipelines whose watches of `source` the moves match.
+    /// Starts the pipelines whose watches of `source` the moves match. After a mirror's first
+    /// fetch (`first`), a watched branch starts its pipeline only if its head is not the commit
+    /// the pipeline's latest execution fetched for that action (a push made between the
+    /// pipeline's creation and the mirror's first fetch).
     async fn start(
         &self,
         source: &Source,
+        first: bool,
         moves: &[RefMove],
         detection: Detection,
     ) -> Vec<Started> {
@@ -252,7 +267,34 @@ impl SourceWatcher {
             // matching source actions.
             let mut by_pipeline: BTreeMap<String, (Vec<SourceRevisionOverride>, bool)> =
                 BTreeMap::new();
-            for start in watches.iter().filter_map(|w| w.decide(moved)) {
+            let mut starts = Vec::new();
+            for watch in &watches {
+                if first && (moved.tag || moved.name != watch.branch) {
+                    continue;
+                }
+                // On a first fetch the branch head is compared with what was fetched, whatever
+                // a trigger's file filters would say of a push.
+                let Some(start) = (if first {
+                    Some(watches::Start {
+                        pipeline: watch.pipeline.clone(),
+                        action: watch.action.clone(),
+                        commit: moved.commit.clone(),
+                        by_trigger: watch.filters.is_some(),
+                    })
+                } else {
+                    watch.decide(moved)
+                }) else {
+                    continue;
+                };
+                if first {
+                    match self.latest_revision(&watch.pipeline, &watch.action).await {
+                        Some(fetched) if fetched != moved.commit => {}
+                        _ => continue,
+                    }
+                }
+                starts.push(start);
+            }
+            for start in starts {
                 let entry = by_pipeline.entry(start.pipeline.clone()).or_default();
                 entry.0.push(SourceRevisionOverride {
                     action_name: start.action,
@@ -307,6 +349,29 @@ impl SourceWatcher {
             }
         }
         started
+    }
+
+    /// The commit the pipeline's latest execution fetched for source action `action`; none when
+    /// it has not fetched one yet (it will fetch the head itself) or has no execution.
+    async fn latest_revision(&self, pipeline: &str, action: &str) -> Option<String> {
+        let out = self
+            .service
+            .list_pipeline_executions(
+                &self.caller,
+                lockgate_shapes::ListPipelineExecutionsInput {
+                    pipeline_name: pipeline.to_string(),
+                    max_results: Some(1),
+                    ..Default::default()
+                },
+            )
+            .await
+            .ok()?;
+        let latest = out.pipeline_execution_summaries?.into_iter().next()?;
+        latest
+            .source_revisions?
+            .into_iter()
+            .find(|r| r.action_name == action)
+            .and_then(|r| r.revision_id)
     }
 
     fn all_watches(&self) -> Vec<Watch> {
