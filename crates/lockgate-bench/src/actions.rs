@@ -68,8 +68,7 @@ pub async fn run(args: &ActionsArgs) -> anyhow::Result<bool> {
             repo.bare.display()
         ),
     )?;
-    let mut options: ServerOptions =
-        server::options(binary, parent.clone(), "warn".to_string());
+    let mut options: ServerOptions = server::options(binary, parent.clone(), "warn".to_string());
     options.serve_args = vec!["--config".into(), config.display().to_string()];
     let server = Server::create(options)?;
     let signer = Arc::new(Signer::new(
@@ -102,7 +101,9 @@ pub async fn run(args: &ActionsArgs) -> anyhow::Result<bool> {
 
     let mut empty = release.clone();
     empty["pipeline"]["name"] = json!("empty-commands");
-    let stages = empty["pipeline"]["stages"].as_array_mut().context("stages")?;
+    let stages = empty["pipeline"]["stages"]
+        .as_array_mut()
+        .context("stages")?;
     stages.truncate(2);
     stages[1]["actions"][0]["commands"] = json!(["true"]);
     stages[1]["actions"][0].as_object_mut().map(|a| {
@@ -119,7 +120,10 @@ pub async fn run(args: &ActionsArgs) -> anyhow::Result<bool> {
             let out = conn
                 .call("StartPipelineExecution", &json!({"name": "empty-commands"}))
                 .await?;
-            out["pipelineExecutionId"].as_str().unwrap_or_default().to_string()
+            out["pipelineExecutionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
         };
         let (source, build) = wait_for_build(&conn, "empty-commands", &execution).await?;
         if run > 0 {
@@ -135,7 +139,10 @@ pub async fn run(args: &ActionsArgs) -> anyhow::Result<bool> {
     println!("| measurement | runs | p50 | mean | p99 | max |");
     println!("|---|---|---|---|---|---|");
     for (name, s) in [
-        ("commit pushed → approval pending (examples/release)", to_approval),
+        (
+            "commit pushed → approval pending (examples/release)",
+            to_approval,
+        ),
         ("git source action (fetch, archive, store)", sources),
         ("empty Commands action (`true`), start to success", overhead),
     ] {
@@ -167,7 +174,11 @@ impl Repository {
     fn create(dir: &Path) -> anyhow::Result<Repository> {
         let bare = dir.join("hello-app.git");
         let work = dir.join("hello-app");
-        git(dir, &["init", "--quiet", "--bare", "--initial-branch=main"], Some(&bare))?;
+        git(
+            dir,
+            &["init", "--quiet", "--bare", "--initial-branch=main"],
+            Some(&bare),
+        )?;
         git(dir, &["clone", "--quiet"], Some(&bare))?;
         std::fs::rename(dir.join("hello-app"), &work).ok();
         for file in ["VERSION", "hello.sh", "test.sh"] {
@@ -212,7 +223,10 @@ fn git(cwd: &Path, args: &[&str], path: Option<&Path>) -> anyhow::Result<()> {
     }
     let out = command.output().context("running git")?;
     if !out.status.success() {
-        bail!("git {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        bail!(
+            "git {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     Ok(())
 }
@@ -252,7 +266,9 @@ async fn wait_for_approval(
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut last = Value::Null;
     while Instant::now() < deadline {
-        let state = conn.call("GetPipelineState", &json!({"name": pipeline})).await?;
+        let state = conn
+            .call("GetPipelineState", &json!({"name": pipeline}))
+            .await?;
         last = state.clone();
         for stage in state["stageStates"].as_array().into_iter().flatten() {
             if stage["latestExecution"]["status"] == "Failed"
@@ -272,7 +288,10 @@ async fn wait_for_approval(
                 && execution.is_none_or(|e| e == id)
                 && latest["token"].is_string()
             {
-                return Ok((id.to_string(), latest["token"].as_str().unwrap_or_default().to_string()));
+                return Ok((
+                    id.to_string(),
+                    latest["token"].as_str().unwrap_or_default().to_string(),
+                ));
             }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
@@ -307,13 +326,19 @@ async fn wait_for_build(
                 &json!({"pipelineName": pipeline, "filter": {"pipelineExecutionId": execution}}),
             )
             .await?;
-        let details = out["actionExecutionDetails"].as_array().cloned().unwrap_or_default();
+        let details = out["actionExecutionDetails"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let took = |name: &str| {
-            details.iter().find(|d| d["actionName"] == name && d["status"] == "Succeeded").map(|d| {
-                let start = d["startTime"].as_f64().unwrap_or_default();
-                let end = d["lastUpdateTime"].as_f64().unwrap_or_default();
-                Duration::from_secs_f64((end - start).max(0.0))
-            })
+            details
+                .iter()
+                .find(|d| d["actionName"] == name && d["status"] == "Succeeded")
+                .map(|d| {
+                    let start = d["startTime"].as_f64().unwrap_or_default();
+                    let end = d["lastUpdateTime"].as_f64().unwrap_or_default();
+                    Duration::from_secs_f64((end - start).max(0.0))
+                })
         };
         if details.iter().any(|d| d["status"] == "Failed") {
             bail!("an action failed: {details:?}");

@@ -32,7 +32,12 @@ pub fn artifact_bucket(decl: &PipelineDeclaration, action: &ActionDeclaration) -
 
 /// The key of output artifact `artifact` of one run (`id` distinguishes runs).
 pub fn artifact_key(pipeline: &str, artifact: &str, id: &str) -> String {
-    format!("{}/{}/{}", truncate(pipeline, 20), truncate(artifact, 20), id)
+    format!(
+        "{}/{}/{}",
+        truncate(pipeline, 20),
+        truncate(artifact, 20),
+        id
+    )
 }
 
 /// The key of the log of action execution `action_execution_id`.

@@ -215,9 +215,16 @@ impl Worker {
         log.line(&match &outcome {
             Ok(success) => format!(
                 "[Lockgate] The action succeeded{}",
-                success.summary.as_deref().map(|s| format!(": {}", first_line(s))).unwrap_or_default()
+                success
+                    .summary
+                    .as_deref()
+                    .map(|s| format!(": {}", first_line(s)))
+                    .unwrap_or_default()
             ),
-            Err(failure) => format!("[Lockgate] The action failed: {}", first_line(&failure.message)),
+            Err(failure) => format!(
+                "[Lockgate] The action failed: {}",
+                first_line(&failure.message)
+            ),
         });
         self.upload_log(&log, log_place.as_ref()).await;
         let stopped = stopped.lock().unwrap_or_else(|p| p.into_inner()).take();

@@ -68,7 +68,9 @@ pub async fn show(
             StatusCode::NOT_FOUND,
             Some(&user),
             "Action execution not found",
-            &format!("Execution {execution} of {pipeline} has no action execution {action_execution}"),
+            &format!(
+                "Execution {execution} of {pipeline} has no action execution {action_execution}"
+            ),
         );
     };
     let stage = detail.stage_name.clone().unwrap_or_default();

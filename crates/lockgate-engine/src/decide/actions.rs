@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use lockgate_shapes::{
-    ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType,
-    JobData, JobStatus, PipelineContext, PipelineDeclaration, S3ArtifactLocation,
+    ActionExecutionStatus, Artifact, ArtifactLocation, ArtifactLocationType, JobData, JobStatus,
+    PipelineContext, PipelineDeclaration, S3ArtifactLocation,
 };
 
 use lockgate_model::action_types::{is_run_by_lockgate, EXTERNAL_ENTITY_LINK};
@@ -240,7 +240,6 @@ impl<'a> Decider<'a> {
         }
     }
 }
-
 
 fn artifact(name: &str, revision: Option<String>, bucket: &str, key: &str) -> Artifact {
     Artifact {

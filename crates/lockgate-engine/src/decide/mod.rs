@@ -56,7 +56,12 @@ pub struct EngineConfig {
 
 impl EngineConfig {
     /// The console page with the log of one action execution.
-    pub fn action_log_url(&self, pipeline: &str, execution: &str, action_execution: &str) -> String {
+    pub fn action_log_url(
+        &self,
+        pipeline: &str,
+        execution: &str,
+        action_execution: &str,
+    ) -> String {
         format!(
             "{}/console/pipelines/{pipeline}/executions/{execution}/actions/{action_execution}/log",
             self.console_url.trim_end_matches('/')
