@@ -670,7 +670,58 @@ mod tests {
             keys.contains(&"listen") && keys.contains(&"http"),
             "{keys:?}"
         );
-        assert_eq!(keys.len(), 14, "{keys:?}");
+        assert_eq!(keys.len(), 20, "{keys:?}");
+    }
+
+    #[test]
+    fn the_worker_artifacts_repositories_triggers_and_projects_are_read_and_checked() {
+        let cfg = Config::load(None, EnvVars::default(), NoFlags {}).unwrap();
+        assert!(cfg.worker.local);
+        assert_eq!(
+            cfg.artifacts.dir,
+            PathBuf::from("./lockgate-data/artifacts")
+        );
+        assert_eq!(
+            cfg.artifacts.retention,
+            Some(Duration::from_secs(30 * 24 * 3600))
+        );
+        assert!(cfg.artifacts.s3.is_none());
+        assert_eq!(cfg.triggers.poll_seconds, 60);
+        let env = env(&[("LOCKGATE_WORKER__LOCAL", "false")]);
+        assert!(!Config::load(None, env, NoFlags {}).unwrap().worker.local);
+
+        let cfg = from_toml(
+            "[worker]\nconcurrency = 8\n[artifacts]\nretention_days = 0\n\
+             [artifacts.s3]\nendpoint = \"http://127.0.0.1:9000\"\naccess_key_id = \"k\"\n\
+             secret_access_key = \"s\"\n\
+             [[repositories]]\nname = \"app\"\nurl = \"/srv/git/app.git\"\nhook_secret = \"h\"\n\
+             [triggers]\npoll_seconds = 0\n\
+             [codebuild.projects.build]\nbuildspec = \"ci.yml\"\ntimeout_minutes = 5\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.worker.concurrency, 8);
+        assert_eq!(cfg.artifacts.retention, None);
+        let credentials = cfg
+            .artifacts
+            .worker_credentials()
+            .expect("handed to workers");
+        assert_eq!(credentials.access_key_id, "k");
+        assert_eq!(cfg.repositories[0].name, "app");
+        assert_eq!(cfg.triggers.poll_seconds, 0);
+        assert_eq!(
+            cfg.codebuild.projects["build"].buildspec.as_deref(),
+            Some("ci.yml")
+        );
+
+        let err = from_toml(
+            "[[repositories]]\nname = \"a\"\nurl = \"x\"\n[[repositories]]\nname = \"a\"\nurl = \"y\"\n",
+        )
+        .unwrap_err();
+        assert!(format!("{err:#}").contains("names a twice"), "{err:#}");
+        let err = from_toml("[worker]\nconcurrency = 0").unwrap_err();
+        assert!(format!("{err:#}").contains("concurrency"), "{err:#}");
+        let err = from_toml("[[repositories]]\nname = \"a\"\nuri = \"x\"\n").unwrap_err();
+        assert!(format!("{err:#}").contains("uri"), "{err:#}");
     }
 
     #[test]
