@@ -10,6 +10,7 @@ its protocol, so a CBOR test cannot silently fall back to JSON.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import os
@@ -242,14 +243,15 @@ class LockgateServer:
         return "\n".join(self.log().splitlines()[-lines:])
 
 
-@pytest.fixture
-def lockgate(tmp_path, request):
-    """A running Lockgate server with the user Bob; stopped (SIGTERM, clean exit) at the end.
-    A test marked `no_local_worker` plays the job worker for AWS-owned actions itself, so the
-    server's own worker is off (`[worker] local = false`)."""
+@contextlib.contextmanager
+def running_server(tmp_path: Path, request, config_path: Path | None = None):
+    """A running Lockgate server with the user Bob over a fresh data directory, with the
+    configuration file `config_path` when given; stopped (SIGTERM, clean exit) at the end. A test
+    marked `no_local_worker` plays the job worker for AWS-owned actions itself, so the server's
+    own worker is off (`[worker] local = false`)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    server = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log")
+    server = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log", config_path=config_path)
     server.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
     if request.node.get_closest_marker("no_local_worker"):
         server.base_env["LOCKGATE_WORKER__LOCAL"] = "false"
@@ -263,6 +265,13 @@ def lockgate(tmp_path, request):
         print(f"----- lockgate log ({server.log_path}) -----\n{server.log_tail(120)}")
         if running and code != 0:
             pytest.fail(f"lockgate exited with {code} on SIGTERM", pytrace=False)
+
+
+@pytest.fixture
+def lockgate(tmp_path, request):
+    """A running Lockgate server with the user Bob (see `running_server`)."""
+    with running_server(tmp_path, request) as server:
+        yield server
 
 
 # -- boto3 clients over both protocols ---------------------------------------------------------

@@ -130,11 +130,11 @@ artifacts:
 """
 
 
-def test_the_cdk_example_runs_on_lockgate_s_own_executors(tmp_path, make_boto3_client_for):
+def test_the_cdk_example_runs_on_lockgate_s_own_executors(tmp_path, request, make_boto3_client_for):
     """The same template, with nobody but Lockgate running its actions: the CodeCommit source is
     a git repository, CodeBuild runs the repository's buildspec.yml, S3 deploys into the
     artifact store's bucket."""
-    from conftest import USER_NAME, LockgateServer
+    from conftest import running_server
     from helpers import wait_until
     from test_local_actions import Repo
 
@@ -143,12 +143,7 @@ def test_the_cdk_example_runs_on_lockgate_s_own_executors(tmp_path, make_boto3_c
                          "my-app 2.0.0")
     config = tmp_path / "lockgate.toml"
     config.write_text(f'[[repositories]]\nname = "my-app"\nurl = "{repo.bare}"\n')
-    data = tmp_path / "data"
-    data.mkdir()
-    server = LockgateServer(lockgate_binary(), data, tmp_path / "lockgate.log", config_path=config)
-    server.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-    server.start()
-    try:
+    with running_server(tmp_path, request, config_path=config) as server:
         cp = make_boto3_client_for(server)
         result = import_file(server, TEMPLATE)
         assert result.returncode == 0, result.stderr
@@ -168,7 +163,4 @@ def test_the_cdk_example_runs_on_lockgate_s_own_executors(tmp_path, make_boto3_c
                                result={"summary": "Ship it", "status": "Approved"}, token=token)
         wait_until(lambda: cp.list_pipeline_executions(pipelineName="release")["pipelineExecutionSummaries"][0][
             "status"] == "Succeeded", "the deploy", timeout=60, interval=0.2)
-        assert (data / "artifacts" / "my-app-site" / "index.html").read_text() == "<h1>my-app</h1>\n"
-    finally:
-        server.stop()
-        print(server.log_tail(80))
+        assert (server.data_dir / "artifacts" / "my-app-site" / "index.html").read_text() == "<h1>my-app</h1>\n"

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY, USER_NAME,
-                      LockgateServer, lockgate_binary)
+from conftest import (ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY, USER_NAME, lockgate_binary,
+                      running_server)
 from helpers import ROLE_ARN, wait_for_execution_status, wait_until
 
 BUCKET = "lockgate-artifacts"
@@ -69,22 +69,12 @@ def write_config(tmp_path: Path, repo: Repo, poll_seconds: int = 0) -> Path:
 
 @pytest.fixture
 def server(tmp_path, repo, request):
-    """A server that knows the repository `my-app`."""
-    data_dir = tmp_path / "data"
-    data_dir.mkdir()
+    """A server that knows the repository `my-app` (polling every `poll_seconds` marker's
+    seconds, or not at all)."""
     marker = request.node.get_closest_marker("poll_seconds")
-    poll = marker.args[0] if marker else 0
-    s = LockgateServer(lockgate_binary(), data_dir, tmp_path / "lockgate.log",
-                       config_path=write_config(tmp_path, repo, poll))
-    s.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-    if request.node.get_closest_marker("no_local_worker"):
-        s.base_env["LOCKGATE_WORKER__LOCAL"] = "false"
-    s.start()
-    try:
+    config = write_config(tmp_path, repo, marker.args[0] if marker else 0)
+    with running_server(tmp_path, request, config_path=config) as s:
         yield s
-    finally:
-        s.stop()
-        print(f"----- lockgate log -----\n{s.log_tail(150)}")
 
 
 @pytest.fixture
@@ -349,20 +339,27 @@ def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
     assert code == 0
 
 
-@pytest.mark.no_local_worker
-def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(server, cp, repo, tmp_path):
+def start_long_build(cp, repo: Repo, tmp_path: Path, pipeline: str) -> str:
+    """Creates a pipeline whose build runs for five minutes; returns its execution once the
+    build's commands have started."""
     repo.commit(APP, "Add the app")
-    config = tmp_path / "worker.toml"
-    config.write_text(server.config_path.read_text().replace("[worker]\n", "[worker]\ngrace_seconds = 1\n"))
-    worker, log_path = start_worker(server, tmp_path, config)
     marker = tmp_path / "building"
-    cp.create_pipeline(pipeline=release_pipeline("long", tmp_path / "never", build_commands=[
+    cp.create_pipeline(pipeline=release_pipeline(pipeline, tmp_path / "never", build_commands=[
         f"touch {marker}", "sleep 300",
     ]))
     execution_id = wait_until(
-        lambda: cp.list_pipeline_executions(pipelineName="long")["pipelineExecutionSummaries"],
+        lambda: cp.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"],
         "the first execution")[0]["pipelineExecutionId"]
     wait_until(marker.exists, "the build to start", timeout=60, interval=0.1)
+    return execution_id
+
+
+@pytest.mark.no_local_worker
+def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(server, cp, repo, tmp_path):
+    config = tmp_path / "worker.toml"
+    config.write_text(server.config_path.read_text().replace("[worker]\n", "[worker]\ngrace_seconds = 1\n"))
+    worker, log_path = start_worker(server, tmp_path, config)
+    execution_id = start_long_build(cp, repo, tmp_path, "long")
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, log_path.read_text()
@@ -375,16 +372,8 @@ def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(serve
 
 @pytest.mark.no_local_worker
 def test_a_worker_killed_mid_job_leaves_a_job_that_times_out(server, cp, repo, tmp_path, monkeypatch):
-    repo.commit(APP, "Add the app")
     worker, log_path = start_worker(server, tmp_path)
-    marker = tmp_path / "building"
-    cp.create_pipeline(pipeline=release_pipeline("orphan", tmp_path / "never", build_commands=[
-        f"touch {marker}", "sleep 300",
-    ]))
-    execution_id = wait_until(
-        lambda: cp.list_pipeline_executions(pipelineName="orphan")["pipelineExecutionSummaries"],
-        "the first execution")[0]["pipelineExecutionId"]
-    wait_until(marker.exists, "the build to start", timeout=60, interval=0.1)
+    execution_id = start_long_build(cp, repo, tmp_path, "orphan")
     worker.kill()
     worker.wait(15)
     # The job stays in progress until its timeout (24 hours by default): the server, restarted

@@ -7,12 +7,12 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, USER_NAME, LockgateServer, lockgate_binary
+from conftest import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY, running_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "release"
 
 
-def test_the_quickstart_releases_hello_app_from_commit_to_deployed_directory(tmp_path, aws_cli):
+def test_the_quickstart_releases_hello_app_from_commit_to_deployed_directory(tmp_path, request, aws_cli):
     demo = tmp_path / "lockgate-demo"
     setup = subprocess.run(["bash", str(EXAMPLE / "setup.sh"), str(demo)], capture_output=True, text=True,
                            stdin=subprocess.DEVNULL, timeout=60)
@@ -20,12 +20,7 @@ def test_the_quickstart_releases_hello_app_from_commit_to_deployed_directory(tmp
     commit = subprocess.run(["git", "--git-dir", str(demo / "hello-app.git"), "rev-parse", "main"],
                             capture_output=True, text=True, check=True).stdout.strip()
 
-    server = LockgateServer(lockgate_binary(), demo / "data", tmp_path / "lockgate.log",
-                            config_path=demo / "lockgate.toml")
-    (demo / "data").mkdir()
-    server.add_user(USER_NAME, ACCESS_KEY_ID, SECRET_ACCESS_KEY)
-    server.start()
-    try:
+    with running_server(tmp_path, request, config_path=demo / "lockgate.toml") as server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
         env.update(
             PATH=f"{aws_cli.parent}{os.pathsep}{env.get('PATH', '')}",
@@ -39,5 +34,3 @@ def test_the_quickstart_releases_hello_app_from_commit_to_deployed_directory(tmp
         assert f"Deploy hello-app 1.0.0 (commit {commit})?" in run.stdout, run.stdout
         assert run.stdout.strip().endswith("Hello from release 1.0.0"), run.stdout
         assert (demo / "site" / "VERSION").read_text() == "1.0.0\n"
-    finally:
-        server.stop()

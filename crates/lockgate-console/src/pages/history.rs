@@ -7,7 +7,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use lockgate_shapes::{
-    ActionExecutionFilter, CodePipelineService, GetPipelineExecutionInput,
+    ActionExecutionDetail, ActionExecutionFilter, CodePipelineService, GetPipelineExecutionInput,
     ListActionExecutionsInput, ListPipelineExecutionsInput, ServiceError,
 };
 use maud::html;
@@ -115,6 +115,39 @@ pub async fn executions(
     )
 }
 
+/// Every action execution of one execution (ListActionExecutions, page by page).
+pub async fn action_executions(
+    console: &Console,
+    caller: &lockgate_model::Caller,
+    pipeline: &str,
+    execution: &str,
+) -> Result<Vec<ActionExecutionDetail>, ServiceError> {
+    let mut details = Vec::new();
+    let mut next_token = None;
+    loop {
+        let page = console
+            .service
+            .list_action_executions(
+                caller,
+                ListActionExecutionsInput {
+                    pipeline_name: pipeline.to_string(),
+                    filter: Some(ActionExecutionFilter {
+                        pipeline_execution_id: Some(execution.to_string()),
+                        ..Default::default()
+                    }),
+                    max_results: Some(100),
+                    next_token,
+                },
+            )
+            .await?;
+        details.extend(page.action_execution_details.unwrap_or_default());
+        match page.next_token {
+            Some(t) => next_token = Some(t),
+            None => return Ok(details),
+        }
+    }
+}
+
 /// `GET /console/pipelines/{pipeline}/executions/{execution}`.
 pub async fn execution(
     State(console): State<Arc<Console>>,
@@ -136,35 +169,10 @@ pub async fn execution(
         Ok(o) => o.pipeline_execution.unwrap_or_default(),
         Err(e) => return service_error_page(&user, &e),
     };
-    let mut details = Vec::new();
-    let mut next_token = None;
-    loop {
-        let page: Result<_, ServiceError> = console
-            .service
-            .list_action_executions(
-                &caller,
-                ListActionExecutionsInput {
-                    pipeline_name: pipeline.clone(),
-                    filter: Some(ActionExecutionFilter {
-                        pipeline_execution_id: Some(execution.clone()),
-                        ..Default::default()
-                    }),
-                    max_results: Some(100),
-                    next_token,
-                },
-            )
-            .await;
-        match page {
-            Ok(p) => {
-                details.extend(p.action_execution_details.unwrap_or_default());
-                match p.next_token {
-                    Some(t) => next_token = Some(t),
-                    None => break,
-                }
-            }
-            Err(e) => return service_error_page(&user, &e),
-        }
-    }
+    let mut details = match action_executions(&console, &caller, &pipeline, &execution).await {
+        Ok(details) => details,
+        Err(e) => return service_error_page(&user, &e),
+    };
     details.sort_by_key(|d| d.start_time.map(|t| t.0));
     let base = format!("/console/pipelines/{}", seg(&pipeline));
     let body = html! {

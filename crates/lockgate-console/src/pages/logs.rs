@@ -10,14 +10,12 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use lockgate_artifacts::ArtifactLocation;
 use lockgate_model::artifact_names::{artifact_bucket, log_key};
-use lockgate_shapes::{
-    ActionExecutionFilter, ActionExecutionStatus, CodePipelineService, GetPipelineInput,
-    ListActionExecutionsInput,
-};
+use lockgate_shapes::{ActionExecutionStatus, CodePipelineService, GetPipelineInput};
 use maud::html;
 
 use crate::auth::SignedIn;
 use crate::markup::{self, seg, status, time, Page};
+use crate::pages::history::action_executions;
 use crate::pages::service_error_page;
 use crate::Console;
 
@@ -31,37 +29,11 @@ pub async fn show(
     Path((pipeline, execution, action_execution)): Path<(String, String, String)>,
 ) -> Response {
     let caller = user.caller();
-    let mut next_token = None;
-    let detail = loop {
-        let page = console
-            .service
-            .list_action_executions(
-                &caller,
-                ListActionExecutionsInput {
-                    pipeline_name: pipeline.clone(),
-                    filter: Some(ActionExecutionFilter {
-                        pipeline_execution_id: Some(execution.clone()),
-                        ..Default::default()
-                    }),
-                    max_results: Some(100),
-                    next_token,
-                },
-            )
-            .await;
-        match page {
-            Ok(p) => {
-                let found = p
-                    .action_execution_details
-                    .into_iter()
-                    .flatten()
-                    .find(|d| d.action_execution_id.as_deref() == Some(&action_execution));
-                match (found, p.next_token) {
-                    (None, Some(t)) => next_token = Some(t),
-                    (found, _) => break found,
-                }
-            }
-            Err(e) => return service_error_page(&user, &e),
-        }
+    let detail = match action_executions(&console, &caller, &pipeline, &execution).await {
+        Ok(details) => details
+            .into_iter()
+            .find(|d| d.action_execution_id.as_deref() == Some(&action_execution)),
+        Err(e) => return service_error_page(&user, &e),
     };
     let Some(detail) = detail else {
         return markup::error_page(
