@@ -7,6 +7,7 @@ mod console;
 mod edge;
 mod harness;
 mod lifecycle;
+mod local_actions;
 mod logs;
 mod process;
 mod signin;
