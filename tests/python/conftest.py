@@ -422,3 +422,33 @@ def make_boto3_client_for():
         )
 
     return make
+
+
+@pytest.fixture
+def moto():
+    """`moto_server` on a free loopback port: SNS, SQS and S3 APIs with throwaway credentials
+    (`testing` / `testing`)."""
+    import sys
+
+    from helpers import wait_until
+
+    port = free_port()
+    process = subprocess.Popen(
+        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def ready():
+        try:
+            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
+                return True
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, "moto_server to answer", timeout=30)
+        yield endpoint
+    finally:
+        process.terminate()
+        process.wait(10)

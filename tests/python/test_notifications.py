@@ -427,31 +427,6 @@ def test_a_message_that_never_gets_through_is_kept_as_failed_logged_and_counted(
 # -- SNS ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def moto():
-    """`moto_server` on a free loopback port: an SNS (and SQS) API with throwaway credentials."""
-    port = free_port()
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-
-    def ready():
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1):
-                return True
-        except OSError:
-            return False
-
-    try:
-        wait_until(ready, "moto_server to answer", timeout=30)
-        yield endpoint
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
 def test_an_sns_subscription_publishes_the_message_to_the_real_topic(start_lockgate, moto, cbor_data_path):
     aws = {"endpoint_url": moto, "region_name": "us-east-1", "aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
     sns = boto3.client("sns", **aws)
