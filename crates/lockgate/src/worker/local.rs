@@ -48,8 +48,8 @@ fn channel_error(e: ServiceError) -> ChannelError {
 #[async_trait::async_trait]
 impl JobChannel for LocalChannel {
     async fn poll_for_jobs(&self, input: PollForJobsInput) -> Result<Vec<Job>, ChannelError> {
-        // Taken before polling, so an offer made while polling wakes the next wait.
-        self.offers.lock().await.mark_unchanged();
+        // Offers are marked seen only by `wait_for_jobs`: one made while the worker polls its
+        // types makes the next wait return at once, so no job waits for the idle timeout.
         let out = self
             .service
             .poll_for_jobs(&self.caller, input)
