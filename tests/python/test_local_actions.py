@@ -390,3 +390,33 @@ def test_a_worker_killed_mid_job_leaves_a_job_that_times_out(server, cp, repo, t
     wait_for_execution_status(cp, "orphan", execution_id, "Failed", timeout=30)
     build = action_detail(cp, "orphan", execution_id, "Build")
     assert build["status"] == "Failed", build
+
+
+def test_a_command_that_outlives_the_job_timeout_fails_and_is_killed(server, cp, repo, tmp_path):
+    server.restart(env={"LOCKGATE_JOB_TIMEOUT_MINUTES": "1"})
+    repo.commit(APP, "Add the app")
+    pid_file = tmp_path / "pid"
+    cp.create_pipeline(pipeline=release_pipeline("slow", tmp_path / "never", build_commands=[
+        f"echo $$ > {pid_file}; sleep 300",
+    ]))
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="slow")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    wait_until(lambda: pid_file.exists() and pid_file.read_text().strip(), "the command to start",
+               timeout=60, interval=0.1)
+    pid = int(pid_file.read_text())
+    # The job timeout (one minute here) fails the action on the server; the worker learns it at
+    # its next AcknowledgeJob and kills the command's process group.
+    wait_for_execution_status(cp, "slow", execution_id, "Failed", timeout=120)
+    state = cp.get_pipeline_state(name="slow")
+    error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]
+    assert error["code"] == "JobTimedOut", error
+
+    def gone():
+        try:
+            os.kill(pid, 0)
+            return False
+        except ProcessLookupError:
+            return True
+
+    wait_until(gone, "the command to be killed", timeout=15, interval=0.2)
