@@ -148,7 +148,12 @@ impl Worker {
             tokio::select! {
                 () = shared.channel.wait_for_jobs(shared.settings.idle_poll) => {}
                 Some(_) = running.join_next(), if !running.is_empty() => {}
-                _ = shutdown.changed() => {}
+                changed = shutdown.changed() => {
+                    // Whoever could tell the worker to stop is gone: stop.
+                    if changed.is_err() {
+                        break;
+                    }
+                }
             }
         }
         if !running.is_empty() {
