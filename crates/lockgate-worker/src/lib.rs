@@ -16,6 +16,7 @@ mod channel;
 mod executor;
 pub mod executors;
 pub mod git;
+mod job_artifacts;
 mod process;
 mod runlog;
 mod script;

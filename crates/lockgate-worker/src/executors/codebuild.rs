@@ -20,8 +20,8 @@ use super::aws;
 use super::commands::{build_variables, environment, failure_text, run_script, with_output};
 use crate::buildspec::{self, ArtifactFiles, BuildScript, Buildspec, Step};
 use crate::executor::{Executor, Failure, JobContext, Success};
+use crate::job_artifacts::{off_thread, store_output, unpack_inputs};
 use crate::process::ShellExit;
-use crate::workspace::{off_thread, store_output, unpack_inputs};
 
 /// The buildspec read when neither the action nor the project names one.
 const DEFAULT_BUILDSPEC: &str = "buildspec.yml";

@@ -11,9 +11,9 @@ use lockgate_shapes::{ActionCategory, ActionTypeId, EnvironmentVariableType};
 
 use super::aws;
 use crate::executor::{Executor, Failure, JobContext, Success, MAX_FAILURE_MESSAGE};
+use crate::job_artifacts::{store_output, unpack_inputs};
 use crate::process::{ShellExit, ShellRun};
 use crate::script;
-use crate::workspace::{store_output, unpack_inputs};
 
 /// Runs Commands actions.
 pub struct Commands;

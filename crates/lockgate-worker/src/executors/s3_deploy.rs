@@ -9,7 +9,7 @@ use lockgate_shapes::{ActionCategory, ActionTypeId};
 
 use super::aws;
 use crate::executor::{Executor, Failure, JobContext, Success};
-use crate::workspace::{off_thread, unpack_inputs};
+use crate::job_artifacts::{off_thread, unpack_inputs};
 
 /// Runs S3 deploy actions.
 pub struct S3Deploy;
