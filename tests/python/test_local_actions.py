@@ -302,14 +302,16 @@ def worker_env() -> dict:
     return env
 
 
-def start_worker(server, tmp_path: Path, config: Path | None = None) -> tuple[subprocess.Popen, Path]:
+def start_worker(server, tmp_path: Path, config: Path | None = None,
+                 job_timeout_seconds: int | None = None) -> tuple[subprocess.Popen, Path]:
     """`lockgate worker` in its own process, sharing the server's artifact directory."""
     log_path = tmp_path / "worker.log"
+    extra = ["--job-timeout-seconds", str(job_timeout_seconds)] if job_timeout_seconds else []
     with open(log_path, "w") as log:
         worker = subprocess.Popen(
             [str(lockgate_binary()), "worker", "--endpoint-url", server.endpoint, "--region", REGION,
              "--config", str(config or server.config_path), "--data-dir", str(tmp_path / "worker-data"),
-             "--artifacts-dir", str(server.data_dir / "artifacts"), "--poll-seconds", "1"],
+             "--artifacts-dir", str(server.data_dir / "artifacts"), "--poll-seconds", "1", *extra],
             stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=worker_env(),
         )
     return worker, log_path
@@ -339,13 +341,15 @@ def test_a_worker_in_another_process_takes_the_jobs(server, cp, repo, tmp_path):
     assert code == 0
 
 
-def start_long_build(cp, repo: Repo, tmp_path: Path, pipeline: str) -> str:
-    """Creates a pipeline whose build runs for five minutes; returns its execution once the
-    build's commands have started."""
+def start_long_build(cp, repo: Repo, tmp_path: Path, pipeline: str, pid_file: Path | None = None) -> str:
+    """Creates a pipeline whose build runs for five minutes (writing its shell's pid, which is
+    its process group, to `pid_file`); returns its execution once the build's commands have
+    started."""
     repo.commit(APP, "Add the app")
     marker = tmp_path / "building"
+    pid = [f"echo $$ > {pid_file}"] if pid_file else []
     cp.create_pipeline(pipeline=release_pipeline(pipeline, tmp_path / "never", build_commands=[
-        f"touch {marker}", "sleep 300",
+        *pid, f"echo building; touch {marker}", "sleep 300",
     ]))
     execution_id = wait_until(
         lambda: cp.list_pipeline_executions(pipelineName=pipeline)["pipelineExecutionSummaries"],
@@ -354,12 +358,59 @@ def start_long_build(cp, repo: Repo, tmp_path: Path, pipeline: str) -> str:
     return execution_id
 
 
+# A job timeout of a few seconds: runs longer than a third of it carry on under continuation
+# jobs, and a worker that stops is noticed within it.
+SHORT_JOB_TIMEOUT = 6
+
+
+def build_summary(cp, pipeline: str) -> str:
+    """What the Build action's latest execution says about itself in GetPipelineState."""
+    state = cp.get_pipeline_state(name=pipeline)
+    latest = state["stageStates"][1]["actionStates"][0].get("latestExecution") or {}
+    return latest.get("summary") or ""
+
+
+def wait_until_continued(cp, pipeline: str) -> str:
+    """Waits until the Build action reports progress from a continuation; returns the summary."""
+    return wait_until(lambda: "Running for" in build_summary(cp, pipeline) and build_summary(cp, pipeline),
+                      "the build to report its progress", timeout=30, interval=0.2)
+
+
+def test_a_long_command_carries_on_under_continuation_jobs_past_the_job_timeout(server, cp, repo, tmp_path):
+    server.restart(env={"LOCKGATE_WORKER__JOB_TIMEOUT_SECONDS": str(SHORT_JOB_TIMEOUT)})
+    repo.commit(APP, "Add the app")
+    cp.create_pipeline(pipeline=release_pipeline("long", tmp_path / "never", build_commands=[
+        "echo compiling", "sleep 8", "VERSION=$(cat VERSION)",
+    ]))
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="long")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+    # Past a third of the job timeout the run hands its job back with a continuation token and
+    # its progress shows with the action.
+    summary = wait_until_continued(cp, "long")
+    assert "(pid " in summary, summary
+    # It outlives the job timeout, and its outcome, exported variables included, arrives
+    # through whichever continuation job is current when it ends.
+    wait_until(lambda: pending_token(cp, "long"), "the approval", timeout=60, interval=0.2)
+    build = action_detail(cp, "long", execution_id, "Build")
+    assert build["status"] == "Succeeded", build
+    assert build["output"]["outputVariables"] == {"VERSION": "1.4.2"}
+    log = (server.data_dir / "artifacts" / BUCKET / "long" / "logs" / build["actionExecutionId"]).read_text()
+    assert "carries on under continuation jobs" in log, log
+
+
 @pytest.mark.no_local_worker
-def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(server, cp, repo, tmp_path):
+@pytest.mark.parametrize("continued", [False, True], ids=["holding-its-job", "continued"])
+def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(server, cp, repo, tmp_path, continued):
     config = tmp_path / "worker.toml"
     config.write_text(server.config_path.read_text().replace("[worker]\n", "[worker]\ngrace_seconds = 1\n"))
-    worker, log_path = start_worker(server, tmp_path, config)
+    if continued:
+        server.restart(env={"LOCKGATE_WORKER__JOB_TIMEOUT_SECONDS": str(SHORT_JOB_TIMEOUT)})
+    worker, log_path = start_worker(server, tmp_path, config,
+                                    job_timeout_seconds=SHORT_JOB_TIMEOUT if continued else None)
     execution_id = start_long_build(cp, repo, tmp_path, "long")
+    if continued:
+        wait_until_continued(cp, "long")
     started = time.monotonic()
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(30) == 0, log_path.read_text()
@@ -371,25 +422,75 @@ def test_sigterm_stops_a_worker_cleanly_and_fails_what_it_could_not_finish(serve
 
 
 @pytest.mark.no_local_worker
-def test_a_worker_killed_mid_job_leaves_a_job_that_times_out(server, cp, repo, tmp_path, monkeypatch):
-    worker, log_path = start_worker(server, tmp_path)
-    execution_id = start_long_build(cp, repo, tmp_path, "orphan")
+def test_a_worker_killed_mid_job_is_noticed_within_the_job_timeout(server, cp, repo, tmp_path):
+    server.restart(env={"LOCKGATE_WORKER__JOB_TIMEOUT_SECONDS": str(SHORT_JOB_TIMEOUT)})
+    worker, log_path = start_worker(server, tmp_path, job_timeout_seconds=SHORT_JOB_TIMEOUT)
+    pid_file = tmp_path / "build.pid"
+    execution_id = start_long_build(cp, repo, tmp_path, "orphan", pid_file=pid_file)
+    wait_until_continued(cp, "orphan")
     worker.kill()
     worker.wait(15)
-    # The job stays in progress until its timeout (24 hours by default): the server, restarted
-    # with its clock a day and an hour ahead, fails it at once instead of waiting forever.
-    server.stop()
-    server.start_with_clock_offset("+25h")
-    import datetime
+    try:
+        # The job the dead worker held (or the continuation nobody takes) times out: the action
+        # fails within the job timeout, not the action's 24 hours.
+        killed = time.monotonic()
+        wait_for_execution_status(cp, "orphan", execution_id, "Failed", timeout=4 * SHORT_JOB_TIMEOUT)
+        assert time.monotonic() - killed <= 2 * SHORT_JOB_TIMEOUT + 2
+        build = action_detail(cp, "orphan", execution_id, "Build")
+        assert build["status"] == "Failed", build
+        state = cp.get_pipeline_state(name="orphan")
+        error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]
+        assert error["code"] == "JobTimedOut", error
+        assert "job timeout (6 s)" in error["message"], error
+    finally:
+        # A worker killed with -9 cannot kill what it started.
+        os.killpg(int(pid_file.read_text()), signal.SIGKILL)
 
-    import botocore.auth
 
-    real_now = botocore.auth.get_current_datetime
-    monkeypatch.setattr(botocore.auth, "get_current_datetime",
-                        lambda *a, **k: real_now(*a, **k) + datetime.timedelta(hours=25))
-    wait_for_execution_status(cp, "orphan", execution_id, "Failed", timeout=30)
-    build = action_detail(cp, "orphan", execution_id, "Build")
-    assert build["status"] == "Failed", build
+@pytest.mark.no_local_worker
+def test_a_continuation_job_taken_by_another_worker_fails_when_the_run_s_worker_stops_beating(
+        server, cp, repo, tmp_path):
+    """The test plays a worker that started a long run, handed its job back with a
+    continuation token and died; `lockgate worker` takes the continuation job, reads the run's
+    record and, seeing its heartbeat stand still, fails the action naming the dead worker."""
+    server.restart(env={"LOCKGATE_WORKER__JOB_TIMEOUT_SECONDS": str(SHORT_JOB_TIMEOUT)})
+    repo.commit(APP, "Add the app")
+    cp.create_pipeline(pipeline=release_pipeline("handed", tmp_path / "never", build_commands=["sleep 300"]))
+    execution_id = wait_until(
+        lambda: cp.list_pipeline_executions(pipelineName="handed")["pipelineExecutionSummaries"],
+        "the first execution")[0]["pipelineExecutionId"]
+
+    def take(provider: str, category: str) -> dict:
+        action_type = {"category": category, "owner": "AWS", "provider": provider, "version": "1"}
+        job = wait_until(lambda: cp.poll_for_jobs(actionTypeId=action_type, maxBatchSize=1)["jobs"],
+                         f"the {provider} job")[0]
+        assert cp.acknowledge_job(jobId=job["id"], nonce=job["nonce"])["status"] == "InProgress"
+        return job
+
+    cp.put_job_success_result(jobId=take("CodeCommit", "Source")["id"])
+    job = take("Commands", "Compute")
+    context = job["data"]["pipelineContext"]
+    record = (server.data_dir / "artifacts" / BUCKET / "handed" / "runs" /
+              context["action"]["actionExecutionId"])
+    record.parent.mkdir(parents=True, exist_ok=True)
+    token = f"lockgate-run/{job['id']}"
+    record.write_text(json.dumps({"token": token, "worker": "build-7 (pid 4242)", "beat": 1,
+                                  "summary": "Running for 2s on build-7 (pid 4242)"}))
+    cp.put_job_success_result(jobId=job["id"], continuationToken=token,
+                              executionDetails={"summary": "Running for 2s on build-7 (pid 4242)"})
+    assert build_summary(cp, "handed") == "Running for 2s on build-7 (pid 4242)"
+
+    worker, log_path = start_worker(server, tmp_path, job_timeout_seconds=SHORT_JOB_TIMEOUT)
+    try:
+        wait_for_execution_status(cp, "handed", execution_id, "Failed", timeout=4 * SHORT_JOB_TIMEOUT)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(30) == 0, log_path.read_text()
+    state = cp.get_pipeline_state(name="handed")
+    error = state["stageStates"][1]["actionStates"][0]["latestExecution"]["errorDetails"]
+    assert error["code"] == "JobFailed", error
+    assert error["message"].startswith(
+        "The job worker build-7 (pid 4242) running this action stopped: its run was last heard from"), error
 
 
 def test_a_command_that_outlives_the_job_timeout_fails_and_is_killed(server, cp, repo, tmp_path):

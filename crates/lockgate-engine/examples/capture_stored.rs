@@ -301,6 +301,7 @@ async fn main() {
         account_id: ACCOUNT.to_string(),
         region: "us-east-1".to_string(),
         job_timeout_millis: 60 * MINUTE,
+        builtin_job_timeout_millis: 10 * MINUTE,
         notification_topics: Default::default(),
         pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
         console_url: "http://127.0.0.1:4680".to_string(),

@@ -249,6 +249,11 @@ pub struct ActionRun {
     /// When it times out (ms since the epoch).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<i64>,
+    /// When its current job times out, if sooner than `deadline` (ms since the epoch): a job
+    /// of an action type Lockgate runs itself must be finished or continued within the job
+    /// timeout ([`crate::EngineConfig::builtin_job_timeout_millis`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_deadline: Option<i64>,
     /// Output variables reported by the worker.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub output_variables: BTreeMap<String, String>,
@@ -263,6 +268,27 @@ pub struct ActionRun {
 }
 
 impl ActionRun {
+    /// When the next of its deadlines is due: the action's, or its current job's.
+    pub fn due_at(&self) -> Option<i64> {
+        match (self.deadline, self.job_deadline) {
+            (Some(a), Some(j)) => Some(a.min(j)),
+            (a, j) => a.or(j),
+        }
+    }
+
+    /// Arms the current job's timeout, `timeout` ms from `now`, unless the action's own
+    /// deadline comes first.
+    pub fn arm_job_deadline(&mut self, now: i64, timeout: i64) {
+        let due = now.saturating_add(timeout);
+        self.job_deadline = self.deadline.is_none_or(|d| due < d).then_some(due);
+    }
+
+    /// Disarms both deadlines (the action is decided).
+    pub fn disarm(&mut self) {
+        self.deadline = None;
+        self.job_deadline = None;
+    }
+
     /// The configuration the run started with: its variable references resolved, or else
     /// `declared`'s own (an action whose configuration had no references).
     pub fn configuration<'a>(

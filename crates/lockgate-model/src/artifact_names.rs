@@ -44,3 +44,9 @@ pub fn artifact_key(pipeline: &str, artifact: &str, id: &str) -> String {
 pub fn log_key(pipeline: &str, action_execution_id: &str) -> String {
     format!("{}/logs/{action_execution_id}", truncate(pipeline, 20))
 }
+
+/// The key of the record a run of action execution `action_execution_id` keeps while it
+/// carries on across continuation jobs (see the worker's `run_record`).
+pub fn run_record_key(pipeline: &str, action_execution_id: &str) -> String {
+    format!("{}/runs/{action_execution_id}", truncate(pipeline, 20))
+}

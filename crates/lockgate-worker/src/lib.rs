@@ -10,14 +10,18 @@
 //! - [`Worker`]: polls for the executors' action types, runs up to N jobs at once, watches each
 //!   job (a stopped execution or a job timeout kills its processes) and reports the result.
 //! - [`RunLog`]: a run's output, timestamped, the tail kept within a size bound.
+//! - Long runs carry on across continuation jobs (`continuation`), keeping a record in the
+//!   artifact store (`run_record`) that any worker serving a continuation job reads.
 
 mod buildspec;
 mod channel;
+mod continuation;
 mod executor;
 pub mod executors;
 pub mod git;
 mod job_artifacts;
 mod process;
+mod run_record;
 mod runlog;
 mod script;
 mod worker;

@@ -75,6 +75,8 @@ impl App {
             account_id: config.account_id.clone(),
             region: config.region.clone(),
             job_timeout_millis: i64::try_from(config.job_timeout.as_millis()).unwrap_or(i64::MAX),
+            builtin_job_timeout_millis: i64::try_from(config.worker.job_timeout().as_millis())
+                .unwrap_or(i64::MAX),
             notification_topics: config.notify.topic_arns(),
             pipeline_cache: config.pipeline_cache,
             console_url: config.notify.public_url.clone(),

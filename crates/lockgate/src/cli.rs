@@ -67,6 +67,11 @@ struct WorkerArgs {
     /// Seconds between polls while no job waits.
     #[arg(long, default_value_t = 2)]
     poll_seconds: u64,
+    /// Seconds one job may be held: the server's `[worker] job_timeout_seconds` or less; a
+    /// longer run hands its job back with a continuation token every third of it [default:
+    /// [worker] job_timeout_seconds, 600].
+    #[arg(long)]
+    job_timeout_seconds: Option<u64>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -294,6 +299,16 @@ async fn worker(args: WorkerArgs) -> anyhow::Result<()> {
     }
     if let Some(dir) = args.work_dir {
         settings.work_dir = dir;
+    }
+    if let Some(seconds) = args.job_timeout_seconds {
+        let range = crate::worker::MIN_JOB_TIMEOUT_SECONDS..=crate::worker::MAX_JOB_TIMEOUT_SECONDS;
+        anyhow::ensure!(
+            range.contains(&seconds),
+            "--job-timeout-seconds must be between {} and {}",
+            range.start(),
+            range.end()
+        );
+        settings.job_timeout = std::time::Duration::from_secs(seconds);
     }
     let mut artifacts = config.artifacts.clone();
     if let Some(dir) = args.artifacts_dir {

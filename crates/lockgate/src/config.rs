@@ -566,6 +566,15 @@ mod tests {
         assert!(err.to_string().contains("us-east-1"), "{err:#}");
         let err = from_toml("job_timeout_minutes = 0").unwrap_err();
         assert!(err.to_string().contains("at least one minute"), "{err:#}");
+        for seconds in [2, 43_201] {
+            let err = from_toml(&format!("[worker]\njob_timeout_seconds = {seconds}")).unwrap_err();
+            assert!(
+                format!("{err:#}").contains("job_timeout_seconds must be between 3 and 43200"),
+                "{err:#}"
+            );
+        }
+        let cfg = from_toml("[worker]\njob_timeout_seconds = 90").expect("a valid job timeout");
+        assert_eq!(cfg.worker.job_timeout(), Duration::from_secs(90));
     }
 
     #[test]

@@ -51,6 +51,7 @@ impl<'a> Decider<'a> {
             error: None,
             job_id: None,
             deadline: None,
+            job_deadline: None,
             output_variables: BTreeMap::new(),
             resolved_configuration: None,
             decided: false,
@@ -197,6 +198,12 @@ impl<'a> Decider<'a> {
             })
             .collect();
         let execution_id = execution.id.clone();
+        // A continuation carries on a run that is under way: it is queued as of the action's
+        // start, ahead of jobs created since, so the worker watching the run gets it at once.
+        let created = continuation_token
+            .as_ref()
+            .and_then(|_| execution.stages[s].as_ref()?.actions[k].as_ref())
+            .map_or(self.now, |run| run.started);
         let job_id = JobId::from(self.ids.uuid());
         let nonce = self.ids.nonce();
         if continuation_token.is_none() {
@@ -236,7 +243,7 @@ impl<'a> Decider<'a> {
                 continuation_token,
                 encryption_key: None,
             },
-            created: self.now,
+            created,
         }
     }
 }

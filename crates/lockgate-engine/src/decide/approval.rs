@@ -67,7 +67,7 @@ impl<'a> Decider<'a> {
             run.summary = Some(answer.summary.clone());
             run.last_updated_by = Some(answer.approver.clone());
             run.last_change = now;
-            run.deadline = None;
+            run.disarm();
             run.decided = true;
             if !answer.approved {
                 run.error = Some((

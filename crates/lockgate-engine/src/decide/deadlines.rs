@@ -24,9 +24,11 @@ impl<'a> Decider<'a> {
             .as_ref()
             .and_then(|st| st.actions[k].as_ref());
         let Some(run) = run else { return false };
-        let Some(expires) = run.deadline.filter(|d| *d <= now) else {
+        let Some(expires) = run.due_at().filter(|d| *d <= now) else {
             return false;
         };
+        // Only the current job's own timeout has passed, not the action's.
+        let job_timeout = run.deadline.is_none_or(|d| d > now);
         if run.status != ActionExecutionStatus::InProgress {
             return false;
         }
@@ -38,11 +40,12 @@ impl<'a> Decider<'a> {
             .and_then(|id| self.state.executions[i].jobs.iter().find(|j| &j.id == id))
             .filter(|job| job.status == JobStatus::Queued)
             .map(|job| action_type_key(&job.action_type_id));
+        let job_timeout_millis = self.cfg.builtin_job_timeout_millis;
         let mut closed = None;
         if let Some(run) = self.run_mut(i, s, k) {
             run.status = ActionExecutionStatus::Failed;
             run.last_change = now;
-            run.deadline = None;
+            run.disarm();
             match run.kind {
                 ActionKind::Approval => {
                     run.summary = Some(
@@ -56,6 +59,17 @@ impl<'a> Decider<'a> {
                 }
                 ActionKind::Job => {
                     let message = match untaken {
+                        Some(action_type) if job_timeout => format!(
+                            "No job worker took the continuation job for action type \
+                             {action_type} within the job timeout ({}): the worker running \
+                             the action has stopped, or every worker is busy",
+                            seconds(job_timeout_millis)
+                        ),
+                        None if job_timeout => format!(
+                            "The job was neither finished nor continued within the job timeout \
+                             ({}): the job worker running it has stopped",
+                            seconds(job_timeout_millis)
+                        ),
                         Some(action_type) => format!(
                             "No job worker acknowledged the job for action type {action_type} \
                              before the action timed out: Lockgate hands this provider's work \
@@ -77,4 +91,9 @@ impl<'a> Decider<'a> {
         self.advance();
         true
     }
+}
+
+/// A duration in milliseconds, as people read it: `600 s`.
+fn seconds(millis: i64) -> String {
+    format!("{} s", millis / 1000)
 }

@@ -32,7 +32,7 @@ impl<'a> Decider<'a> {
                 if let Some(run) = self.run_mut(i, s, k) {
                     run.status = ActionExecutionStatus::Failed;
                     run.last_change = now;
-                    run.deadline = None;
+                    run.disarm();
                     run.job_id = None;
                     run.summary = Some(details.message.clone());
                     run.error = Some((details.r#type.as_str().to_string(), details.message));
@@ -51,6 +51,7 @@ impl<'a> Decider<'a> {
                 let decl = self
                     .state
                     .declaration(self.state.executions[i].pipeline_version);
+                let job_timeout = self.cfg.job_timeout_of(&job.action_type_id);
                 if let Some(rev) = current_revision {
                     let outputs: Vec<String> = decl.stages[s].actions[k]
                         .output_artifacts
@@ -93,10 +94,18 @@ impl<'a> Decider<'a> {
                     }
                     run.output_variables.extend(output_variables);
                     match &next_job {
-                        Some(next) => run.job_id = Some(next.id.clone()),
+                        Some(next) => {
+                            run.job_id = Some(next.id.clone());
+                            // The continuation must be taken and answered within the job
+                            // timeout: a worker that stopped is noticed then.
+                            run.job_deadline = None;
+                            if let Some(timeout) = job_timeout {
+                                run.arm_job_deadline(now, timeout);
+                            }
+                        }
                         None => {
                             run.status = ActionExecutionStatus::Succeeded;
-                            run.deadline = None;
+                            run.disarm();
                             run.job_id = None;
                         }
                     }
@@ -138,11 +147,25 @@ impl<'a> Decider<'a> {
         if !matches!(job.status, JobStatus::Queued | JobStatus::Dispatched) {
             return Ok(job.status);
         }
+        let job_timeout = self.cfg.job_timeout_of(&job.action_type_id);
+        let now = self.now;
         // Acknowledging changes the job, not the execution: its last update time stays.
         let e = Arc::make_mut(&mut self.state.executions[i]);
         self.out.dirty.insert(e.id.clone());
         if let Some(job) = e.jobs.iter_mut().find(|j| *job_id == j.id) {
             job.status = JobStatus::InProgress;
+        }
+        // A job with a timeout of its own must be finished or continued within it from now.
+        if let Some(timeout) = job_timeout {
+            let run = e
+                .stages
+                .iter_mut()
+                .flatten()
+                .flat_map(|st| st.actions.iter_mut().flatten())
+                .find(|r| r.job_id.as_ref() == Some(job_id));
+            if let Some(run) = run.filter(|r| r.job_deadline.is_none()) {
+                run.arm_job_deadline(now, timeout);
+            }
         }
         Ok(JobStatus::InProgress)
     }

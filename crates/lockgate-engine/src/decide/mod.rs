@@ -42,6 +42,11 @@ pub struct EngineConfig {
     pub region: String,
     /// How long a custom action's job may take, from the action's start, before it times out.
     pub job_timeout_millis: i64,
+    /// How long one job of an action type Lockgate runs itself (`is_run_by_lockgate`) may be
+    /// held, from its acknowledgement (a continuation job: from its creation), before it times
+    /// out: CodePipeline's per-job `jobTimeout`. A longer run reports a continuation token
+    /// within it and carries on in the next job; a worker that dies is noticed within it.
+    pub builtin_job_timeout_millis: i64,
     /// The SNS topic ARNs the server's configuration can deliver to (`*` when a catch-all topic
     /// takes every other one). A pipeline whose approval names another topic is accepted, as
     /// CodePipeline accepts it, with a warning in the log.
@@ -55,6 +60,13 @@ pub struct EngineConfig {
 }
 
 impl EngineConfig {
+    /// The timeout of one job of `action_type`, when it has one shorter than its action's
+    /// (see [`EngineConfig::builtin_job_timeout_millis`]).
+    pub fn job_timeout_of(&self, action_type: &lockgate_shapes::ActionTypeId) -> Option<i64> {
+        lockgate_model::action_types::is_run_by_lockgate(action_type)
+            .then_some(self.builtin_job_timeout_millis)
+    }
+
     /// The console page with the log of one action execution.
     pub fn action_log_url(
         &self,

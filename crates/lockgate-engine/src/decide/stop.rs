@@ -66,7 +66,7 @@ impl<'a> Decider<'a> {
                             }
                             a.status = ActionExecutionStatus::Abandoned;
                             a.last_change = now;
-                            a.deadline = None;
+                            a.disarm();
                             if let Some(job) = a.job_id.take() {
                                 closing.push((job, JobStatus::Failed));
                             }

@@ -191,7 +191,7 @@ pub(super) fn deadlines_of(pipeline: &str, e: &Execution) -> Vec<Deadline> {
         .filter(|(_, run)| run.status == ActionExecutionStatus::InProgress)
         .filter_map(|(_, run)| {
             Some(Deadline {
-                due_at: run.deadline?,
+                due_at: run.due_at()?,
                 key: DeadlineKey {
                     pipeline: PipelineName::from(pipeline),
                     execution_id: e.id.clone(),

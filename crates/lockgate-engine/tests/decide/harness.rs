@@ -46,6 +46,8 @@ pub const HOUR: i64 = 60 * MINUTE;
 pub const DAY: i64 = 24 * HOUR;
 /// How long a job may run before its action times out, in these tests.
 pub const JOB_TIMEOUT: i64 = HOUR;
+/// The job timeout of one job of an action type Lockgate runs itself.
+pub const BUILTIN_JOB_TIMEOUT: i64 = 10 * MINUTE;
 /// Who answers approvals and changes transitions.
 pub const ALICE: &str = "arn:aws:iam::123456789012:user/Alice";
 /// The most executions a QUEUED or PARALLEL pipeline holds in progress; the service's
@@ -206,6 +208,7 @@ impl Harness {
                 account_id: "123456789012".to_string(),
                 region: "us-east-1".to_string(),
                 job_timeout_millis: JOB_TIMEOUT,
+                builtin_job_timeout_millis: BUILTIN_JOB_TIMEOUT,
                 notification_topics: BTreeSet::new(),
                 pipeline_cache: lockgate_engine::DEFAULT_PIPELINE_CACHE,
                 console_url: "http://127.0.0.1:4680".to_string(),
@@ -738,7 +741,7 @@ impl Harness {
                 continue;
             };
             for (_, run) in e.action_runs() {
-                if let (Some(due), ActionExecutionStatus::InProgress) = (run.deadline, run.status) {
+                if let (Some(due), ActionExecutionStatus::InProgress) = (run.due_at(), run.status) {
                     self.deadlines.insert((
                         due,
                         e.id.to_string(),

@@ -6,7 +6,7 @@ use lockgate_shapes::{
     StageExecutionStatus as Stage,
 };
 
-use crate::harness::{Harness, DAY, JOB_TIMEOUT, MINUTE};
+use crate::harness::{Harness, BUILTIN_JOB_TIMEOUT, DAY, JOB_TIMEOUT, MINUTE};
 use crate::pipelines::*;
 use crate::{assert_code, standard_at_approval};
 
@@ -203,4 +203,162 @@ fn approvals_of_parallel_executions_due_together_all_expire() {
     assert_eq!(h.advance(7 * DAY), 2);
     assert_eq!(h.status(&first), Execution::Failed);
     assert_eq!(h.status(&second), Execution::Failed);
+}
+
+/// A source job, then a Commands action: an action type Lockgate runs itself, whose jobs have
+/// a timeout of their own ([`BUILTIN_JOB_TIMEOUT`]).
+fn commands_pipeline() -> lockgate_shapes::PipelineDeclaration {
+    let build = lockgate_shapes::ActionDeclaration {
+        name: "Build".to_string(),
+        action_type_id: lockgate_shapes::ActionTypeId {
+            category: lockgate_shapes::ActionCategory::Compute,
+            owner: lockgate_shapes::ActionOwner::Aws,
+            provider: "Commands".to_string(),
+            version: "1".to_string(),
+        },
+        commands: Some(vec!["make".to_string()]),
+        input_artifacts: Some(vec![lockgate_shapes::InputArtifact {
+            name: "Code".to_string(),
+        }]),
+        ..Default::default()
+    };
+    pipeline(vec![
+        stage("Source", vec![source("Checkout").output("Code")]),
+        stage("Build", vec![build]),
+    ])
+}
+
+/// A Commands job, acknowledged at the harness's current time; its execution and job ids.
+fn acknowledged_commands_job() -> (Harness, String, String) {
+    let mut h = Harness::new(commands_pipeline());
+    let id = h.latest();
+    crate::succeed(&mut h, &id, "Source", "Checkout");
+    let job = h.job_for(&id, "Build", "Build");
+    let nonce = h.job(&job).map(|j| j.nonce.clone()).unwrap_or_default();
+    h.acknowledge_job(&job, &nonce)
+        .expect("the worker acknowledges the job");
+    (h, id, job)
+}
+
+#[test]
+fn a_queued_builtin_job_waits_for_a_worker_until_the_action_times_out() {
+    let mut h = Harness::new(commands_pipeline());
+    let id = h.latest();
+    crate::succeed(&mut h, &id, "Source", "Checkout");
+    let job = h.job_for(&id, "Build", "Build");
+    // Workers may all be busy: a job nobody took yet has only its action's deadline.
+    assert_eq!(
+        h.run(&id, "Build", "Build").and_then(|r| r.job_deadline),
+        None
+    );
+    h.advance(BUILTIN_JOB_TIMEOUT * 2);
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::Queued));
+    assert_eq!(
+        h.action_status(&id, "Build", "Build"),
+        Some(Action::InProgress)
+    );
+}
+
+#[test]
+fn an_acknowledged_builtin_job_times_out_after_its_own_job_timeout() {
+    let (mut h, id, job) = acknowledged_commands_job();
+    let acknowledged = h.now();
+    assert_eq!(
+        h.run(&id, "Build", "Build").and_then(|r| r.job_deadline),
+        Some(acknowledged + BUILTIN_JOB_TIMEOUT)
+    );
+    assert_eq!(h.advance(BUILTIN_JOB_TIMEOUT - 1), 0);
+    assert_eq!(h.advance(1), 1);
+    assert_eq!(h.job(&job).map(|j| j.status), Some(JobStatus::TimedOut));
+    assert_eq!(
+        error_code(&h, &id, "Build", "Build").as_deref(),
+        Some("JobTimedOut")
+    );
+    let message = error_message(&h, &id, "Build", "Build").unwrap_or_default();
+    assert!(
+        message.contains("neither finished nor continued within the job timeout (600 s)"),
+        "{message}"
+    );
+    assert_eq!(h.status(&id), Execution::Failed);
+}
+
+#[test]
+fn a_continuation_restarts_the_job_timeout_and_is_queued_ahead_of_newer_jobs() {
+    let (mut h, id, first) = acknowledged_commands_job();
+    let action_started = h.run(&id, "Build", "Build").map(|r| r.started);
+    h.advance(BUILTIN_JOB_TIMEOUT - MINUTE);
+    h.continue_job(&first, "lockgate-run/1")
+        .expect("the continuation is accepted");
+    let second = h.job_for(&id, "Build", "Build");
+    assert_ne!(first, second);
+    // The continuation carries on a run under way: it is queued as of the action's start.
+    let created = h
+        .execution(&id)
+        .jobs
+        .iter()
+        .find(|j| j.id.as_str() == second)
+        .map(|j| j.created);
+    assert_eq!(created, action_started);
+    // Its timeout counts from the continuation, and holds from then on.
+    assert_eq!(
+        h.run(&id, "Build", "Build").and_then(|r| r.job_deadline),
+        Some(h.now() + BUILTIN_JOB_TIMEOUT)
+    );
+    h.advance(BUILTIN_JOB_TIMEOUT - 1);
+    assert_eq!(
+        h.action_status(&id, "Build", "Build"),
+        Some(Action::InProgress)
+    );
+    h.advance(1);
+    assert_eq!(h.job(&second).map(|j| j.status), Some(JobStatus::TimedOut));
+    let message = error_message(&h, &id, "Build", "Build").unwrap_or_default();
+    assert!(
+        message.starts_with("No job worker took the continuation job for action type Compute/AWS/Commands/1 within the job timeout"),
+        "{message}"
+    );
+}
+
+#[test]
+fn continuations_carry_a_builtin_run_past_its_job_timeout_but_not_past_the_action_timeout() {
+    let (mut h, id, mut job) = acknowledged_commands_job();
+    let deadline = h.run(&id, "Build", "Build").and_then(|r| r.deadline);
+    assert_eq!(deadline, Some(h.now() + JOB_TIMEOUT));
+    // Every continuation keeps the run going for another job timeout...
+    for _ in 0..(JOB_TIMEOUT / (BUILTIN_JOB_TIMEOUT / 2) - 1) {
+        h.advance(BUILTIN_JOB_TIMEOUT / 2);
+        h.continue_job(&job, "lockgate-run/1")
+            .expect("the continuation is accepted");
+        job = h.job_for(&id, "Build", "Build");
+        let nonce = h.job(&job).map(|j| j.nonce.clone()).unwrap_or_default();
+        h.acknowledge_job(&job, &nonce).expect("acknowledged");
+        assert_eq!(
+            h.action_status(&id, "Build", "Build"),
+            Some(Action::InProgress)
+        );
+    }
+    // ... but never past the action's own deadline, which the last job timeout is cut to.
+    assert_eq!(
+        h.run(&id, "Build", "Build").and_then(|r| r.job_deadline),
+        None
+    );
+    h.advance(deadline.unwrap_or_default() - h.now());
+    assert_eq!(h.action_status(&id, "Build", "Build"), Some(Action::Failed));
+    assert_eq!(
+        error_message(&h, &id, "Build", "Build").as_deref(),
+        Some("The job did not complete before the action timed out")
+    );
+}
+
+#[test]
+fn a_custom_action_job_keeps_only_the_action_timeout() {
+    let mut h = Harness::new(standard());
+    let id = h.latest();
+    let job = h.job_for(&id, "Source", "Checkout");
+    let nonce = h.job(&job).map(|j| j.nonce.clone()).unwrap_or_default();
+    h.acknowledge_job(&job, &nonce).expect("acknowledged");
+    assert_eq!(
+        h.run(&id, "Source", "Checkout")
+            .and_then(|r| r.job_deadline),
+        None
+    );
 }

@@ -75,6 +75,7 @@ fn config() -> EngineConfig {
         account_id: ACCOUNT.to_string(),
         region: REGION.to_string(),
         job_timeout_millis: JOB_TIMEOUT_MILLIS,
+        builtin_job_timeout_millis: 10 * 60_000,
         notification_topics: [TOPIC.to_string()].into(),
         pipeline_cache: 1,
         console_url: "http://127.0.0.1:4680".to_string(),
