@@ -12,8 +12,8 @@ use std::time::Instant;
 use lockgate_artifacts::ArtifactLocation;
 use lockgate_model::artifact_names::run_record_key;
 use lockgate_shapes::{
-    ActionExecutionFilter, ActionExecutionStatus, ActionTypeId, ExecutionDetails, Job,
-    ListActionExecutionsInput, PipelineContext, PutJobSuccessResultInput,
+    ActionExecutionStatus, ActionTypeId, ExecutionDetails, Job, PipelineContext,
+    PutJobSuccessResultInput,
 };
 use tokio::sync::{mpsc, watch};
 
@@ -265,39 +265,17 @@ impl Worker {
         &self,
         context: &PipelineContext,
     ) -> Result<Option<ActionExecutionStatus>, ChannelError> {
-        let pipeline = context.pipeline_name.clone().unwrap_or_default();
-        let execution = context.pipeline_execution_id.clone();
+        let pipeline = context.pipeline_name.as_deref().unwrap_or_default();
+        let execution = context.pipeline_execution_id.as_deref().unwrap_or_default();
         let wanted = context
             .action
             .as_ref()
             .and_then(|a| a.action_execution_id.clone());
-        let mut next_token = None;
-        loop {
-            let page = self
-                .channel
-                .list_action_executions(ListActionExecutionsInput {
-                    pipeline_name: pipeline.clone(),
-                    filter: Some(ActionExecutionFilter {
-                        pipeline_execution_id: execution.clone(),
-                        latest_in_pipeline_execution: None,
-                    }),
-                    max_results: Some(100),
-                    next_token: next_token.take(),
-                })
-                .await?;
-            let found = page
-                .action_execution_details
-                .into_iter()
-                .flatten()
-                .find(|d| d.action_execution_id == wanted);
-            if let Some(detail) = found {
-                return Ok(detail.status);
-            }
-            match page.next_token {
-                Some(token) => next_token = Some(token),
-                None => return Ok(None),
-            }
-        }
+        let details = self.action_executions(pipeline, execution).await?;
+        Ok(details
+            .into_iter()
+            .find(|d| d.action_execution_id == wanted)
+            .and_then(|d| d.status))
     }
 }
 

@@ -16,9 +16,9 @@ use lockgate_artifacts::{ArtifactLocation, ArtifactStore};
 use lockgate_model::artifact_names::{log_key, run_record_key};
 use lockgate_model::variables::{has_reference, ExecutionVariables};
 use lockgate_shapes::{
-    ActionDeclaration, ActionExecutionFilter, ActionExecutionStatus, ActionTypeId,
-    ExecutionDetails, FailureDetails, GetPipelineExecutionInput, GetPipelineInput, Job, JobStatus,
-    ListActionExecutionsInput, PollForJobsInput, PutJobFailureResultInput,
+    ActionDeclaration, ActionExecutionDetail, ActionExecutionFilter, ActionExecutionStatus,
+    ActionTypeId, ExecutionDetails, FailureDetails, GetPipelineExecutionInput, GetPipelineInput,
+    Job, JobStatus, ListActionExecutionsInput, PollForJobsInput, PutJobFailureResultInput,
     PutJobSuccessResultInput,
 };
 use tokio::sync::{mpsc, watch};
@@ -457,6 +457,30 @@ impl Worker {
         execution_id: &str,
     ) -> Result<BTreeMap<String, BTreeMap<String, String>>, Failure> {
         let mut outputs = BTreeMap::new();
+        let details = self
+            .action_executions(pipeline, execution_id)
+            .await
+            .map_err(|e| Failure::system(format!("Reading the execution's variables: {e}")))?;
+        for detail in details {
+            if detail.status != Some(ActionExecutionStatus::Succeeded) {
+                continue;
+            }
+            let namespace = detail.input.and_then(|i| i.namespace);
+            let vars = detail.output.and_then(|o| o.output_variables);
+            if let (Some(namespace), Some(vars)) = (namespace, vars) {
+                outputs.entry(namespace).or_insert(vars);
+            }
+        }
+        Ok(outputs)
+    }
+
+    /// Every action execution of one pipeline execution (ListActionExecutions, all pages).
+    pub(crate) async fn action_executions(
+        &self,
+        pipeline: &str,
+        execution_id: &str,
+    ) -> Result<Vec<ActionExecutionDetail>, ChannelError> {
+        let mut details = Vec::new();
         let mut next_token = None;
         loop {
             let page = self
@@ -470,24 +494,13 @@ impl Worker {
                     max_results: Some(100),
                     next_token: next_token.take(),
                 })
-                .await
-                .map_err(|e| Failure::system(format!("Reading the execution's variables: {e}")))?;
-            for detail in page.action_execution_details.into_iter().flatten() {
-                if detail.status != Some(ActionExecutionStatus::Succeeded) {
-                    continue;
-                }
-                let namespace = detail.input.and_then(|i| i.namespace);
-                let vars = detail.output.and_then(|o| o.output_variables);
-                if let (Some(namespace), Some(vars)) = (namespace, vars) {
-                    outputs.entry(namespace).or_insert(vars);
-                }
-            }
+                .await?;
+            details.extend(page.action_execution_details.into_iter().flatten());
             match page.next_token {
                 Some(token) => next_token = Some(token),
-                None => break,
+                None => return Ok(details),
             }
         }
-        Ok(outputs)
     }
 
     /// Uploads the log every [`LOG_UPLOAD`] while it changes, so the console shows a running
