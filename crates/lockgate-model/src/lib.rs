@@ -6,9 +6,12 @@ pub mod artifact_names;
 pub mod caller;
 pub mod catalogue;
 pub mod clock;
+pub mod conditions;
 pub mod ids;
 pub mod notice;
+pub mod rule_types;
 pub mod validate;
+pub mod variable_check;
 pub mod variables;
 
 pub use action_types::{ActionTypeKey, ActionTypeRegistry};

@@ -176,6 +176,11 @@ pub fn validate_pipeline(
                 }
             }
         }
+        crate::conditions::check_stage_conditions(stage, stage_index, &|name| {
+            produced
+                .get(name)
+                .map(|&(producer_stage, _)| producer_stage)
+        })?;
     }
     let mut decl = decl.clone();
     decl.pipeline_type.get_or_insert(PipelineType::V1);

@@ -61,6 +61,7 @@ mod history;
 pub mod index;
 pub mod listing;
 mod pipelines;
+mod rule_types;
 mod state_view;
 mod tags;
 mod unheard;
@@ -853,6 +854,14 @@ impl CodePipelineService for PipelineService {
         input: GetActionTypeInput,
     ) -> Result<GetActionTypeOutput, ServiceError> {
         self.handle_get_action_type(caller, input).await
+    }
+
+    async fn list_rule_types(
+        &self,
+        caller: &Caller,
+        input: ListRuleTypesInput,
+    ) -> Result<ListRuleTypesOutput, ServiceError> {
+        self.handle_list_rule_types(caller, input).await
     }
 
     async fn poll_for_jobs(
