@@ -19,6 +19,19 @@ def fixture(name: str) -> dict:
     return json.loads((FIXTURES / name).read_text())
 
 
+@pytest.fixture
+def client(client):
+    """Bob's client, on a server that knows the fixtures' source type `Source/Custom/LocalSource/1`."""
+    client.create_custom_action_type(
+        category="Source", provider="LocalSource", version="1",
+        configurationProperties=[{"name": "Path", "required": False, "key": True, "secret": False,
+                                  "queryable": False, "type": "String"}],
+        inputArtifactDetails={"minimumCount": 0, "maximumCount": 0},
+        outputArtifactDetails={"minimumCount": 1, "maximumCount": 1},
+    )
+    return client
+
+
 def test_list_rule_types_shows_the_rule_reference_with_its_properties(client):
     types = client.list_rule_types()["ruleTypes"]
     assert [t["id"]["provider"] for t in types] == [
