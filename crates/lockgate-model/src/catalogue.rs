@@ -67,26 +67,29 @@ struct EntryFile {
     reference: String,
     input_artifacts: Bounds,
     output_artifacts: Bounds,
-    properties: Vec<PropertyFile>,
+    properties: Vec<PropertyFile<ActionConfigurationPropertyType>>,
 }
 
+/// An artifact count range as the catalogue files write it (the rule catalogue's too).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Bounds {
-    min: i32,
-    max: i32,
+pub(crate) struct Bounds {
+    pub(crate) min: i32,
+    pub(crate) max: i32,
 }
 
+/// A configuration property as the catalogue files write it; `K` is the API's type enum
+/// (actions' or rules').
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct PropertyFile {
-    name: String,
-    required: bool,
-    key: bool,
-    secret: bool,
+pub(crate) struct PropertyFile<K> {
+    pub(crate) name: String,
+    pub(crate) required: bool,
+    pub(crate) key: bool,
+    pub(crate) secret: bool,
     #[serde(rename = "type")]
-    kind: ActionConfigurationPropertyType,
-    description: String,
+    pub(crate) kind: K,
+    pub(crate) description: String,
 }
 
 /// Why the catalogue cannot be used.

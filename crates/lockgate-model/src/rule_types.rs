@@ -7,6 +7,8 @@ use std::sync::LazyLock;
 
 use serde::Deserialize;
 
+use crate::catalogue::{Bounds, PropertyFile};
+
 use lockgate_shapes::{
     ArtifactDetails, RuleCategory, RuleConfigurationProperty, RuleConfigurationPropertyType,
     RuleOwner, RuleType, RuleTypeId, RuleTypeSettings,
@@ -74,26 +76,7 @@ struct EntryFile {
     version: String,
     reference: String,
     input_artifacts: Bounds,
-    properties: Vec<PropertyFile>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Bounds {
-    min: i32,
-    max: i32,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PropertyFile {
-    name: String,
-    required: bool,
-    key: bool,
-    secret: bool,
-    #[serde(rename = "type")]
-    kind: RuleConfigurationPropertyType,
-    description: String,
+    properties: Vec<PropertyFile<RuleConfigurationPropertyType>>,
 }
 
 /// Reads and checks the catalogue: bounds within 0 to 10, unique property names, unique types.
